@@ -1,0 +1,109 @@
+"""The result row schema, shared by the agent (checks before writing) and the host (validates on read).
+
+Every row is one JSON object on one line. Fields common to all suites are in COMMON; each suite
+adds its own. Types are Python types; a tuple means "any of". None is allowed only where listed
+in OPTIONAL. See results/README.md for the meaning of each field.
+"""
+
+SCHEMA_VERSION = 1
+
+NUM = (int, float)
+STATUSES = ("ok", "unsupported", "invalid", "error")
+ACCELERATORS = ("kvm", "tcg", "host")
+
+COMMON = {
+    "schema": int,
+    "run_id": str,
+    "suite": str,
+    "kernel": str,  # uname -r of the kernel measured
+    "accelerator": str,  # kvm | tcg | host (the machine's own kernel, no lab VM)
+    "cpu_model": str,
+    "vcpus": int,
+    "status": str,  # ok | unsupported | invalid | error
+    "reason": str,  # why, for any status but ok ("" when ok)
+    "time": str,  # ISO 8601 UTC, when the row was produced
+}
+
+# Timing statistics every timed row carries (ns per operation).
+TIMED = {
+    "method": str,
+    "trials": int,
+    "ops_per_trial": int,
+    "ns_median": NUM,
+    "ns_ci_low": NUM,
+    "ns_ci_high": NUM,
+    "samples": list,  # per-trial ns/op values, for significance tests on the host
+}
+
+SUITES = {
+    "hooks": dict(
+        TIMED,
+        hook=str,  # kprobe, kretprobe, tracepoint, raw_tp, tp_btf, fentry, fexit, kprobe_multi, ...
+        attach_point=str,
+        variant=str,  # body | empty
+        body_ns=NUM,  # from kernel.bpf_stats_enabled run_time_ns/run_cnt
+        dispatch_ns=NUM,  # ns_median - body_ns
+        events=int,  # counted by the program
+        triggers=int,  # issued by the trigger loop
+    ),
+    "maps": dict(
+        TIMED,
+        map_type=str,
+        flags=int,
+        key_space=str,  # dense | sparse | fill-NN
+        operation=str,  # update | lookup | memory
+        driver=str,  # kernel | user | user_batch
+        contention=str,  # 1cpu | allcpu
+        max_entries=int,
+        live_entries=int,
+        memlock_measured=int,
+        memlock_predicted=int,
+        memlock_note=str,
+        real_memory=int,
+    ),
+    "tools": dict(
+        TIMED,
+        tool=str,
+        load=str,
+        baseline_ops=NUM,
+        tool_ops=NUM,
+        overhead_pct=NUM,
+    ),
+}
+
+# Suite fields that may be absent or null (not every row measures everything).
+OPTIONAL = {
+    "ns_median", "ns_ci_low", "ns_ci_high", "samples", "trials", "ops_per_trial", "method",
+    "body_ns", "dispatch_ns", "events", "triggers",
+    "max_entries", "live_entries", "memlock_measured", "memlock_predicted", "memlock_note",
+    "real_memory", "flags", "key_space", "driver", "contention",
+    "baseline_ops", "tool_ops", "overhead_pct", "load", "variant", "attach_point",
+}
+
+
+def validate(row):
+    """Return a list of problems with `row` (empty when it is valid)."""
+    problems = []
+    if not isinstance(row, dict):
+        return ["row is not a JSON object"]
+    suite = row.get("suite")
+    fields = dict(COMMON)
+    if suite in SUITES:
+        fields.update(SUITES[suite])
+    else:
+        problems.append("unknown suite %r" % (suite,))
+    for name, typ in fields.items():
+        if name not in row or row[name] is None:
+            if name not in OPTIONAL:
+                problems.append("missing field %r" % name)
+            continue
+        value = row[name]
+        if isinstance(value, bool) or not isinstance(value, typ):
+            problems.append("field %r has type %s" % (name, type(value).__name__))
+    if row.get("status") not in STATUSES:
+        problems.append("status %r not in %s" % (row.get("status"), STATUSES))
+    if row.get("accelerator") not in ACCELERATORS:
+        problems.append("accelerator %r not in %s" % (row.get("accelerator"), ACCELERATORS))
+    if row.get("status") != "ok" and not row.get("reason"):
+        problems.append("status %r without a reason" % row.get("status"))
+    return problems

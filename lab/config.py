@@ -1,0 +1,48 @@
+"""Where the lab keeps things: one cache directory for downloads, images and lab state."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_cache() -> Path:
+    env = os.environ.get("LAB_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ebpf-lab"
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path = ROOT
+    cache: Path = default_cache()
+
+    @property
+    def kernels(self) -> Path:
+        return self.cache / "kernels"
+
+    @property
+    def images(self) -> Path:
+        return self.cache / "images"
+
+    @property
+    def labs(self) -> Path:
+        return self.cache / "labs"
+
+    @property
+    def build(self) -> Path:
+        """Host-built BPF objects and static helpers (make -C bpf)."""
+        return self.root / "build"
+
+    @property
+    def results(self) -> Path:
+        return Path(os.environ.get("LAB_RESULTS", self.root / "results"))
+
+
+class LabError(Exception):
+    """A failure the user can act on: the message says what to do."""
