@@ -1,0 +1,34 @@
+"""bench.*: run suites on a kernel (a lab guest, or `host` for this machine's own kernel)."""
+
+from invoke import Exit, task
+
+from lab import bench
+from lab.config import LabError
+
+KHELP = "kernel alias (see kernels.list), a path to a kernel, or 'host' for this machine's kernel"
+PHELP = "playbook name or YAML file with suite parameters (default: playbooks/default.yaml)"
+
+
+def _run(suites, kernel, playbook, report=False):
+    try:
+        bench.run(suites, kernel=kernel, playbook=playbook, report=report)
+    except LabError as e:
+        raise Exit(f"error: {e}", code=1) from None
+
+
+@task(help={"kernel": KHELP, "playbook": PHELP})
+def hooks(c, kernel="6.12", playbook="default"):
+    """Hook suite: added cost per event of each attach type on the open() path and beyond."""
+    _run(["hooks"], kernel, playbook)
+
+
+@task(help={"kernel": KHELP, "playbook": PHELP})
+def maps(c, kernel="6.12", playbook="default"):
+    """Map suite: update/lookup cost per map type and memlock measured vs predicted."""
+    _run(["maps"], kernel, playbook)
+
+
+@task(name="all", help={"kernel": KHELP, "playbook": PHELP})
+def all_(c, kernel="6.12", playbook="default"):
+    """Every suite on one kernel, then the report for that run (results/<run>/report.html)."""
+    _run(None, kernel, playbook, report=True)

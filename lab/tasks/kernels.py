@@ -1,0 +1,1 @@
+"""kernels.*: the kernel catalog."""

@@ -1,0 +1,1 @@
+"""lab.*: boot, inspect, use and stop lab guests."""

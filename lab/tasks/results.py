@@ -1,0 +1,1 @@
+"""results.*: aggregate runs, compare them, and write reports."""
