@@ -1,0 +1,278 @@
+"""The kernel catalog: aliases (images/kernels.yaml) resolved to a bootable vmlinuz + modules.
+
+Debian kernels are fetched with `apt-get download` and unpacked into the lab cache with
+`dpkg-deb -x` (never installed on the host). Ubuntu kernels (the talk's 6.2) cannot be downloaded
+here and are taken from locally supplied .deb files. A path names a kernel the user built.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .config import ROOT, LabError, Paths
+
+CATALOG_FILE = ROOT / "images" / "kernels.yaml"
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    alias: str
+    source: str  # debian | ubuntu | host
+    description: str = ""
+    package: str = ""
+    packages: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()  # package globs that `package` must not pick (rt, cloud flavours)
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A kernel ready to boot: its image, its modules, and where it came from."""
+
+    alias: str
+    release: str  # uname -r
+    vmlinuz: Path
+    modules: Path | None  # .../lib/modules/<release>, or None for a kernel with everything built in
+    source: str  # human-readable provenance (package and version, or path)
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["vmlinuz"] = str(self.vmlinuz)
+        d["modules"] = str(self.modules) if self.modules else None
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> Kernel:
+        return cls(alias=d["alias"], release=d["release"], vmlinuz=Path(d["vmlinuz"]),
+                   modules=Path(d["modules"]) if d.get("modules") else None, source=d["source"],
+                   extra=d.get("extra", {}))
+
+
+def catalog() -> tuple[str, dict[str, CatalogEntry]]:
+    """(default alias, entries) from images/kernels.yaml."""
+    data = yaml.safe_load(CATALOG_FILE.read_text())
+    entries = {}
+    for alias, spec in data["kernels"].items():
+        spec = dict(spec)
+        spec["packages"] = tuple(spec.get("packages", ()))
+        spec["exclude"] = tuple(spec.get("exclude", ()))
+        entries[str(alias)] = CatalogEntry(alias=str(alias), **spec)
+    return str(data["default"]), entries
+
+
+def image_release(vmlinuz: Path) -> str:
+    """The kernel release string from an x86 bzImage's setup header (as `file` prints it)."""
+    with vmlinuz.open("rb") as f:
+        head = f.read(0x4000)
+    if len(head) < 0x210 or head[0x202:0x206] != b"HdrS":
+        raise LabError(f"{vmlinuz} is not an x86 bzImage (no setup header)")
+    (off,) = struct.unpack_from("<H", head, 0x20E)
+    f_off = off + 0x200
+    raw = head[f_off:f_off + 256] if f_off < len(head) else b""
+    if not raw:
+        with vmlinuz.open("rb") as f:
+            f.seek(f_off)
+            raw = f.read(256)
+    return raw.split(b"\0", 1)[0].decode(errors="replace").split(" ", 1)[0]
+
+
+def _natural(s: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+
+
+def _apt_candidates(pattern: str, exclude: tuple[str, ...] = ()) -> list[str]:
+    regex = "^" + fnmatch.translate(pattern).removeprefix("(?s:").removesuffix(")\\Z") + "$"
+    out = subprocess.run(["apt-cache", "search", "--names-only", regex], capture_output=True, text=True)
+    names = [line.split(" ", 1)[0] for line in out.stdout.splitlines()]
+    keep = (n for n in names if fnmatch.fnmatchcase(n, pattern) and not any(fnmatch.fnmatchcase(n, x) for x in exclude))
+    return sorted(keep, key=_natural)
+
+
+def _unpack(debs: list[Path], dest: Path) -> None:
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for deb in debs:
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+
+
+def _finish(alias: str, root: Path, source: str, extra: dict[str, str]) -> Kernel:
+    """Find vmlinuz and modules in an unpacked tree, run depmod, record kernel.json."""
+    images = sorted((root / "boot").glob("vmlinuz-*"), key=lambda p: _natural(p.name))
+    if not images:
+        raise LabError(f"no boot/vmlinuz-* in {root}: the .deb files given hold no kernel image "
+                       "(supply the linux-image-* package, not only linux-modules-*)")
+    vmlinuz = images[-1]
+    release = vmlinuz.name.removeprefix("vmlinuz-")
+    moddir = None
+    for cand in (root / "lib" / "modules" / release, root / "usr" / "lib" / "modules" / release):
+        if cand.is_dir():
+            moddir = cand
+            break
+    if moddir is not None:
+        base = moddir.parent.parent.parent
+        subprocess.run(["depmod", "-a", "-b", str(base), release], check=True, capture_output=True)
+    k = Kernel(alias=alias, release=release, vmlinuz=vmlinuz, modules=moddir, source=source, extra=extra)
+    (root / "kernel.json").write_text(json.dumps(k.to_json(), indent=2) + "\n")
+    return k
+
+
+def _cached(root: Path) -> list[Kernel]:
+    found = []
+    for meta in sorted(root.glob("*/kernel.json"), key=lambda p: _natural(p.parent.name)):
+        found.append(Kernel.from_json(json.loads(meta.read_text())))
+    return found
+
+
+def cached(paths: Paths) -> dict[str, list[Kernel]]:
+    out: dict[str, list[Kernel]] = {}
+    if paths.kernels.is_dir():
+        for d in sorted(paths.kernels.iterdir()):
+            if d.is_dir() and d.name != "debs":
+                ks = _cached(d)
+                if ks:
+                    out[d.name] = ks
+    return out
+
+
+def fetch_debian(entry: CatalogEntry, paths: Paths, refresh: bool = False) -> Kernel:
+    adir = paths.kernels / entry.alias
+    have = _cached(adir)
+    if have and not refresh:
+        return have[-1]
+    names = _apt_candidates(entry.package, entry.exclude)
+    if not names:
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
+        names = _apt_candidates(entry.package, entry.exclude)
+    if not names:
+        if have:
+            return have[-1]
+        raise LabError(f"no Debian package matches {entry.package!r} for kernel {entry.alias}: "
+                       "check that the Debian archive is in your apt sources and run `apt-get update`")
+    name = names[-1]
+    dest = adir / name
+    if (dest / "kernel.json").exists():
+        return Kernel.from_json(json.loads((dest / "kernel.json").read_text()))
+    debdir = paths.kernels / "debs"
+    debdir.mkdir(parents=True, exist_ok=True)
+    print(f"kernel {entry.alias}: apt-get download {name}", flush=True)
+    proc = subprocess.run(["apt-get", "download", name], cwd=debdir, capture_output=True, text=True)
+    debs = sorted(debdir.glob(f"{name}_*.deb"))
+    if proc.returncode != 0 or not debs:
+        raise LabError(f"apt-get download {name} failed: {proc.stderr.strip()[-500:]} "
+                       "(is the Debian archive reachable? `apt-get update` first)")
+    version = debs[-1].name.split("_")[1]
+    _unpack([debs[-1]], dest)
+    return _finish(entry.alias, dest, f"Debian package {name} {version}", {"package": name, "version": version})
+
+
+def supplied_dir(alias: str, paths: Paths) -> Path:
+    return paths.kernels / alias / "supplied"
+
+
+def _from_debs(alias: str, debs: list[Path], paths: Paths, origin: str) -> Kernel:
+    key = "-".join(sorted(d.name for d in debs))
+    dest = paths.kernels / alias / re.sub(r"[^A-Za-z0-9.+_-]", "_", key)[:120]
+    if (dest / "kernel.json").exists():
+        return Kernel.from_json(json.loads((dest / "kernel.json").read_text()))
+    print(f"kernel {alias}: unpacking {', '.join(d.name for d in debs)}", flush=True)
+    _unpack(debs, dest)
+    return _finish(alias, dest, f"{origin}: {', '.join(d.name for d in debs)}", {})
+
+
+def _probe_url(url: str, timeout: float = 4.0) -> str:
+    try:
+        urllib.request.urlopen(url, timeout=timeout).close()
+        return "reachable"
+    except Exception as e:  # noqa: BLE001 - any failure means "cannot download"
+        return f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+
+
+def fetch_ubuntu(entry: CatalogEntry, paths: Paths) -> Kernel:
+    sdir = supplied_dir(entry.alias, paths)
+    env_dir = os.environ.get("LAB_KERNEL_DEBS")
+    for d in ([Path(env_dir)] if env_dir else []) + [sdir]:
+        debs = sorted(p for p in d.glob("*.deb") if any(fnmatch.fnmatch(p.name, g) for g in entry.packages))
+        if debs:
+            return _from_debs(entry.alias, debs, paths, f"Ubuntu .debs supplied in {d}")
+    have = [k for k in _cached(paths.kernels / entry.alias)]
+    if have:
+        return have[-1]
+    status = _probe_url(entry.url) if entry.url else "no URL"
+    why = ("it cannot be downloaded on this machine (" + status + ")" if status != "reachable"
+           else "this lab does not download Ubuntu kernels itself")
+    raise LabError(
+        f"kernel {entry.alias} ({entry.description}) is not in the lab cache and {why}.\n"
+        f"Supply it: get the .deb files ({', '.join(entry.packages)}) from {entry.url or 'Ubuntu'} "
+        f"on a machine that can, then either\n"
+        f"  ./labctl kernels.add {entry.alias} PATH/TO/*.deb     (copies them into {sdir})\n"
+        f"  or pass --kernel PATH/TO/DIR-OF-DEBS, or set LAB_KERNEL_DEBS=DIR")
+
+
+def from_path(spec: str, paths: Paths) -> Kernel:
+    p = Path(spec).expanduser().resolve()
+    if p.is_file() and p.suffix == ".deb":
+        return _from_debs("local", [p], paths, "local .deb")
+    if p.is_dir() and list(p.glob("*.deb")):
+        return _from_debs("local", sorted(p.glob("*.deb")), paths, f"local .debs in {p}")
+    if p.is_dir() and (p / "arch/x86/boot/bzImage").exists():
+        img = p / "arch/x86/boot/bzImage"
+        rel = image_release(img)
+        return Kernel("local", rel, img, None, f"kernel build tree {p}", {})
+    if p.is_file():
+        rel = image_release(p)
+        mods = None
+        for cand in (p.parent / "lib/modules" / rel, p.parent.parent / "lib/modules" / rel):
+            if cand.is_dir():
+                mods = cand
+        return Kernel("local", rel, p, mods, f"kernel image {p}", {})
+    raise LabError(f"{spec} is not a kernel: give a vmlinuz/bzImage, a kernel build tree, a .deb or a "
+                   "directory of .debs")
+
+
+def resolve(name: str, paths: Paths | None = None, refresh: bool = False) -> Kernel:
+    """Resolve a --kernel value to a bootable kernel, fetching it into the cache if needed."""
+    paths = paths or Paths()
+    _, entries = catalog()
+    if name in entries:
+        entry = entries[name]
+        if entry.source == "debian":
+            return fetch_debian(entry, paths, refresh)
+        if entry.source == "ubuntu":
+            return fetch_ubuntu(entry, paths)
+        raise LabError(f"kernel {name!r} is the host's own kernel: it has no VM to boot (use it with bench.*)")
+    if "/" in name or name.endswith(".deb") or Path(name).exists():
+        return from_path(name, paths)
+    known = "\n".join(f"  {a:6s} {e.source:7s} {e.description}" for a, e in entries.items())
+    raise LabError(f"unknown kernel {name!r}. Known kernels:\n{known}\nor give a path to a vmlinuz, a "
+                   "kernel build tree, a .deb or a directory of .debs")
+
+
+def add_supplied(alias: str, files: list[str], paths: Paths | None = None) -> Path:
+    paths = paths or Paths()
+    _, entries = catalog()
+    if alias not in entries or entries[alias].source != "ubuntu":
+        debs_only = [a for a, e in entries.items() if e.source == "ubuntu"]
+        raise LabError(f"kernels.add is for kernels supplied as .debs: {', '.join(debs_only)}")
+    d = supplied_dir(alias, paths)
+    d.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        src = Path(f)
+        if src.suffix != ".deb" or not src.is_file():
+            raise LabError(f"{f} is not a .deb file")
+        shutil.copy2(src, d / src.name)
+    return d
