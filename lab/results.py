@@ -1,13 +1,37 @@
-"""The result store: results/<run-id>/manifest.json plus one <suite>.jsonl of rows per suite."""
+"""The result store: results/<run-id>/manifest.json plus one <suite>.jsonl of rows per suite.
+
+Writing: the runner creates a run (RunStore.create), appends each row line as it arrives
+(append_line, so a crash midway keeps every finished row) and updates the manifest.
+
+Reading: load_run / load_runs parse every line, validate it with lab/agent/schema.validate, and
+keep every problem (file, line number, what is wrong). A bad line is never silently dropped: it is
+reported in LoadedRun.problems and the rest of the file still loads. results/README.md documents
+the row schema and the manifest.
+"""
 
 from __future__ import annotations
 
 import datetime
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .agent import schema
+
+# Manifest fields a complete run records (see results/README.md); `missing_manifest_fields` says
+# which of them a run lacks, so the report can show it rather than guess.
+MANIFEST_FIELDS = (
+    "run_id", "time", "playbook", "playbook_name", "lab_version", "suites",
+    "kernel_alias", "kernel_release", "kernel_source", "accelerator", "accelerator_reason",
+    "image_recipe_hash", "host_cpu_model", "host_cpus", "host_kernel", "guest",
+)
+# Fields the VM side may spell differently; the first present wins when reading.
+MANIFEST_ALIASES = {
+    "accelerator_reason": ("accelerator_reason", "accelerator_why", "accel_reason"),
+    "image_recipe_hash": ("image_recipe_hash", "image_hash", "recipe_hash", "image"),
+}
 
 
 def new_run_id(kernel: str) -> str:
@@ -51,3 +75,160 @@ class RunStore:
     def append_line(self, suite: str, line: str) -> None:
         with self.rows_file(suite).open("a") as f:
             f.write(line.rstrip("\n") + "\n")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong in a stored run: a line that is not JSON or fails the schema, or a bad manifest."""
+
+    file: Path
+    line: int  # 1-based; 0 for a whole-file problem
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else str(self.file)
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class LoadedRun:
+    """A run read back from disk: its manifest, its valid rows, and every problem found."""
+
+    path: Path
+    manifest: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest.get("run_id") or self.path.name)
+
+    @property
+    def suites(self) -> list[str]:
+        return sorted({r["suite"] for r in self.rows})
+
+    def fact(self, name: str) -> Any:
+        """A manifest field, looking through the alternative spellings of MANIFEST_ALIASES."""
+        for key in MANIFEST_ALIASES.get(name, (name,)):
+            if self.manifest.get(key) not in (None, ""):
+                return self.manifest[key]
+        return None
+
+    def missing_manifest_fields(self) -> list[str]:
+        missing = []
+        for name in MANIFEST_FIELDS:
+            if name == "guest" and self.fact("accelerator") == "host":
+                continue  # no guest on the host target
+            if name in ("image_recipe_hash", "accelerator_reason") and self.fact("accelerator") == "host":
+                continue
+            if self.fact(name) is None:
+                missing.append(name)
+        return missing
+
+    @property
+    def kernel(self) -> str:
+        """The measured kernel's release: from the rows (uname -r in the guest), else the manifest."""
+        for r in self.rows:
+            return str(r["kernel"])
+        return str(self.fact("kernel_release") or self.fact("kernel_alias") or "unknown")
+
+    @property
+    def accelerator(self) -> str:
+        for r in self.rows:
+            return str(r["accelerator"])
+        return str(self.fact("accelerator") or "unknown")
+
+
+def parse_rows(path: Path) -> tuple[list[dict[str, Any]], list[Problem]]:
+    """Every valid row of one JSON-lines file, and a Problem for each line that is not."""
+    rows: list[dict[str, Any]] = []
+    problems: list[Problem] = []
+    try:
+        data = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as e:
+        return rows, [Problem(path, 0, f"cannot read: {e}")]
+    for n, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            snippet = line if len(line) <= 80 else line[:77] + "..."
+            problems.append(Problem(path, n, f"not JSON ({e.msg} at column {e.colno}): {snippet!r}"))
+            continue
+        bad = schema.validate(row)
+        if bad:
+            problems.append(Problem(path, n, "fails the row schema: " + "; ".join(bad)))
+            continue
+        row["_file"] = path.name
+        row["_line"] = n
+        rows.append(row)
+    return rows, problems
+
+
+def load_run(path: Path) -> LoadedRun:
+    """Read one run directory: manifest.json and every *.jsonl in it."""
+    path = Path(path)
+    problems: list[Problem] = []
+    manifest: dict[str, Any] = {}
+    mpath = path / "manifest.json"
+    try:
+        loaded = json.loads(mpath.read_text())
+        if isinstance(loaded, dict):
+            manifest = loaded
+        else:
+            problems.append(Problem(mpath, 0, "manifest is not a JSON object"))
+    except FileNotFoundError:
+        problems.append(Problem(mpath, 0, "missing manifest"))
+    except (OSError, json.JSONDecodeError) as e:
+        problems.append(Problem(mpath, 0, f"unreadable manifest: {e}"))
+    manifest.setdefault("run_id", path.name)
+    run = LoadedRun(path=path, manifest=manifest, problems=problems)
+    for f in sorted(path.glob("*.jsonl")):
+        rows, probs = parse_rows(f)
+        run.rows.extend(rows)
+        run.problems.extend(probs)
+    for r in run.rows:
+        if r.get("run_id") != run.run_id and r.get("run_id") not in (None, "adhoc"):
+            run.problems.append(Problem(path / r["_file"], r["_line"],
+                                        f"row run_id {r['run_id']!r} differs from the run's {run.run_id!r}"))
+    return run
+
+
+def list_runs(results_dir: Path) -> list[Path]:
+    """Run directories under results_dir (those with a manifest or rows), oldest first by name."""
+    if not results_dir.is_dir():
+        return []
+    return sorted(p for p in results_dir.iterdir()
+                  if p.is_dir() and ((p / "manifest.json").exists() or any(p.glob("*.jsonl"))))
+
+
+def load_runs(paths: list[Path]) -> list[LoadedRun]:
+    return [load_run(p) for p in paths]
+
+
+def select_runs(results_dir: Path, spec: str) -> list[Path]:
+    """Runs named by `spec`: a run directory path, a run id (or unique prefix), or a kernel.
+
+    A kernel matches the manifest's kernel_alias (e.g. 6.12, host) or kernel_release, or the rows'
+    uname -r (exact, or as a prefix such as '6.12.').
+    """
+    p = Path(spec)
+    if p.is_dir():
+        return [p]
+    runs = list_runs(results_dir)
+    exact = [r for r in runs if r.name == spec]
+    if exact:
+        return exact
+    by_kernel = []
+    for r in runs:
+        run = load_run(r)
+        names = {str(run.fact("kernel_alias") or ""), str(run.fact("kernel_release") or ""), run.kernel}
+        if spec in names or run.kernel.startswith(spec + ".") or run.kernel.startswith(spec + "-"):
+            by_kernel.append(r)
+    if by_kernel:
+        return by_kernel
+    prefix = [r for r in runs if r.name.startswith(spec)]
+    if prefix:
+        return prefix
+    return []
