@@ -1,0 +1,176 @@
+"""Which accelerator to use: KVM only when it really runs a guest here, otherwise TCG.
+
+On nested machines without VMX/SVM, /dev/kvm opens and KVM_CREATE_VM succeeds, yet guests die
+with "KVM internal error. Suberror: 1 ... emulation failure". So we probe for real, in two steps:
+1. a tiny real-mode guest through the KVM ioctls (port I/O, an MMIO write, HLT): fails fast
+   where KVM is absent or broken outright;
+2. the lab's own kernel booted under KVM with no root until it panics on purpose: a real kernel
+   reaching its panic proves KVM runs it; "KVM internal error" proves it does not (on this
+   workplace's machines step 1 passes and step 2 fails in about a second).
+The verdict is cached per host boot (boot_id), so each later lab boot pays nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import json
+import mmap
+import os
+import select
+import signal
+import struct
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+KVM_GET_API_VERSION = 0xAE00
+KVM_CREATE_VM = 0xAE01
+KVM_GET_VCPU_MMAP_SIZE = 0xAE04
+KVM_CREATE_VCPU = 0xAE41
+KVM_SET_USER_MEMORY_REGION = 0x4020AE46
+KVM_RUN = 0xAE80
+KVM_GET_SREGS = 0x8138AE83
+KVM_SET_SREGS = 0x4138AE84
+KVM_SET_REGS = 0x4090AE82
+EXIT_NAMES = {2: "IO", 5: "HLT", 6: "MMIO", 8: "SHUTDOWN", 9: "FAIL_ENTRY", 17: "INTERNAL_ERROR"}
+
+# Real-mode code at guest physical 0x1000:
+#   mov al, 0x42 ; out 0x10, al ; mov [0x8000], al (unmapped: MMIO, needs emulation) ; hlt
+PROBE_CODE = bytes([0xB0, 0x42, 0xE6, 0x10, 0xA2, 0x00, 0x80, 0xF4])
+
+
+@dataclass(frozen=True)
+class Accel:
+    name: str  # "kvm" or "tcg"
+    why: str
+
+    def qemu_flag(self) -> list[str]:
+        return [] if self.name == "kvm" else ["--disable-kvm"]
+
+
+def probe_kvm(dev: str = "/dev/kvm") -> tuple[bool, str]:
+    """Run a tiny guest under KVM. Returns (works, explanation)."""
+    if not os.path.exists(dev):
+        return False, f"{dev} does not exist"
+    try:
+        kvm = os.open(dev, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as e:
+        return False, f"cannot open {dev}: {e.strerror}"
+    fds = [kvm]
+    try:
+        if fcntl.ioctl(kvm, KVM_GET_API_VERSION) != 12:
+            return False, "unexpected KVM API version"
+        vm = fcntl.ioctl(kvm, KVM_CREATE_VM, 0)
+        fds.append(vm)
+        mem = mmap.mmap(-1, 0x4000, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        mem[0x1000:0x1000 + len(PROBE_CODE)] = PROBE_CODE
+        addr = ctypes.addressof(ctypes.c_char.from_buffer(mem))
+        region = struct.pack("IIQQQ", 0, 0, 0, 0x4000, addr)
+        fcntl.ioctl(vm, KVM_SET_USER_MEMORY_REGION, region)
+        vcpu = fcntl.ioctl(vm, KVM_CREATE_VCPU, 0)
+        fds.append(vcpu)
+        size = fcntl.ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE)
+        run = mmap.mmap(vcpu, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        sregs = bytearray(312)
+        fcntl.ioctl(vcpu, KVM_GET_SREGS, sregs)
+        # cs: base 0, selector 0 (struct kvm_segment: base u64, limit u32, selector u16, ...)
+        struct.pack_into("Q", sregs, 0, 0)
+        struct.pack_into("H", sregs, 12, 0)
+        fcntl.ioctl(vcpu, KVM_SET_SREGS, bytes(sregs))
+        regs = bytearray(144)  # rax..r15 (16 x u64), rip, rflags
+        struct.pack_into("Q", regs, 128, 0x1000)
+        struct.pack_into("Q", regs, 136, 0x2)
+        fcntl.ioctl(vcpu, KVM_SET_REGS, bytes(regs))
+        seen = []
+        for _ in range(5):
+            try:
+                fcntl.ioctl(vcpu, KVM_RUN, 0)
+            except OSError as e:
+                return False, f"KVM_RUN failed: {e.strerror}"
+            reason = struct.unpack_from("I", run, 8)[0]
+            seen.append(EXIT_NAMES.get(reason, str(reason)))
+            if reason == 5:
+                break
+            if reason not in (2, 6):
+                sub = struct.unpack_from("I", run, 32)[0]
+                return False, (f"a test guest died with KVM exit {seen[-1]} (suberror {sub}) after "
+                               f"{' -> '.join(seen)}: nested virtualization without a working emulator")
+        if seen != ["IO", "MMIO", "HLT"]:
+            return False, f"unexpected KVM exits: {' -> '.join(seen)}"
+        return True, "a test guest ran port I/O, MMIO and HLT under KVM"
+    except OSError as e:
+        return False, f"KVM ioctl failed: {e.strerror}"
+    finally:
+        for fd in reversed(fds):
+            os.close(fd)
+
+
+def probe_kvm_boot(vmlinuz: Path, timeout: float = 30.0) -> tuple[bool, str]:
+    """Boot `vmlinuz` under KVM with no root and wait for its deliberate panic."""
+    cmd = ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-m", "256", "-kernel", str(vmlinuz),
+           "-append", "console=ttyS0 panic=-1", "-display", "none", "-serial", "stdio", "-no-reboot",
+           "-monitor", "none"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = b""
+    deadline = time.monotonic() + timeout
+    try:
+        assert proc.stdout
+        fd = proc.stdout.fileno()
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                out += chunk
+            if b"KVM internal error" in out:
+                line = out[out.index(b"KVM internal error"):].split(b"\n", 1)[0].decode(errors="replace")
+                return False, f"the lab kernel died under KVM: {line.strip()}"
+            if b"Kernel panic" in out or b"Unable to mount root" in out:
+                return True, "the lab kernel booted under KVM to its deliberate no-root panic"
+            if proc.poll() is not None and not ready:
+                break
+        tail = out.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        return False, f"the lab kernel did not boot under KVM within {timeout:.0f} s ({tail[0][:120]})"
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def choose(vmlinuz: Path | None = None, cache: Path | None = None, force: str | None = None) -> Accel:
+    """KVM if it really boots a kernel here, else TCG. `force` ("kvm"/"tcg", or LAB_ACCEL) overrides."""
+    force = force or os.environ.get("LAB_ACCEL")
+    if force == "tcg":
+        return Accel("tcg", "TCG forced (LAB_ACCEL=tcg)")
+    if force == "kvm":
+        return Accel("kvm", "KVM forced (LAB_ACCEL=kvm)")
+    verdict_file = cache / "accel.json" if cache else None
+    if verdict_file and verdict_file.exists():
+        v = json.loads(verdict_file.read_text())
+        if v.get("boot_id") == _boot_id():
+            return Accel(v["name"], v["why"] + " (probed earlier this host boot)")
+    works, why = probe_kvm()
+    if works and vmlinuz is not None:
+        works, why = probe_kvm_boot(vmlinuz)
+    acc = Accel("kvm", f"KVM works: {why}") if works else Accel("tcg", f"KVM not usable ({why}); using TCG")
+    if verdict_file and vmlinuz is not None:
+        verdict_file.parent.mkdir(parents=True, exist_ok=True)
+        verdict_file.write_text(json.dumps({"boot_id": _boot_id(), "name": acc.name, "why": acc.why}))
+    return acc
+
+
+if __name__ == "__main__":
+    import sys
+
+    a = choose(Path(sys.argv[1]) if len(sys.argv) > 1 else None)
+    print(a.name, "-", a.why)
