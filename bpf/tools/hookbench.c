@@ -1,0 +1,555 @@
+// SPDX-License-Identifier: GPL-2.0
+/* hookbench: loads one hook-suite BPF program, attaches/detaches it between trials and times the
+ * trigger loop with and without it. Statically linked against libbpf so the guest needs nothing.
+ *
+ *   hookbench open   --obj hook_open.bpf.o --prog tracepoint_body --trials 20 --ops 20000 [--path F]
+ *   hookbench uprobe --obj hook_uprobe.bpf.o --prog uprobe_body ...
+ *   hookbench perf   --obj hook_perf.bpf.o --prog perf_event_body|none --event sw|hw --freq 999 --ms 100
+ *   hookbench net    --obj hook_net.bpf.o --prog xdp_body|socket_body --netns-tx P --netns-rx P
+ *                    --ifname vrx --dst 10.201.0.2 --port 9000 ...
+ *
+ * Output, one JSON object per line on stdout:
+ *   {"kind":"setup",...}  once, after load and a first successful attach
+ *   {"kind":"trial","trial":i,"order":"AB"|"BA","base_ns":..,"hook_ns":..,"base_stime_ns":..,
+ *    "hook_stime_ns":..,"base_jiffies":..,"hook_jiffies":..,"events":..,"triggers":..,...}
+ *   {"kind":"stats","trial":i,"run_time_ns":..,"run_cnt":..,"events":..,"triggers":..,"hook_ns":..}
+ * Trials run baseline and hook alternately in ABBA order (A = no program, B = attached), so a
+ * linear drift cancels in the per-pair difference. Body time (bpf_stats) is measured in its own
+ * phase because enabling the stats adds two clock reads to every program run. The stats are
+ * switched on with BPF_ENABLE_STATS, which the kernel undoes when the fd closes (even on a crash).
+ * A refused load/attach: libbpf's/the kernel's text on stderr, exit 2 (load) or 3 (attach).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/if_link.h>
+#include <linux/perf_event.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#ifndef SO_ATTACH_BPF
+#define SO_ATTACH_BPF 50
+#endif
+#ifndef SO_DETACH_BPF
+#define SO_DETACH_BPF 27
+#endif
+
+static struct {
+	const char *mode, *obj, *prog, *path, *event, *netns_tx, *netns_rx, *ifname, *dst;
+	int trials, stats_trials, port, freq, ms;
+	long ops;
+} opt = {
+	.path = "/dev/null", .event = "sw", .ifname = "vrx", .dst = "10.201.0.2",
+	.trials = 10, .stats_trials = 3, .port = 9000, .freq = 999, .ms = 100, .ops = 10000,
+};
+
+static struct bpf_object *obj;
+static struct bpf_program *prog; /* NULL for perf --prog none */
+static struct bpf_link *cur_link;
+static int perf_fd = -1, tx_fd = -1, rx_fd = -1, ifindex;
+static long long last_clock_ns; /* perf: cpu-clock count of the last hooked run */
+
+static void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static long long stime_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_stime.tv_sec * 1000000000LL + ru.ru_stime.tv_usec * 1000LL;
+}
+
+/* Kernel-mode time in clock ticks, field 15 of /proc/self/stat: what the talk measured. */
+static long long stime_jiffies(void)
+{
+	static int fd = -1; /* opened once: an open() here would count as a trigger */
+	char buf[1024], *p;
+	long long v = -1;
+	int n, field = 3;
+
+	if (fd < 0)
+		fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* comm may hold spaces */
+	if (!p)
+		return -1;
+	for (p += 2; *p && field < 15; p++)
+		if (*p == ' ')
+			field++;
+	sscanf(p, "%lld", &v);
+	return v;
+}
+
+/* ---- BPF globals by name (offsets from the object's BTF DATASEC) ---- */
+static int global_off(const char *sec_suffix, const char *var, struct bpf_map **mapp)
+{
+	struct btf *btf = bpf_object__btf(obj);
+	struct bpf_map *map;
+	const char *want = NULL;
+
+	bpf_object__for_each_map(map, obj) {
+		const char *n = bpf_map__name(map);
+		size_t ln = strlen(n), ls = strlen(sec_suffix);
+
+		if (ln >= ls && !strcmp(n + ln - ls, sec_suffix)) {
+			*mapp = map;
+			want = sec_suffix;
+			break;
+		}
+	}
+	if (!want || !btf)
+		return -1;
+	int id = btf__find_by_name_kind(btf, sec_suffix, BTF_KIND_DATASEC);
+	if (id < 0)
+		return -1;
+	const struct btf_type *t = btf__type_by_id(btf, id);
+	const struct btf_var_secinfo *vs = btf_var_secinfos(t);
+
+	for (int i = 0; i < btf_vlen(t); i++, vs++) {
+		const struct btf_type *vt = btf__type_by_id(btf, vs->type);
+
+		if (!strcmp(btf__name_by_offset(btf, vt->name_off), var))
+			return vs->offset;
+	}
+	return -1;
+}
+
+static void set_rodata(const char *var, const void *val, size_t sz)
+{
+	struct bpf_map *map;
+	size_t msz;
+	int off = global_off(".rodata", var, &map);
+	char *data;
+
+	if (off < 0)
+		die(1, "no .rodata variable %s in %s", var, opt.obj);
+	data = (char *)bpf_map__initial_value(map, &msz);
+	if (!data || off + sz > msz)
+		die(1, "cannot set %s", var);
+	memcpy(data + off, val, sz);
+}
+
+static unsigned long long read_events(void)
+{
+	static struct bpf_map *map;
+	static int off = -2;
+	static char buf[4096];
+	int zero = 0;
+
+	if (off == -2)
+		off = global_off(".bss", "lab_events", &map);
+	if (off < 0 || bpf_map__value_size(map) > sizeof(buf))
+		die(1, "no lab_events in .bss of %s", opt.obj);
+	if (bpf_map_lookup_elem(bpf_map__fd(map), &zero, buf))
+		die(1, "reading lab_events: %s", strerror(errno));
+	return *(unsigned long long *)(buf + off);
+}
+
+/* ---- the trigger loops (what a trial times) ---- */
+__attribute__((noinline)) int lab_uprobe_target(int x)
+{
+	asm volatile("" ::: "memory");
+	return x + 1;
+}
+
+static volatile unsigned long long sink;
+
+static unsigned long long spin(long n)
+{
+	unsigned long long x = 88172645463325252ULL;
+
+	for (long i = 0; i < n; i++) { /* xorshift: CPU-bound, no memory traffic */
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+	}
+	return x;
+}
+
+static void loop_once(long ops)
+{
+	char pkt[64] = "hookbench";
+	long i;
+
+	if (!strcmp(opt.mode, "open")) {
+		for (i = 0; i < ops; i++) {
+			int fd = openat(AT_FDCWD, opt.path, O_RDONLY);
+
+			if (fd < 0)
+				die(1, "open %s: %s", opt.path, strerror(errno));
+			close(fd);
+		}
+	} else if (!strcmp(opt.mode, "uprobe")) {
+		int acc = 0;
+
+		for (i = 0; i < ops; i++)
+			acc = lab_uprobe_target(acc);
+		sink = acc;
+	} else if (!strcmp(opt.mode, "perf")) {
+		sink = spin(ops);
+	} else { /* net: one datagram out of the tx namespace, received in the rx namespace */
+		for (i = 0; i < ops; i++) {
+			if (send(tx_fd, pkt, sizeof(pkt), 0) != sizeof(pkt))
+				die(1, "send: %s", strerror(errno));
+			if (recv(rx_fd, pkt, sizeof(pkt), 0) < 0)
+				die(1, "recv (packet %ld of %ld lost?): %s", i, ops, strerror(errno));
+		}
+	}
+}
+
+struct sample { long long ns, stime, jiffies; };
+
+static struct sample measure(long ops)
+{
+	struct sample s;
+	long long j0 = stime_jiffies(), s0 = stime_ns(), t0 = now_ns();
+
+	loop_once(ops);
+	s.ns = now_ns() - t0;
+	s.stime = stime_ns() - s0;
+	s.jiffies = stime_jiffies() - j0;
+	return s;
+}
+
+/* ---- attach / detach per mode ---- */
+static int attach(void)
+{
+	int fd = prog ? bpf_program__fd(prog) : -1, err;
+
+	if (!strcmp(opt.mode, "perf")) {
+		struct perf_event_attr a = { .size = sizeof(a), .disabled = 0 };
+
+		if (!strcmp(opt.event, "hw")) {
+			a.type = PERF_TYPE_HARDWARE;
+			a.config = PERF_COUNT_HW_CPU_CYCLES;
+			a.freq = 1;
+			a.sample_freq = opt.freq;
+		} else { /* cpu-clock counts ns: a fixed period gives exactly freq samples per second */
+			a.type = PERF_TYPE_SOFTWARE;
+			a.config = PERF_COUNT_SW_CPU_CLOCK;
+			a.sample_period = 1000000000ULL / opt.freq;
+		}
+		perf_fd = syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+		if (perf_fd < 0) {
+			fprintf(stderr, "perf_event_open(%s, %d Hz): %s\n",
+				strcmp(opt.event, "hw") ? "software cpu-clock" : "hardware cycles", opt.freq,
+				strerror(errno));
+			return -1;
+		}
+		if (!prog)
+			return 0;
+		cur_link = bpf_program__attach_perf_event(prog, perf_fd);
+	} else if (!strcmp(opt.mode, "uprobe")) {
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = "lab_uprobe_target",
+			    .retprobe = strncmp(bpf_program__name(prog), "uretprobe", 9) == 0);
+		/* /proc/self/exe, not its target: still valid if the file was rebuilt meanwhile */
+		cur_link = bpf_program__attach_uprobe_opts(prog, getpid(), "/proc/self/exe", 0, &uo);
+	} else if (!strcmp(opt.mode, "net")) {
+		if (!strncmp(bpf_program__name(prog), "xdp", 3)) {
+			err = bpf_xdp_attach(ifindex, fd, XDP_FLAGS_SKB_MODE, NULL);
+			if (err)
+				fprintf(stderr, "XDP attach (generic/SKB mode) to %s: %s\n", opt.ifname, strerror(-err));
+		} else {
+			err = setsockopt(rx_fd, SOL_SOCKET, SO_ATTACH_BPF, &fd, sizeof(fd));
+			if (err)
+				fprintf(stderr, "SO_ATTACH_BPF: %s\n", strerror(errno));
+		}
+		return err ? -1 : 0;
+	} else {
+		cur_link = bpf_program__attach(prog);
+	}
+	if (!cur_link) {
+		fprintf(stderr, "attach %s: %s\n", bpf_program__name(prog), strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void detach(void)
+{
+	if (!strcmp(opt.mode, "net")) {
+		if (!strncmp(bpf_program__name(prog), "xdp", 3))
+			bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL);
+		else
+			setsockopt(rx_fd, SOL_SOCKET, SO_DETACH_BPF, NULL, 0);
+		return;
+	}
+	if (perf_fd >= 0) { /* the clock this run consumed: expected samples = clock / period */
+		long long v = 0;
+
+		if (read(perf_fd, &v, sizeof(v)) == sizeof(v))
+			last_clock_ns = v;
+	}
+	if (cur_link)
+		bpf_link__destroy(cur_link); /* a perf link closes its perf fd too */
+	else if (perf_fd >= 0)
+		close(perf_fd);
+	cur_link = NULL;
+	perf_fd = -1;
+}
+
+static int run_hooked(long ops, struct sample *s, unsigned long long *events)
+{
+	unsigned long long e0 = prog ? read_events() : 0;
+
+	if (attach())
+		return -1;
+	*s = measure(ops);
+	detach();
+	*events = prog ? read_events() - e0 : 0;
+	return 0;
+}
+
+/* ---- setup per mode ---- */
+static void ensure_tracefs(void)
+{
+	/* libbpf finds tracepoint ids (and legacy kprobes) in tracefs; mount it privately if the
+	 * system has not, in a mount namespace of our own that dies with this process. */
+	if (!access("/sys/kernel/tracing/events", F_OK) || !access("/sys/kernel/debug/tracing/events", F_OK))
+		return;
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL))
+		fprintf(stderr, "warning: cannot mount tracefs privately: %s\n", strerror(errno));
+}
+
+static void enter_netns(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || setns(fd, CLONE_NEWNET))
+		die(1, "setns %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+static void setup_net(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(opt.port) };
+	struct timeval tv = { .tv_sec = 2 };
+	char pkt[64] = "warmup";
+
+	if (!opt.netns_tx || !opt.netns_rx)
+		die(1, "net mode needs --netns-tx and --netns-rx");
+	if (inet_pton(AF_INET, opt.dst, &a.sin_addr) != 1)
+		die(1, "bad --dst %s", opt.dst);
+	enter_netns(opt.netns_tx);
+	tx_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (tx_fd < 0 || connect(tx_fd, (struct sockaddr *)&a, sizeof(a)))
+		die(1, "tx socket: %s", strerror(errno));
+	enter_netns(opt.netns_rx); /* stay here: XDP attaches over netlink in this namespace */
+	rx_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (rx_fd < 0 || bind(rx_fd, (struct sockaddr *)&a, sizeof(a)))
+		die(1, "rx socket bound to %s:%d: %s", opt.dst, opt.port, strerror(errno));
+	setsockopt(rx_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ifindex = if_nametoindex(opt.ifname);
+	if (!ifindex)
+		die(1, "no interface %s in %s", opt.ifname, opt.netns_rx);
+	for (int i = 0; i < 5; i++) { /* resolves ARP; the first datagram may be dropped meanwhile */
+		send(tx_fd, pkt, sizeof(pkt), 0);
+		if (recv(rx_fd, pkt, sizeof(pkt), 0) > 0)
+			return;
+	}
+	die(1, "no datagram arrives from %s to %s:%d", opt.netns_tx, opt.dst, opt.port);
+}
+
+/* perf mode: pick the loop length so one run takes about --ms milliseconds. */
+static long calibrate(void)
+{
+	long n = 1000000;
+	long long t;
+
+	for (;;) {
+		t = now_ns();
+		sink = spin(n);
+		t = now_ns() - t;
+		if (t > 20000000LL)
+			break;
+		n *= 4;
+	}
+	return (long)((double)n * opt.ms * 1e6 / t);
+}
+
+static void stats_phase(long ops)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+	int sfd, pfd = bpf_program__fd(prog);
+
+	sfd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (sfd < 0) {
+		printf("{\"kind\":\"stats_error\",\"reason\":\"BPF_ENABLE_STATS: %s\"}\n", strerror(errno));
+		return;
+	}
+	for (int i = 0; i < opt.stats_trials; i++) {
+		unsigned long long t0, c0, ev;
+		struct sample s;
+
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		bpf_obj_get_info_by_fd(pfd, &info, &len);
+		t0 = info.run_time_ns;
+		c0 = info.run_cnt;
+		if (run_hooked(ops, &s, &ev))
+			die(3, "attach failed during the stats phase");
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		bpf_obj_get_info_by_fd(pfd, &info, &len);
+		printf("{\"kind\":\"stats\",\"trial\":%d,\"run_time_ns\":%llu,\"run_cnt\":%llu,\"events\":%llu,"
+		       "\"triggers\":%ld,\"hook_ns\":%lld,\"clock_ns\":%lld}\n",
+		       i, (unsigned long long)info.run_time_ns - t0, (unsigned long long)info.run_cnt - c0, ev, ops,
+		       s.ns, last_clock_ns);
+		fflush(stdout);
+	}
+	close(sfd); /* the kernel turns the stats off again when the last such fd closes */
+}
+
+static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, fmt, args);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"obj", 1, 0, 'o'}, {"prog", 1, 0, 'p'}, {"trials", 1, 0, 't'}, {"ops", 1, 0, 'n'},
+		{"stats-trials", 1, 0, 's'}, {"path", 1, 0, 'f'}, {"event", 1, 0, 'e'}, {"freq", 1, 0, 'F'},
+		{"ms", 1, 0, 'm'}, {"netns-tx", 1, 0, 'X'}, {"netns-rx", 1, 0, 'R'}, {"ifname", 1, 0, 'i'},
+		{"dst", 1, 0, 'd'}, {"port", 1, 0, 'P'}, {0, 0, 0, 0},
+	};
+	struct bpf_program *p;
+	int c;
+
+	if (argc < 2)
+		die(1, "usage: hookbench open|uprobe|perf|net --obj F --prog NAME [options]");
+	opt.mode = argv[1];
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': opt.obj = optarg; break;
+		case 'p': opt.prog = optarg; break;
+		case 't': opt.trials = atoi(optarg); break;
+		case 'n': opt.ops = atol(optarg); break;
+		case 's': opt.stats_trials = atoi(optarg); break;
+		case 'f': opt.path = optarg; break;
+		case 'e': opt.event = optarg; break;
+		case 'F': opt.freq = atoi(optarg); break;
+		case 'm': opt.ms = atoi(optarg); break;
+		case 'X': opt.netns_tx = optarg; break;
+		case 'R': opt.netns_rx = optarg; break;
+		case 'i': opt.ifname = optarg; break;
+		case 'd': opt.dst = optarg; break;
+		case 'P': opt.port = atoi(optarg); break;
+		default: die(1, "bad option");
+		}
+	}
+	if (strcmp(opt.mode, "open") && strcmp(opt.mode, "uprobe") && strcmp(opt.mode, "perf") &&
+	    strcmp(opt.mode, "net"))
+		die(1, "unknown mode %s", opt.mode);
+	if (!opt.obj || !opt.prog || opt.trials < 1 || opt.ops < 1 || opt.freq < 1)
+		die(1, "need --obj, --prog, --trials >= 1, --ops >= 1, --freq >= 1");
+	libbpf_set_print(print_libbpf);
+	stime_jiffies();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(opt.mode, "open"))
+		ensure_tracefs();
+
+	obj = bpf_object__open_file(opt.obj, NULL);
+	if (!obj)
+		die(2, "open %s: %s", opt.obj, strerror(errno));
+	bpf_object__for_each_program(p, obj) {
+		int mine = !strcmp(bpf_program__name(p), opt.prog);
+
+		bpf_program__set_autoload(p, mine);
+		if (mine)
+			prog = p;
+	}
+	if (!prog && !(strcmp(opt.mode, "perf") == 0 && strcmp(opt.prog, "none") == 0))
+		die(2, "no program %s in %s", opt.prog, opt.obj);
+	if (prog) {
+		__u32 tgid = getpid();
+
+		set_rodata("lab_target_tgid", &tgid, sizeof(tgid));
+		if (!strcmp(opt.mode, "net")) {
+			__u16 port = htons(opt.port);
+
+			set_rodata("lab_target_port", &port, sizeof(port));
+		}
+		if (bpf_object__load(obj))
+			die(2, "loading %s from %s refused: %s", opt.prog, opt.obj, strerror(errno));
+	}
+	if (!strcmp(opt.mode, "net"))
+		setup_net();
+	if (!strcmp(opt.mode, "perf"))
+		opt.ops = calibrate();
+
+	/* A first attach proves the kernel takes it (else: exit 3 with its reason) and warms up. */
+	struct sample s;
+	unsigned long long ev;
+
+	if (run_hooked(opt.ops / 10 + 1, &s, &ev))
+		die(3, "attaching %s refused", opt.prog);
+	measure(opt.ops / 10 + 1);
+	printf("{\"kind\":\"setup\",\"prog\":\"%s\",\"mode\":\"%s\",\"ops\":%ld,\"clk_tck\":%ld,\"period_ns\":%lld,"
+	       "\"warmup_events\":%llu}\n", opt.prog, opt.mode, opt.ops, sysconf(_SC_CLK_TCK),
+	       !strcmp(opt.mode, "perf") && strcmp(opt.event, "hw") ? 1000000000LL / opt.freq : 0, ev);
+
+	for (int t = 0; t < opt.trials; t++) {
+		struct sample a, b;
+		int ab = (t % 2) == 0; /* ABBA: even trials baseline first, odd trials hook first */
+
+		if (ab)
+			a = measure(opt.ops);
+		if (run_hooked(opt.ops, &b, &ev))
+			die(3, "attach failed at trial %d", t);
+		if (!ab)
+			a = measure(opt.ops);
+		printf("{\"kind\":\"trial\",\"trial\":%d,\"order\":\"%s\",\"base_ns\":%lld,\"hook_ns\":%lld,"
+		       "\"base_stime_ns\":%lld,\"hook_stime_ns\":%lld,\"base_jiffies\":%lld,\"hook_jiffies\":%lld,"
+		       "\"events\":%llu,\"triggers\":%ld,\"clock_ns\":%lld}\n",
+		       t, ab ? "AB" : "BA", a.ns, b.ns, a.stime, b.stime, a.jiffies, b.jiffies, ev, opt.ops,
+		       last_clock_ns);
+	}
+	if (prog && opt.stats_trials > 0)
+		stats_phase(opt.ops);
+	if (prog)
+		bpf_object__close(obj);
+	return 0;
+}
