@@ -1,0 +1,132 @@
+"""Hook suite on this machine's own kernel: real programs, real attach, real counts.
+
+What this host allows (see README "Hook suite"): tracepoint, raw_tp, uprobe and software perf
+events work; kprobe (no kprobe PMU, no legacy kprobe_events) and fentry (EPERM) are refused,
+which must come back as `unsupported` rows carrying libbpf's/the kernel's text, not as a skip.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lab import bench
+from lab.agent import hooks, schema
+from lab.build import build_bpf
+from lab.config import ROOT, Paths
+
+pytestmark = pytest.mark.host
+
+
+def netns_names():
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return sorted(line.split()[0] for line in out.splitlines() if line.strip())
+
+
+def stats_sysctl():
+    with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+        return f.read().strip()
+
+
+@pytest.fixture(scope="module")
+def quick_rows(tmp_path_factory):
+    """One run of playbooks/quick.yaml on the host through lab.bench (the `inv bench.hooks` path)."""
+    results = tmp_path_factory.mktemp("results")
+    before = (netns_names(), stats_sysctl())
+    old = os.environ.get("LAB_RESULTS")
+    os.environ["LAB_RESULTS"] = str(results)
+    try:
+        store = bench.run(["hooks"], kernel="host", playbook="quick")
+    finally:
+        if old is None:
+            os.environ.pop("LAB_RESULTS")
+        else:
+            os.environ["LAB_RESULTS"] = old
+    rows = [json.loads(line) for line in store.rows_file("hooks").read_text().splitlines()]
+    return rows, before, (netns_names(), stats_sysctl())
+
+
+def pick(rows, hook, method="wall_abba", variant="body", **kw):
+    out = [r for r in rows if r["hook"] == hook and r.get("variant") == variant
+           and (r.get("method") in (method, None)) and all(r.get(k) == v for k, v in kw.items())]
+    assert out, f"no {hook} {variant} {method} row"
+    return out[0]
+
+
+def test_rows_valid_and_host_labelled(quick_rows):
+    rows, _, _ = quick_rows
+    assert rows
+    for r in rows:
+        assert schema.validate(r) == [], r
+        assert r["accelerator"] == "host" and r["status"] != "error", r
+
+
+@pytest.mark.parametrize("hook", ["tracepoint", "raw_tp", "uprobe", "xdp", "socket_filter"])
+def test_working_hooks_fire_once_per_trigger(quick_rows, hook):
+    rows, _, _ = quick_rows
+    for method in ("wall_abba", "bpf_stats"):
+        r = pick(rows, hook, method)
+        assert r["status"] == "ok", r["reason"]
+        assert r["events"] == r["triggers"] > 0
+        assert r["trials"] >= 2 and len(r["samples"]) == r["trials"]
+        assert r["ns_ci_low"] <= r["ns_median"] <= r["ns_ci_high"]
+        assert r["body_ns"] > 0
+    if hook in ("tracepoint", "raw_tp"):
+        for method in ("talk_stime", "talk_jiffies"):
+            assert pick(rows, hook, method)["status"] == "ok"
+
+
+def test_perf_event_software_ok_hardware_reported(quick_rows):
+    rows, _, _ = quick_rows
+    sw = pick(rows, "perf_event", "throughput_abba", perf_event="sw")
+    assert sw["status"] == "ok", sw["reason"]
+    assert sw["freq_hz"] == 999 and sw["events"] > 0
+    assert abs(sw["events"] - sw["triggers"]) <= max(2 * sw["trials"], 0.02 * sw["triggers"])
+    assert pick(rows, "perf_event", "throughput_abba", variant="none", perf_event="sw")["status"] == "ok"
+    hw = pick(rows, "perf_event", "throughput_abba", perf_event="hw")
+    if hw["status"] == "unsupported":  # no hardware counters here: perf_event_open's errno
+        assert "perf_event_open(hardware cycles" in hw["reason"]
+    else:
+        assert hw["status"] == "ok" and hw["events"] > 0
+
+
+@pytest.mark.parametrize("hook", ["kprobe", "fentry"])
+def test_refused_hooks_are_unsupported_with_reason(quick_rows, hook):
+    rows, _, _ = quick_rows
+    r = pick(rows, hook)
+    if hook == "kprobe" and not os.path.exists("/sys/bus/event_source/devices/kprobe"):
+        assert r["status"] == "unsupported"  # this host: no kprobe PMU
+    if r["status"] == "unsupported":
+        assert "libbpf" in r["reason"] and f"{hook}_body" in r["reason"], r["reason"]
+    else:
+        assert r["status"] == "ok" and r["events"] == r["triggers"]
+
+
+def test_nothing_left_behind(quick_rows):
+    _, before, after = quick_rows
+    assert after == before  # no netns left, bpf_stats_enabled as it was
+
+
+def run_agent(params):
+    build_bpf(Paths())
+    proc = subprocess.run([sys.executable, "-m", "lab.agent", "--suite", "hooks", "--bpf-dir",
+                           str(Paths().build / "bpf"), "--params", json.dumps(params)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+def test_expensive_program_measures_clearly_more():
+    """Sanity: 64 map updates per event must stand out from the empty program, well beyond the CI."""
+    rows = run_agent({"hooks": ["tracepoint"], "variants": ["empty", "heavy"], "trials": 6, "ops": 4000,
+                      "stats_trials": 1})
+    empty = pick(rows, "tracepoint", variant="empty")
+    heavy = pick(rows, "tracepoint", variant="heavy")
+    assert empty["status"] == heavy["status"] == "ok"
+    assert heavy["ns_ci_low"] > empty["ns_ci_high"]
+    assert heavy["ns_median"] > 3 * max(empty["ns_median"], 1.0)
+    assert pick(rows, "tracepoint", "bpf_stats", variant="heavy")["body_ns"] > \
+        3 * pick(rows, "tracepoint", "bpf_stats", variant="empty")["body_ns"]
+    assert hooks.spread(heavy) is not None
