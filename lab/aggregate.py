@@ -218,6 +218,25 @@ def _label(values: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def _norm(v: Any) -> Any:
+    if v is None or _isnan(v):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+def _by_key(df: pd.DataFrame, keys: list[str]) -> dict[tuple, pd.DataFrame]:
+    """Rows grouped by their measurement key; missing values compare equal (unlike NaN)."""
+    if df.empty:
+        return {}
+    tuples = [tuple(_norm(v) for v in vals) for vals in df[keys].itertuples(index=False, name=None)]
+    out: dict[tuple, list[int]] = {}
+    for pos, t in enumerate(tuples):
+        out.setdefault(t, []).append(pos)
+    return {k: df.iloc[v] for k, v in out.items()}
+
+
 def compare(a: pd.DataFrame, b: pd.DataFrame, test: str = "mannwhitney", alpha: float = ALPHA,
             threshold_pct: float = THRESHOLD_PCT) -> pd.DataFrame:
     """Per measurement present in a or b: A and B medians with CIs, change, p-value and a verdict.
@@ -233,8 +252,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, test: str = "mannwhitney", alpha: 
         sa = a[a["suite"] == suite] if not a.empty else a
         sb = b[b["suite"] == suite] if not b.empty else b
         keys = _key_cols(pd.concat([sa, sb]), suite)
-        ga = {k: g for k, g in sa.groupby(keys, dropna=False)} if not sa.empty else {}
-        gb = {k: g for k, g in sb.groupby(keys, dropna=False)} if not sb.empty else {}
+        ga, gb = _by_key(sa, keys), _by_key(sb, keys)
         for key in sorted(set(ga) | set(gb), key=lambda k: tuple(str(x) for x in k)):
             rec: dict[str, Any] = {"suite": suite, "what": _label(dict(zip(keys, key, strict=True)))}
             if key not in ga or key not in gb:
@@ -302,11 +320,19 @@ def format_compare(res: pd.DataFrame, a_name: str, b_name: str, test: str = "man
             if r["b_median"] is not None and not _isnan(r["b_median"]) else "-",
             "change": "-" if r["delta_pct"] is None or _isnan(r["delta_pct"]) else f"{r['delta_pct']:+.1f}%",
             "p": "-" if r["p_value"] is None or _isnan(r["p_value"]) else f"{r['p_value']:.3g}",
-            "verdict": r["verdict"] + (f" ({r['note']})" if isinstance(r["note"], str) and r["note"] else ""),
+            "verdict": r["verdict"] + (f" ({r['note'][:60]})" if isinstance(r["note"], str) and r["note"] else ""),
         })
     if not table:
         return "\n".join(lines + ["no rows to compare"])
-    text = pd.DataFrame(table).to_string(index=False, justify="left")
+    heads = list(table[0])
+    widths = {h: max(len(h), *(len(str(t[h])) for t in table)) for h in heads}
+    numeric = {"change", "p"}
+
+    def line(cells: dict[str, Any]) -> str:
+        return "  ".join(str(cells[h]).rjust(widths[h]) if h in numeric else str(cells[h]).ljust(widths[h])
+                         for h in heads).rstrip()
+
+    text = "\n".join([line({h: h for h in heads})] + [line(t) for t in table])
     counts = res["verdict"].str.replace(" (emulated)", "", regex=False).value_counts()
     summary = ", ".join(f"{n} {v}" for v, n in counts.items())
     tail = [f"summary: {summary}"]

@@ -29,7 +29,8 @@ HERE = Path(__file__).resolve().parent
 OPEN_PATH_HOOKS = ("kprobe", "kretprobe", "kprobe_multi", "fentry", "fexit", "tracepoint", "raw_tp", "tp_btf")
 OTHER_HOOKS = ("uprobe", "uretprobe", "xdp", "socket_filter", "sk_filter", "tc")
 # Which method gives the "added ns/op" when a hook has several (body time from bpf_stats is not it).
-METHOD_PREFERENCE = ("precise", "interleave", "wall", "per_packet", "throughput", "bpf_loop", "talk", "stime")
+METHOD_PREFERENCE = ("wall_abba", "precise", "abba", "interleave", "wall", "per_packet", "throughput",
+                     "bpf_loop", "talk", "stime")
 TCG_NOTE = "pipeline checked, timing not representative"
 HOLDS, FAILS, NOT_MEASURABLE = "holds", "does not hold", "not measurable here"
 
@@ -132,7 +133,7 @@ def evidence(rows: pd.DataFrame) -> list[dict[str, str]]:
                      f"{fmt(r.get('overhead_ci_high'), 2)}]")
         else:
             value = (f"{fmt(r.get('ns_median'))} ns/op [{fmt(r.get('ns_ci_low'))}, {fmt(r.get('ns_ci_high'))}]"
-                     f", {fmt(r.get('trials'))} trials")
+                     f", {fmt(int(r['trials'])) if pd.notna(r.get('trials')) else '-'} trials")
         out.append({"row": f"{r['run']}/{r['_file']}:{r['_line']}", "what": f"{r['suite']} {label}",
                     "value": value, "emulated": bool(r["emulated"])})
     return out
@@ -212,6 +213,19 @@ def claim2(group: str, g: pd.DataFrame) -> Verdict:
     return _timing_gate(g, pd.concat([k, kr, f, fx]), raw)
 
 
+def perf_side(rows: pd.DataFrame) -> tuple[aggregate.Side, str]:
+    """perf_event cost at one frequency: throughput lost (%) when the suite gives it, else ns/op."""
+    ok = rows[rows["status"] == "ok"]
+    if "loss_pct_median" in ok.columns and not ok.empty and ok["loss_pct_median"].notna().any():
+        r = ok[ok["loss_pct_median"].notna()].iloc[0]
+        lo = r.get("loss_pct_ci_low")
+        hi = r.get("loss_pct_ci_high")
+        med = float(r["loss_pct_median"])
+        return aggregate.Side(med, med if pd.isna(lo) else float(lo), med if pd.isna(hi) else float(hi), [],
+                              1, "ok", "", bool(r["emulated"]), "loss %"), "% throughput lost"
+    return aggregate.pool(rows), "ns/op"
+
+
 def claim3(group: str, g: pd.DataFrame) -> Verdict:
     rows = _eq(g, suite="hooks", hook="perf_event")
     ok = rows[(rows["status"] == "ok") & rows["freq_hz"].notna()] if not rows.empty else rows
@@ -220,20 +234,25 @@ def claim3(group: str, g: pd.DataFrame) -> Verdict:
         return Verdict(group, NOT_MEASURABLE, "no perf_event rows at known frequencies" +
                        (f" ({reasons})" if reasons else ""), bool(g["emulated"].any()), evidence(rows))
     # one series: the attach point (event) with the most frequencies
+    ok = ok[ok["variant"].fillna("body") == "body"] if (ok["variant"].fillna("body") == "body").any() else ok
     ok = ok.assign(event=ok["attach_point"].astype(str).str.replace(r"@?\d+\s*[Hh][Zz]", "", regex=True))
     event = ok.groupby("event")["freq_hz"].nunique().idxmax()
     series = preferred(ok[ok["event"] == event])
-    by_f = [(f, aggregate.pool(r)) for f, r in sorted(series.groupby("freq_hz"), key=lambda x: x[0])]
+    by_f = []
+    unit = "ns/op"
+    for f, r in sorted(series.groupby("freq_hz"), key=lambda x: x[0]):
+        side, unit = perf_side(r)
+        by_f.append((f, side))
     if len(by_f) < 2:
         return _timing_gate(g, series, Verdict(group, NOT_MEASURABLE, "only one sampling frequency measured"))
     steps = [less(a[1], b[1]) for a, b in zip(by_f, by_f[1:], strict=False)]
-    text = " -> ".join(f"{int(f)} Hz {fmt(s.median)}" for f, s in by_f)
+    text = " -> ".join(f"{int(f)} Hz {fmt(s.median, 2)}" for f, s in by_f)
     end = less(by_f[0][1], by_f[-1][1])
     monotone = all(a[1].median < b[1].median for a, b in zip(by_f, by_f[1:], strict=False))
     if monotone and end == "<":
-        raw = Verdict(group, HOLDS, f"{event}: {text} (ns/op)")
+        raw = Verdict(group, HOLDS, f"{event}: {text} ({unit})")
     else:
-        raw = Verdict(group, FAILS, f"{event}: {text} (ns/op; steps {' '.join(steps)})")
+        raw = Verdict(group, FAILS, f"{event}: {text} ({unit}; steps {' '.join(steps)})")
     return _timing_gate(g, series, raw)
 
 
@@ -497,9 +516,15 @@ def plot_perf(df: pd.DataFrame, out: Path) -> Path | None:
     def draw(ax: Any, g: pd.DataFrame, meta: dict[str, Any]) -> None:
         rows = _eq(g, suite="hooks", hook="perf_event")
         rows = rows[(rows["status"] == "ok") & rows["freq_hz"].notna()]
-        for ap, r in rows.groupby("attach_point"):
-            ev = str(ap).split("@")[0]
-            pts = sorted((f, aggregate.pool(x)) for f, x in r.groupby("freq_hz"))
+        rows = rows[rows["variant"].fillna("body") == "body"]
+        rows = rows[rows["method"].map(_method_rank) < 100]
+        unit = "ns/op"
+        ev_of = rows["attach_point"].astype(str).str.replace(r"@?\d+\s*[Hh][Zz]", "", regex=True)
+        for ev, r in rows.groupby(ev_of):
+            pts = []
+            for f, x in sorted(r.groupby("freq_hz"), key=lambda t: t[0]):
+                side, unit = perf_side(x)
+                pts.append((f, side))
             for f, s in pts:
                 ax.errorbar([f], [s.median], yerr=[[s.median - s.ci_low], [s.ci_high - s.median]], fmt="o",
                             color="#2a6fbb", capsize=3)
@@ -507,7 +532,7 @@ def plot_perf(df: pd.DataFrame, out: Path) -> Path | None:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("sampling frequency (Hz)", fontsize=8)
-        ax.set_ylabel("cost (ns/op of the CPU-bound loop)", fontsize=8)
+        ax.set_ylabel(f"cost ({unit})", fontsize=8)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
 

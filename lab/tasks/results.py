@@ -1,1 +1,93 @@
-"""results.*: aggregate runs, compare them, and write reports."""
+"""results.*: list runs, write reports, compare runs or kernels, export the tidy table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from invoke import Exit, task
+
+from lab import aggregate, report, results
+from lab.config import Paths
+
+
+def _store() -> Path:
+    return Paths().results
+
+
+def _resolve(specs: list[str]) -> list[Path]:
+    dirs: list[Path] = []
+    for spec in specs:
+        found = results.select_runs(_store(), spec)
+        if not found:
+            known = ", ".join(p.name for p in results.list_runs(_store())) or "none"
+            raise Exit(f"error: no run or kernel matches {spec!r} in {_store()} (runs: {known})", code=1)
+        dirs += [d for d in found if d not in dirs]
+    return dirs
+
+
+@task(name="list")
+def list_(c):
+    """Every run in the store: id, kernel, accelerator, suites, row counts and problems."""
+    runs = results.list_runs(_store())
+    if not runs:
+        print(f"no runs in {_store()}")
+        return
+    print(f"{'run':48s} {'kernel':24s} {'accel':6s} {'rows':>5s} {'bad':>4s} suites")
+    for d in runs:
+        run = results.load_run(d)
+        print(f"{run.run_id:48s} {run.kernel:24s} {run.accelerator:6s} {len(run.rows):5d} "
+              f"{len(run.problems):4d} {','.join(run.suites) or '-'}")
+
+
+@task(iterable=["run"], help={"run": "run id, run directory or kernel (repeatable; default: the newest run)",
+                              "out": "output directory (default: the run's directory, or results/report-<n>)"})
+def report_(c, run=None, out=""):
+    """Write report.html + report.md (with PNG plots) for one or more runs."""
+    specs = list(run or [])
+    if specs:
+        dirs = _resolve(specs)
+    else:
+        runs = results.list_runs(_store())
+        if not runs:
+            raise Exit(f"error: no runs in {_store()}: run `inv bench.all --kernel K` first", code=1)
+        dirs = [runs[-1]]
+    out_dir = Path(out) if out else (dirs[0] if len(dirs) == 1 else _store() / f"report-{len(dirs)}-runs")
+    path = report.write_report(dirs, out_dir)
+    for d in dirs:
+        for p in results.load_run(d).problems:
+            print(f"problem: {p}")
+    print(f"report: {path}")
+    print(f"markdown: {path.with_suffix('.md')}")
+
+
+
+
+@task(help={"a": "baseline: run id, run directory or kernel (e.g. 6.1, host)",
+            "b": "the other side: run id, run directory or kernel",
+            "test": "significance test: mannwhitney (default) or welch"})
+def compare(c, a, b, test="mannwhitney"):
+    """Regressions and improvements from A to B with significance, like a kernel-comparison report."""
+    da, db = _resolve([a]), _resolve([b])
+    fa, runs_a = aggregate.load_frame(da)
+    fb, runs_b = aggregate.load_frame(db)
+    for run in runs_a + runs_b:
+        for p in run.problems:
+            print(f"problem: {p}")
+    if fa.empty or fb.empty:
+        raise Exit(f"error: no valid rows in {'A' if fa.empty else 'B'}", code=1)
+    res = aggregate.compare(fa, fb, test=test)
+    names = [f"{s} ({', '.join(d.name for d in ds)})" for s, ds in ((a, da), (b, db))]
+    print(aggregate.format_compare(res, names[0], names[1], test=test))
+
+
+@task(iterable=["run"], help={"run": "run id, directory or kernel (repeatable; default: every run)",
+                              "out": "output directory (default: results/)"})
+def export(c, run=None, out=""):
+    """Every row of the chosen runs as one tidy table: rows.csv and rows.parquet."""
+    dirs = _resolve(list(run)) if run else results.list_runs(_store())
+    df, runs = aggregate.load_frame(dirs)
+    for r in runs:
+        for p in r.problems:
+            print(f"problem: {p}")
+    paths = aggregate.export(df, Path(out) if out else _store())
+    print(f"{len(df)} rows from {len(runs)} runs: " + ", ".join(str(p) for p in paths))
