@@ -1,0 +1,112 @@
+/* Map suite: the cost of one map update or lookup, driven in the kernel.
+ *
+ * One program run = bpf_loop(st.loops) map operations on keys st.keys[] (cyclic, from a random
+ * index, st.loops <= st.nkeys), run by BPF_PROG_TEST_RUN with a repeat count, so the syscall is paid once per
+ * `repeat` runs. The map type, flags and max_entries of bench_map are set by the helper before
+ * load (bpf_map__set_type / set_map_flags / set_max_entries): one object serves every map type.
+ * Key 4 B, value 8 B, as in the talk. Successful operations are counted in st.done.
+ */
+#include "lab.h"
+#include "tools/mapbench.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH); /* replaced before load */
+	__uint(max_entries, 1024);       /* replaced before load */
+	__type(key, __u32);
+	__type(value, __u64);
+} bench_map SEC(".maps");
+
+struct mb_state st;
+
+struct loop_ctx {
+	__u32 start; /* key index of iteration 0; iteration i uses (start + i) mod nkeys */
+	__u32 nkeys; /* loops <= nkeys (the helper sees to it), so one subtraction wraps */
+	__u64 ok;
+	__u64 sum;
+};
+
+static int update_cb(__u32 i, void *data)
+{
+	struct loop_ctx *c = data;
+	__u32 idx = c->start + i;
+	__u64 val = i;
+	__u32 key;
+
+	if (idx >= c->nkeys)
+		idx -= c->nkeys;
+	if (idx >= MB_MAX_KEYS)
+		return 1;
+	key = st.keys[idx];
+	if (bpf_map_update_elem(&bench_map, &key, &val, BPF_ANY) == 0)
+		c->ok++;
+	return 0;
+}
+
+static int lookup_cb(__u32 i, void *data)
+{
+	struct loop_ctx *c = data;
+	__u32 idx = c->start + i;
+	__u64 *v;
+	__u32 key;
+
+	if (idx >= c->nkeys)
+		idx -= c->nkeys;
+	if (idx >= MB_MAX_KEYS)
+		return 1;
+	key = st.keys[idx];
+	v = bpf_map_lookup_elem(&bench_map, &key);
+	if (v) {
+		c->ok++;
+		c->sum += *v;
+	}
+	return 0;
+}
+
+/* the loop alone: fetch the key, no map operation (the baseline subtracted by the suite) */
+static int empty_cb(__u32 i, void *data)
+{
+	struct loop_ctx *c = data;
+	__u32 idx = c->start + i;
+
+	if (idx >= c->nkeys)
+		idx -= c->nkeys;
+	if (idx >= MB_MAX_KEYS)
+		return 1;
+	c->sum += st.keys[idx];
+	c->ok++;
+	return 0;
+}
+
+static __always_inline int drive(int (*cb)(__u32, void *))
+{
+	struct loop_ctx c = {};
+	__u32 n = st.nkeys;
+
+	if (n == 0 || n > MB_MAX_KEYS)
+		return 1;
+	c.nkeys = n;
+	c.start = bpf_get_prandom_u32() % n;
+	bpf_loop(st.loops, cb, &c, 0);
+	__sync_fetch_and_add(&st.done, c.ok);
+	__sync_fetch_and_add(&st.sum, c.sum);
+	__sync_fetch_and_add(&st.runs, 1);
+	return 0;
+}
+
+SEC("tc")
+int map_update(struct __sk_buff *skb)
+{
+	return drive(update_cb);
+}
+
+SEC("tc")
+int map_lookup(struct __sk_buff *skb)
+{
+	return drive(lookup_cb);
+}
+
+SEC("tc")
+int map_empty(struct __sk_buff *skb)
+{
+	return drive(empty_cb);
+}

@@ -1,0 +1,18 @@
+/* Shared between maps.bpf.c and the mapbench helper: the layout of the program's .bss state.
+ * User space writes the whole struct (keys, counts, zeroed counters) after load, and reads it
+ * back after the runs to check that every map operation happened (the proof the program ran). */
+#ifndef MAPBENCH_H
+#define MAPBENCH_H
+
+#define MB_MAX_KEYS (1 << 17) /* 131072 keys: enough for a 100% fill of a 102400-entry map */
+
+struct mb_state {
+	__u64 done;  /* map operations that succeeded (update returned 0 / lookup found the key) */
+	__u64 runs;  /* program runs */
+	__u64 sum;   /* sum of the values looked up (keeps the lookups observable) */
+	__u32 nkeys; /* keys[0..nkeys) are used, cyclically */
+	__u32 loops; /* bpf_loop iterations (map operations) per program run */
+	__u32 keys[MB_MAX_KEYS];
+};
+
+#endif /* MAPBENCH_H */
