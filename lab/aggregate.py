@@ -169,6 +169,8 @@ def metric_of(row: pd.Series) -> tuple[str, float | None]:
 
 
 def pool(rows: pd.DataFrame) -> Side:
+    if rows.empty:
+        return Side(math.nan, math.nan, math.nan, [], 0, "missing", "no rows", False, "")
     ok = rows[rows["status"] == "ok"]
     emulated = bool(rows["emulated"].any())
     if ok.empty:

@@ -70,8 +70,11 @@ def preferred(rows: pd.DataFrame) -> pd.DataFrame:
         return rows
     ok = rows[rows["status"] == "ok"]
     pool_from = ok if not ok.empty else rows
-    best = min(pool_from["method"].tolist(), key=_method_rank)
-    return pool_from[pool_from["method"] == best] if best is not None else pool_from
+    methods = [m for m in pool_from["method"].tolist() if isinstance(m, str)]
+    if not methods:
+        return pool_from
+    best = min(methods, key=_method_rank)
+    return pool_from[pool_from["method"] == best]
 
 
 def hook_rows(g: pd.DataFrame, hook: str, variant: str = "body") -> pd.DataFrame:

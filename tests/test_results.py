@@ -1,0 +1,161 @@
+"""The result store, aggregation, statistics and `results.compare` (fixtures and made-up rows)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from lab import aggregate, results
+from lab.agent.common import timing_fields
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "runs"
+TCG_RUN = FIXTURES / "20250101T000000Z-6.12.38+deb12-amd64-f1x7"
+HOST_RUN = FIXTURES / "20250101T010000Z-6.18.0-host-a2c4"
+
+
+def hooks_row(run_id: str, hook: str, center: float, seed: int, accel: str = "host") -> dict:
+    rng = random.Random(seed)
+    samples = [rng.gauss(center, center * 0.02) for _ in range(12)]
+    return {"schema": 1, "run_id": run_id, "suite": "hooks", "kernel": "6.18.0", "accelerator": accel,
+            "cpu_model": "test cpu", "vcpus": 2, "status": "ok", "reason": "", "time": "2025-01-01T00:00:00+00:00",
+            "hook": hook, "attach_point": "x", "variant": "body", "body_ns": 1.0, "dispatch_ns": 1.0,
+            "events": 100, "triggers": 100, **timing_fields("wall_abba", samples, 1000)}
+
+
+def make_run(store: Path, run_id: str, rows: list[dict], alias: str = "host") -> Path:
+    rs = results.RunStore.create(store, run_id, {"kernel_alias": alias, "kernel_release": "6.18.0",
+                                                 "accelerator": "host"})
+    for r in rows:
+        rs.append_line(r["suite"], json.dumps(r))
+    rs.update_manifest(outcome={"hooks": {"ok": len(rows)}})
+    return rs.path
+
+
+def known_difference_runs(store: Path, accel: str = "host") -> tuple[Path, Path]:
+    a = make_run(store, "run-a", [hooks_row("run-a", "tracepoint", 100, 1, accel),
+                                  hooks_row("run-a", "raw_tp", 100, 2, accel),
+                                  hooks_row("run-a", "tp_btf", 100, 3, accel)])
+    b = make_run(store, "run-b", [hooks_row("run-b", "tracepoint", 130, 4, accel),  # clear regression
+                                  hooks_row("run-b", "raw_tp", 70, 5, accel),  # clear improvement
+                                  hooks_row("run-b", "tp_btf", 100, 6, accel)])  # same distribution
+    return a, b
+
+
+def test_store_roundtrip_and_manifest(tmp_path):
+    a, _ = known_difference_runs(tmp_path)
+    run = results.load_run(a)
+    assert run.problems == []
+    assert len(run.rows) == 3 and run.suites == ["hooks"]
+    assert run.manifest["run_id"] == "run-a" and run.manifest["outcome"] == {"hooks": {"ok": 3}}
+    assert "lab_version" in run.missing_manifest_fields()
+    assert [p.name for p in results.list_runs(tmp_path)] == ["run-a", "run-b"]
+
+
+def test_corrupt_and_invalid_lines_are_reported_not_dropped(tmp_path):
+    run_dir = tmp_path / TCG_RUN.name
+    shutil.copytree(TCG_RUN, run_dir)
+    good = len(results.load_run(run_dir).rows)
+    lines = (run_dir / "hooks.jsonl").read_text().splitlines()
+    bad_schema = json.loads(lines[0])
+    del bad_schema["kernel"]
+    lines[2:2] = ['{"suite": "hooks", "truncated', json.dumps(bad_schema)]
+    (run_dir / "hooks.jsonl").write_text("\n".join(lines) + "\n")
+    run = results.load_run(run_dir)
+    assert len(run.rows) == good  # every good row still loads
+    msgs = [str(p) for p in run.problems]
+    assert len(msgs) == 2
+    assert msgs[0].startswith(f"{run_dir / 'hooks.jsonl'}:3: not JSON")
+    assert msgs[1].startswith(f"{run_dir / 'hooks.jsonl'}:4: fails the row schema: missing field 'kernel'")
+
+
+def test_missing_manifest_is_a_problem(tmp_path):
+    d = tmp_path / "r"
+    d.mkdir()
+    (d / "hooks.jsonl").write_text(json.dumps(hooks_row("r", "tracepoint", 10, 1)) + "\n")
+    run = results.load_run(d)
+    assert len(run.rows) == 1 and "missing manifest" in str(run.problems[0])
+
+
+def test_select_runs_by_id_kernel_and_prefix():
+    assert results.select_runs(FIXTURES, HOST_RUN.name) == [HOST_RUN]
+    assert results.select_runs(FIXTURES, "host") == [HOST_RUN]
+    assert results.select_runs(FIXTURES, "6.12") == [TCG_RUN]
+    assert results.select_runs(FIXTURES, "6.12.38+deb12-amd64") == [TCG_RUN]
+    assert results.select_runs(FIXTURES, "20250101T0000") == [TCG_RUN]
+    assert results.select_runs(FIXTURES, "6.2") == []
+
+
+def test_tidy_table_and_exports(tmp_path):
+    df, runs = aggregate.load_frame([TCG_RUN, HOST_RUN])
+    assert len(df) == sum(len(r.rows) for r in runs)
+    assert set(df["suite"]) == {"hooks", "maps", "tools"}
+    assert df.loc[df["accelerator"] == "tcg", "emulated"].all()
+    assert not df.loc[df["accelerator"] == "host", "emulated"].any()
+    csv, pq = aggregate.export(df, tmp_path)
+    back = pd.read_parquet(pq)
+    assert len(back) == len(df) and list(back["samples"].iloc[0]) == df["samples"].iloc[0]
+    assert len(pd.read_csv(csv)) == len(df)
+
+
+def test_median_ci_and_significance():
+    med, lo, hi = aggregate.median_ci([10.0, 11.0, 9.0, 10.5, 9.5, 10.2, 9.8])
+    assert lo <= med <= hi and med == 10.0
+    assert aggregate.significance([1, 2, 3, 4, 5, 6], [11, 12, 13, 14, 15, 16]) < 0.01
+    assert aggregate.significance([1, 2, 3, 4, 5, 6], [1.5, 2.5, 3.5, 4.5, 5.5, 6.5]) > 0.05
+    assert aggregate.significance([1, 2, 3], [11, 12, 13], test="welch") < 0.01
+    assert aggregate.significance([1], [2]) is None
+
+
+def test_compare_gives_the_known_verdicts(tmp_path):
+    a, b = known_difference_runs(tmp_path)
+    res = aggregate.compare(aggregate.load_frame([a])[0], aggregate.load_frame([b])[0])
+    verdicts = {w.split()[0]: (v, p) for w, v, p in zip(res["what"], res["verdict"], res["p_value"], strict=True)}
+    assert verdicts["tracepoint"][0] == "regression" and verdicts["tracepoint"][1] < 0.001
+    assert verdicts["raw_tp"][0] == "improvement" and verdicts["raw_tp"][1] < 0.001
+    assert verdicts["tp_btf"][0] == "no change"
+    welch = aggregate.compare(aggregate.load_frame([a])[0], aggregate.load_frame([b])[0], test="welch")
+    assert list(welch["verdict"]) == list(res["verdict"])
+
+
+def test_compare_marks_emulated_and_unsupported(tmp_path):
+    a, b = known_difference_runs(tmp_path, accel="tcg")
+    res = aggregate.compare(aggregate.load_frame([a])[0], aggregate.load_frame([b])[0])
+    assert set(res["verdict"]) == {"regression (emulated)", "improvement (emulated)", "no change (emulated)"}
+    fa, fb = aggregate.load_frame([TCG_RUN])[0], aggregate.load_frame([HOST_RUN])[0]
+    res = aggregate.compare(fa, fb)
+    kprobe = res[res["what"].str.startswith("kprobe ") & res["what"].str.contains("wall_abba")
+                 & res["what"].str.contains("body")]
+    assert kprobe["verdict"].iloc[0] == "not comparable" and "B unsupported" in kprobe["note"].iloc[0]
+    mem = res[(res["metric"] == "memlock B")]
+    assert (mem["verdict"] == "no change").all()  # same bytes on both; exact metric, never "(emulated)"
+    text = aggregate.format_compare(res, "A", "B")
+    assert "pipeline checked, timing not representative" in text
+
+
+def test_compare_task_on_two_host_runs(tmp_path):
+    """`inv results.compare A B` as a user runs it: a table with p-values and the verdicts."""
+    known_difference_runs(tmp_path)
+    env = dict(os.environ, LAB_RESULTS=str(tmp_path))
+    inv = Path(sys.executable).parent / "inv"
+    out = subprocess.run([str(inv), "results.compare", "run-a", "run-b"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = {ln.split()[1]: ln for ln in out.stdout.splitlines() if ln.startswith("hooks ")}
+    assert lines["tracepoint"].rstrip().endswith("regression")
+    assert lines["raw_tp"].rstrip().endswith("improvement")
+    assert lines["tp_btf"].rstrip().endswith("no change")
+    assert "mannwhitney" in out.stdout and "summary: 1 improvement, 1 no change, 1 regression" in out.stdout
+    listed = subprocess.run([str(inv), "results.list"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert "run-a" in listed.stdout and "run-b" in listed.stdout
+    exported = subprocess.run([str(inv), "results.export", "--out", str(tmp_path / "x")], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0 and (tmp_path / "x" / "rows.parquet").exists()
