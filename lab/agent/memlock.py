@@ -256,3 +256,59 @@ def implied_setup(prealloc_bytes, noprealloc_bytes, max_entries=10240, key_size=
 
 def ceil_div(a, b):
     return int(math.ceil(float(a) / b))
+
+
+# ---- host side: the talk's memlock example beside measured and predicted ----
+
+def talk_comparison(rows, talk):
+    """Lines comparing the talk's memlock figures (talk = lab/data/talk_maps.yaml loaded) with
+    the talk-example memory rows of maps.jsonl files, the model for each kernel, and the model
+    for the talk's stated setup."""
+    ex = talk["memlock_example"]
+    setup = talk["talk_setup"]
+    ver = kernel_version(str(setup["kernel"]))
+    lines = ["talk: hash key %d B value %d B max_entries %d; stated setup kernel %s, %d CPUs" % (
+        ex["key_size"], ex["value_size"], ex["max_entries"], setup["kernel"], setup["cpus"])]
+    for flags, fig in sorted(ex["memlock"].items()):
+        p = predict(ver, ex["map_type"], ex["key_size"], ex["value_size"], ex["max_entries"], int(flags),
+                    int(setup["cpus"]), 0)
+        lines.append("  flags 0x%x: talk %d B; model for the stated setup %d B (%s)" % (
+            int(flags), fig, p.bytes, p.regime))
+    for r in rows:
+        if r.get("key_space") != "talk" or r.get("operation") != "memory" or r.get("status") != "ok":
+            continue
+        fig = ex["memlock"].get(r["flags"], ex["memlock"].get(str(r["flags"])))
+        lines.append("  %s (%s, %d vCPUs) flags 0x%x live %d: measured %s B, predicted %s B, talk %s B" % (
+            r["kernel"], r["accelerator"], r["vcpus"], r["flags"], r["live_entries"], r["memlock_measured"],
+            r["memlock_predicted"], fig))
+    sol = implied_setup(ex["memlock"][0], ex["memlock"][1], ex["max_entries"], ex["key_size"], ex["value_size"])
+    if sol:
+        s = sol[0]
+        lines.append("  the two figures fit only the 6.4+ map_mem_usage model: possible CPUs %d, %d live entries "
+                     "in the 0x1 map, sizeof(struct bpf_htab) %d (Debian 6.12: %d)" % (
+                         s["possible_cpus"], s["live_entries"], s["sizeof_bpf_htab"], SIZES_6_12["bpf_htab"]))
+    return lines
+
+
+def main(argv=None):
+    """python3 -m lab.agent.memlock [results/<run>/maps.jsonl ...]: the talk comparison (host only)."""
+    import json
+    import os
+    import sys
+
+    import yaml  # host only: the agent in the guest never reaches this
+
+    argv = sys.argv[1:] if argv is None else argv
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "data", "talk_maps.yaml")) as f:
+        talk = yaml.safe_load(f)
+    rows = []
+    for path in argv:
+        with open(path) as f:
+            rows += [json.loads(ln) for ln in f if ln.startswith("{")]
+    print("\n".join(talk_comparison(rows, talk)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
