@@ -15,7 +15,8 @@ def make_ctx(tmp_path, params=None, accelerator="host"):
 
 def trial(i, base, hook, ops, events=None, **kw):
     t = {"kind": "trial", "trial": i, "order": "AB" if i % 2 == 0 else "BA", "base_ns": base, "hook_ns": hook,
-         "base_stime_ns": base, "hook_stime_ns": hook, "base_jiffies": 1, "hook_jiffies": 2,
+         "base_cpu_ns": base, "hook_cpu_ns": hook, "base_stime_ns": base, "hook_stime_ns": hook,
+         "base_jiffies": 1, "hook_jiffies": 2,
          "events": ops if events is None else events, "triggers": ops, "clock_ns": 0}
     t.update(kw)
     return t
@@ -66,14 +67,15 @@ def test_rows_from_records_methods_and_schema(tmp_path):
     suite = hooks.Suite(make_ctx(tmp_path))
     base = dict(hook="tracepoint", attach_point="tp", variant="body", program="tracepoint_body")
     rows = suite.rows_from_records(base, records(), 10, talk=True)
-    assert [r["method"] for r in rows] == ["wall_abba", "talk_stime", "talk_jiffies", "bpf_stats"]
+    assert [r["method"] for r in rows] == ["wall_abba", "cpu_abba", "talk_stime", "talk_jiffies", "bpf_stats"]
     for r in rows:
         assert schema.validate(r) == [], r
         assert r["status"] == "ok"
-    wall, _, _, st = rows
+    wall, cpu, _, _, st = rows
     assert wall["ns_median"] == pytest.approx(60.0) and wall["trials"] == 6 and len(wall["samples"]) == 6
     assert wall["events"] == wall["triggers"] == 60
     assert st["body_ns"] == pytest.approx(20.0) and wall["dispatch_ns"] == pytest.approx(40.0)
+    assert cpu["ns_median"] == pytest.approx(60.0) and cpu["dispatch_ns"] == pytest.approx(40.0)
 
 
 def test_rows_invalid_when_counts_differ(tmp_path):
@@ -108,7 +110,7 @@ def test_fake_helper_records_become_rows(tmp_path):
     fake_helper(tmp_path, 0, "", stdout=out)
     ctx = make_ctx(tmp_path, {"hooks": ["raw_tp"], "variants": ["empty"]})
     rows = list(hooks.run(ctx))
-    assert [r["method"] for r in rows] == ["wall_abba", "talk_stime", "talk_jiffies", "bpf_stats"]
+    assert [r["method"] for r in rows] == ["wall_abba", "cpu_abba", "talk_stime", "talk_jiffies", "bpf_stats"]
     assert all(r["status"] == "ok" for r in rows)
 
 

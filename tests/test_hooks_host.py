@@ -66,7 +66,7 @@ def test_rows_valid_and_host_labelled(quick_rows):
 @pytest.mark.parametrize("hook", ["tracepoint", "raw_tp", "uprobe", "xdp", "socket_filter"])
 def test_working_hooks_fire_once_per_trigger(quick_rows, hook):
     rows, _, _ = quick_rows
-    for method in ("wall_abba", "bpf_stats"):
+    for method in ("wall_abba", "cpu_abba", "bpf_stats"):
         r = pick(rows, hook, method)
         assert r["status"] == "ok", r["reason"]
         assert r["events"] == r["triggers"] > 0

@@ -11,7 +11,7 @@
  * Output, one JSON object per line on stdout:
  *   {"kind":"setup",...}  once, after load and a first successful attach
  *   {"kind":"trial","trial":i,"order":"AB"|"BA","base_ns":..,"hook_ns":..,"base_stime_ns":..,
- *    "hook_stime_ns":..,"base_jiffies":..,"hook_jiffies":..,"events":..,"triggers":..,...}
+ *    "base_cpu_ns":..,"hook_cpu_ns":..,"hook_stime_ns":..,"base_jiffies":..,"hook_jiffies":..,"events":..,"triggers":..,...}
  *   {"kind":"stats","trial":i,"run_time_ns":..,"run_cnt":..,"events":..,"triggers":..,"hook_ns":..}
  * Trials run baseline and hook alternately in ABBA order (A = no program, B = attached), so a
  * linear drift cancels in the per-pair difference. Body time (bpf_stats) is measured in its own
@@ -84,6 +84,15 @@ static long long now_ns(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* This thread's CPU time: unlike wall time, blind to other tasks running on our CPU. */
+static long long cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
@@ -236,15 +245,16 @@ static void loop_once(long ops)
 	}
 }
 
-struct sample { long long ns, stime, jiffies; };
+struct sample { long long ns, cpu, stime, jiffies; };
 
 static struct sample measure(long ops)
 {
 	struct sample s;
-	long long j0 = stime_jiffies(), s0 = stime_ns(), t0 = now_ns();
+	long long j0 = stime_jiffies(), s0 = stime_ns(), c0 = cpu_ns(), t0 = now_ns();
 
 	loop_once(ops);
 	s.ns = now_ns() - t0;
+	s.cpu = cpu_ns() - c0;
 	s.stime = stime_ns() - s0;
 	s.jiffies = stime_jiffies() - j0;
 	return s;
@@ -542,9 +552,9 @@ int main(int argc, char **argv)
 		if (!ab)
 			a = measure(opt.ops);
 		printf("{\"kind\":\"trial\",\"trial\":%d,\"order\":\"%s\",\"base_ns\":%lld,\"hook_ns\":%lld,"
-		       "\"base_stime_ns\":%lld,\"hook_stime_ns\":%lld,\"base_jiffies\":%lld,\"hook_jiffies\":%lld,"
+		       "\"base_cpu_ns\":%lld,\"hook_cpu_ns\":%lld,\"base_stime_ns\":%lld,\"hook_stime_ns\":%lld,\"base_jiffies\":%lld,\"hook_jiffies\":%lld,"
 		       "\"events\":%llu,\"triggers\":%ld,\"clock_ns\":%lld}\n",
-		       t, ab ? "AB" : "BA", a.ns, b.ns, a.stime, b.stime, a.jiffies, b.jiffies, ev, opt.ops,
+		       t, ab ? "AB" : "BA", a.ns, b.ns, a.cpu, b.cpu, a.stime, b.stime, a.jiffies, b.jiffies, ev, opt.ops,
 		       last_clock_ns);
 	}
 	if (prog && opt.stats_trials > 0)

@@ -13,6 +13,8 @@ Parameters (playbook `suites.hooks`, all optional):
 Rows (see schema.SUITES["hooks"]); for each (hook, variant) that loads:
   method "wall_abba"     precise: added wall ns per op (hook trial minus the adjacent baseline
                          trial, ABBA order), median and bootstrap 95% CI over trials.
+  method "cpu_abba"      the same trials timed with the thread's CPU clock (CLOCK_THREAD_CPUTIME_ID):
+                         blind to other tasks preempting the loop, so steadier on a shared machine.
   method "talk_stime"    the talk's: added kernel-mode time per op from getrusage (open path).
   method "talk_jiffies"  the talk's exact metric: /proc/self/stat stime ticks per op (open path).
   method "bpf_stats"     body time per program run from run_time_ns / run_cnt (stats switched on
@@ -210,6 +212,13 @@ class Suite:
             wall["runs_per_op"] = runs_per_op
             wall["dispatch_ns"] = wall["ns_median"] - body_med * runs_per_op
         rows.append(self.row(status, reason, **wall))
+        if trials and "hook_cpu_ns" in trials[0]:
+            cpu = dict(common, **timing_fields("cpu_abba", per_op_added(trials, ops, "base_cpu_ns", "hook_cpu_ns"),
+                                               ops))
+            if body_med is not None:
+                cpu.update(body_ns=body_med, runs_per_op=runs_per_op,
+                           dispatch_ns=cpu["ns_median"] - body_med * runs_per_op)
+            rows.append(self.row(status, reason, **cpu))
         if talk:
             rows.append(self.row(status, reason, **dict(
                 common, **timing_fields("talk_stime", per_op_added(trials, ops, "base_stime_ns", "hook_stime_ns"),
