@@ -447,8 +447,9 @@ def _group_meta(g: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _facet_title(meta: dict[str, Any]) -> str:
-    acc = meta["accelerator"] + (" - EMULATED: timing not representative" if meta["emulated"] else "")
+def _facet_title(meta: dict[str, Any], timing: bool = True) -> str:
+    emu = " - EMULATED: timing not representative" if timing else " - emulated (memory accounting unaffected)"
+    acc = meta["accelerator"] + (emu if meta["emulated"] else "")
     return (f"kernel {meta['kernel']} | {acc}\n{meta['cpu_model']}, {meta['vcpus']} vCPU | "
             f"trials {meta['trials']} | spread (95% CI / median) {meta['spread']}")
 
@@ -481,15 +482,16 @@ def _bars(ax: Any, labels: list[str], series: list[tuple[str, list[aggregate.Sid
     ax.grid(axis="x", alpha=0.3)
 
 
-def _facets(groups: list[tuple[str, pd.DataFrame]], draw: Any, path: Path, row_height: float) -> Path | None:
+def _facets(groups: list[tuple[str, pd.DataFrame]], draw: Any, path: Path, row_height: float,
+            timing: bool = True) -> Path | None:
     if not groups:
         return None
     fig, axes = plt.subplots(len(groups), 1, figsize=(9, row_height * len(groups) + 0.6), squeeze=False)
     for ax, (_, g) in zip(axes[:, 0], groups, strict=True):
         meta = _group_meta(g)
         draw(ax, g, meta)
-        ax.set_title(_facet_title(meta), fontsize=8, loc="left",
-                     color="#b00" if meta["emulated"] else "black")
+        ax.set_title(_facet_title(meta, timing), fontsize=8, loc="left",
+                     color="#b00" if meta["emulated"] and timing else "black")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -602,7 +604,7 @@ def plot_memlock(df: pd.DataFrame, out: Path, talk: dict[str, Any]) -> Path | No
         ax.legend(fontsize=7, loc="lower right")
         ax.grid(axis="x", alpha=0.3)
 
-    return _facets(groups, draw, out / "memlock.png", 3.2)
+    return _facets(groups, draw, out / "memlock.png", 3.2, timing=False)
 
 
 def plot_tools(df: pd.DataFrame, out: Path) -> Path | None:
