@@ -143,7 +143,7 @@ def _mounts():
 def make_cgroup():
     """Create a child memory cgroup; returns (path, kind) or (None, reason)."""
     name = "lab-maps-%d" % os.getpid()
-    for dev, mnt, fstype, opts, *_ in _mounts():
+    for _dev, mnt, fstype, _opts, *_ in _mounts():
         if fstype == "cgroup2":
             try:
                 with open(os.path.join(mnt, "cgroup.controllers")) as f:
@@ -157,7 +157,7 @@ def make_cgroup():
                 return path, "v2"
             except OSError:
                 continue
-    for dev, mnt, fstype, opts, *_ in _mounts():
+    for _dev, mnt, fstype, opts, *_ in _mounts():
         if fstype == "cgroup" and "memory" in opts.split(","):
             try:
                 path = os.path.join(mnt, name)
@@ -365,9 +365,8 @@ class MapSuite:
                 for op in self.operations:
                     yield self.kern_row(name, flags, op, "sparse", self.nkeys, size, "1cpu", key_space_size=pid_max)
                 if self.memory:
-                    for r in self.mem_rows(name, flags, size, [self.nkeys], "sparse", "sparse", pid_max,
-                                           extra={"pid_max": pid_max}):
-                        yield r
+                    yield from self.mem_rows(name, flags, size, [self.nkeys], "sparse", "sparse", pid_max,
+                                             extra={"pid_max": pid_max})
         # fill sweep: lookups in hash maps filled to a share of max_entries
         for level in self.fill_levels:
             n = max(1, self.fill_max_entries * int(level) // 100)
@@ -384,14 +383,11 @@ class MapSuite:
         if self.memory:
             for name, flags in self.types:
                 for m in self.mem_max_entries:
-                    for r in self.mem_rows(name, flags, m, [0, m], "dense"):
-                        yield r
+                    yield from self.mem_rows(name, flags, m, [0, m], "dense")
         if self.talk_example:
             for flags in (0, 1):
-                for r in self.mem_rows("hash", flags, 10240, [0, 1024], "talk"):
-                    yield r
+                yield from self.mem_rows("hash", flags, 10240, [0, 1024], "talk")
 
 
 def run(ctx):
-    for row in MapSuite(ctx).run():
-        yield row
+    yield from MapSuite(ctx).run()

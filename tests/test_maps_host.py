@@ -1,0 +1,150 @@
+"""Map suite on this machine's own kernel: real maps, real programs, real memlock.
+
+One run of playbooks/quick.yaml's maps block through lab.bench (the `inv bench.maps --kernel host`
+path), plus a direct agent call for a configuration the kernel refuses (LRU without
+preallocation), which must come back as an `unsupported` row carrying the kernel's text.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lab import bench
+from lab.agent import maps, schema
+from lab.config import ROOT, Paths
+
+pytestmark = pytest.mark.host
+
+TYPES = [maps.parse_type(t) for t in maps.DEFAULT_TYPES]
+
+
+def lab_cgroups():
+    return sorted(glob.glob("/sys/fs/cgroup/**/lab-maps-*", recursive=True))
+
+
+@pytest.fixture(scope="module")
+def quick_rows(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    before = lab_cgroups()
+    old = os.environ.get("LAB_RESULTS")
+    os.environ["LAB_RESULTS"] = str(results)
+    try:
+        store = bench.run(["maps"], kernel="host", playbook="quick")
+    finally:
+        if old is None:
+            os.environ.pop("LAB_RESULTS")
+        else:
+            os.environ["LAB_RESULTS"] = old
+    rows = [json.loads(line) for line in store.rows_file("maps").read_text().splitlines()]
+    return rows, before, lab_cgroups()
+
+
+def test_rows_valid_and_host_labelled(quick_rows):
+    rows, _, _ = quick_rows
+    assert rows
+    for r in rows:
+        assert schema.validate(r) == [], r
+        assert r["accelerator"] == "host" and r["suite"] == "maps"
+    assert not [r for r in rows if r["status"] in ("error", "invalid")], \
+        [(r["map_type"], r["operation"], r["reason"]) for r in rows if r["status"] in ("error", "invalid")]
+
+
+@pytest.mark.parametrize("name,flags", TYPES)
+@pytest.mark.parametrize("op", ["update", "lookup"])
+def test_every_type_updates_and_looks_up_in_kernel(quick_rows, name, flags, op):
+    rows, _, _ = quick_rows
+    r = [r for r in rows if r["map_type"] == name and r["flags"] == flags and r["operation"] == op
+         and r["driver"] == "kernel" and r["key_space"] == "dense" and r["contention"] == "1cpu"]
+    assert len(r) == 1
+    r = r[0]
+    assert r["status"] == "ok", r["reason"]
+    assert r["events"] == r["triggers"] > 0
+    assert r["trials"] == len(r["samples"]) == 3 and r["ns_ci_low"] <= r["ns_median"] <= r["ns_ci_high"]
+    assert r["ns_median"] > 0
+
+
+@pytest.mark.parametrize("name,flags", TYPES)
+def test_contention_sparse_user_and_batch_rows(quick_rows, name, flags):
+    rows, _, _ = quick_rows
+    mine = [r for r in rows if r["map_type"] == name and r["flags"] == flags]
+    allcpu = [r for r in mine if r["contention"] == "allcpu"]
+    assert allcpu and allcpu[0]["status"] == "ok" and allcpu[0]["threads"] == os.cpu_count()
+    sparse = [r for r in mine if r["key_space"] == "sparse" and r["operation"] in ("update", "lookup")]
+    assert {r["operation"] for r in sparse if r["status"] == "ok"} == {"update", "lookup"}
+    drivers = {(r["driver"], r["operation"]) for r in mine if r["driver"] in ("user", "user_batch")
+               and r["operation"] != "memory"
+               and r["status"] == "ok"}
+    # batch ops exist since 5.6 (hash) / 5.7 (array): the host has them
+    assert drivers == {(d, o) for d in ("user", "user_batch") for o in ("update", "lookup")}
+
+
+def test_sparse_array_is_sized_by_pid_max(quick_rows):
+    rows, _, _ = quick_rows
+    with open("/proc/sys/kernel/pid_max") as f:
+        pid_max = int(f.read())
+    arr = [r for r in rows if r["map_type"] == "array" and r["key_space"] == "sparse" and r["operation"] == "memory"]
+    assert arr and arr[0]["max_entries"] == pid_max
+    assert arr[0]["memlock_measured"] >= pid_max * 8
+
+
+@pytest.mark.parametrize("name,flags", TYPES)
+def test_memory_sweep_predicted_equals_measured(quick_rows, name, flags):
+    rows, _, _ = quick_rows
+    mem = [r for r in rows if r["map_type"] == name and r["flags"] == flags and r["operation"] == "memory"
+           and r["key_space"] == "dense"]
+    assert {r["max_entries"] for r in mem} == {1024, 10240, 102400}
+    for r in mem:
+        assert r["status"] == "ok"
+        # the host runs 6.18: map_mem_usage, struct sizes from its BTF
+        assert r["memlock_regime"] == "mem_usage6.4+"
+        assert r["memlock_predicted"] == r["memlock_measured"], r["memlock_note"]
+        assert r["memlock_note"].startswith("predicted == measured")
+        assert r["real_memory"] is not None or r["real_memory_note"].startswith("unsupported")
+
+
+def test_no_prealloc_memlock_grows_with_live_entries(quick_rows):
+    rows, _, _ = quick_rows
+    talk = sorted((r for r in rows if r["key_space"] == "talk"), key=lambda r: (r["flags"], r["live_entries"]))
+    assert [(r["flags"], r["live_entries"]) for r in talk] == [(0, 0), (0, 1024), (1, 0), (1, 1024)]
+    pre0, pre1, np0, np1 = (r["memlock_measured"] for r in talk)
+    assert pre0 == pre1 and np1 > np0 and pre0 > np1
+    assert all(r["talk_setup_predicted"] == 163840 for r in talk)
+
+
+def test_real_memory_or_unsupported_row(quick_rows):
+    rows, _, _ = quick_rows
+    cg = [r for r in rows if r["key_space"] == "cgroup"]
+    real = [r for r in rows if r["operation"] == "memory" and r.get("real_memory") is not None]
+    assert real or (cg and cg[0]["status"] == "unsupported" and cg[0]["reason"])
+
+
+def test_fill_sweep_rows(quick_rows):
+    rows, _, _ = quick_rows
+    fill = [r for r in rows if str(r["key_space"]).startswith("fill-")]
+    assert {r["key_space"] for r in fill} == {"fill-06", "fill-100"}
+    for r in fill:
+        assert r["status"] == "ok" and r["operation"] == "lookup"
+        want = 4096 * int(r["key_space"][5:]) // 100
+        assert r["live_entries"] <= want and r["nkeys"] == r["live_entries"]
+
+
+def test_leaves_no_cgroup_behind(quick_rows):
+    _, before, after = quick_rows
+    assert after == before
+
+
+def test_refused_configuration_is_unsupported_with_reason():
+    build = Paths().build / "bpf"
+    params = {"types": ["lru_hash:1"], "operations": ["update"], "contention": False, "sparse": False,
+              "fill_levels": [], "user": False, "mem_max_entries": [1024], "talk_example": False,
+              "ops": 1024, "trials": 1}
+    out = subprocess.run([sys.executable, "-m", "lab.agent", "--suite", "maps", "--bpf-dir", str(build),
+                          "--params", json.dumps(params)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    rows = [json.loads(ln) for ln in out.stdout.splitlines() if ln.startswith("{")]
+    refused = [r for r in rows if r["map_type"] == "lru_hash"]
+    assert refused and all(r["status"] == "unsupported" for r in refused)
+    assert all("ENOTSUPP" in r["reason"] or "not supported" in r["reason"] for r in refused)
