@@ -117,7 +117,9 @@ static void die(int code, const char *what, int err)
 	/* keep the tail of libbpf's log: the verifier's/kernel's reason is at the end */
 	if (n > 1500)
 		last = libbpf_err + n - 1500;
-	fprintf(stderr, "%s%s: %s%s%s\n", code == 2 ? "unsupported: " : "", what, strerror(err > 0 ? err : -err),
+	err = err > 0 ? err : -err;
+	fprintf(stderr, "%s%s: %s%s%s\n", code == 2 ? "unsupported: " : "", what,
+		err == 524 ? "ENOTSUPP (524: not supported for this map type/flags)" : strerror(err),
 		*last ? "\n" : "", last);
 	exit(code);
 }
@@ -233,6 +235,9 @@ static __u64 live_entries(int fd)
 	__u64 n = 0;
 	void *prev = NULL;
 
+	/* every index of an array exists: no need to walk millions of them with syscalls */
+	if (map_types[o.type_idx].type == BPF_MAP_TYPE_ARRAY || map_types[o.type_idx].type == BPF_MAP_TYPE_PERCPU_ARRAY)
+		return o.max_entries;
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		n++;
 		key = next;
