@@ -1,0 +1,150 @@
+"""The VM engine: virtme-ng (`vng --run KERNEL --root ROOT`) with a user-mode NIC whose SSH port
+is forwarded to 127.0.0.1 only. Processes are started in their own session and tracked by pid;
+stopping signals exactly those pids.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .accel import Accel
+from .images import Image
+from .kernels import Kernel
+
+GUEST_DIR = "/mnt"  # where the lab's own files (init script, sshd config, keys) appear in the guest
+
+INIT_SH = """#!/bin/sh
+# Lab guest init: network for the forwarded SSH port, then sshd in the foreground.
+modprobe virtio_net 2>/dev/null
+ip link set lo up
+for i in /sys/class/net/*; do
+  n=$(basename "$i"); [ "$n" = lo ] && continue
+  ip link set "$n" up && ip addr add 10.0.2.15/24 dev "$n" && ip route add default via 10.0.2.2
+  break
+done
+mkdir -p /run/sshd
+# virtme-ng-init binds a shadow file with every account locked ('!'); sshd refuses locked
+# accounts even for key logins, so bind one where root is key-only instead.
+sed 's/^root:[^:]*:/root:ssh-key-only:/' /etc/shadow > /run/lab-shadow && mount --bind /run/lab-shadow /etc/shadow
+echo "lab-guest: sshd starting"
+exec /usr/sbin/sshd -D -e -f {guest}/sshd_config
+"""
+
+SSHD_CONFIG = """Port 22
+ListenAddress 0.0.0.0
+HostKey /etc/ssh/ssh_host_ed25519_key
+PermitRootLogin prohibit-password
+AuthorizedKeysFile {guest}/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+StrictModes no
+UsePAM no
+UseDNS no
+PrintMotd no
+"""
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    cpus: int
+    memory: str
+    port: int
+    name: str
+
+
+def write_guest_files(guest_dir: Path, authorized_key: str) -> None:
+    guest_dir.mkdir(parents=True, exist_ok=True)
+    (guest_dir / "init.sh").write_text(INIT_SH.format(guest=GUEST_DIR))
+    (guest_dir / "sshd_config").write_text(SSHD_CONFIG.format(guest=GUEST_DIR))
+    (guest_dir / "authorized_keys").write_text(authorized_key.strip() + "\n")
+
+
+def vng_bin() -> str:
+    return str(Path(sys.executable).with_name("vng"))
+
+
+def vng_command(kernel: Kernel, image: Image, accel: Accel, spec: VmSpec, guest_dir: Path,
+                exec_cmd: str | None = None) -> list[str]:
+    """The virtme-ng command line. With exec_cmd=None the guest runs the lab's sshd init."""
+    net = f"-netdev user,id=lab,hostfwd=tcp:127.0.0.1:{spec.port}-:22 -device virtio-net-pci,netdev=lab"
+    cmd = [vng_bin(), "--verbose", "--run", str(kernel.vmlinuz), "--root", str(image.root), "--force-9p",
+           "--cpus", str(spec.cpus), "--memory", spec.memory, "--name", spec.name,
+           *accel.qemu_flag()]
+    if exec_cmd is None:
+        cmd += [f"--rodir={GUEST_DIR}={guest_dir}", f"--qemu-opts={net}", "--exec", f"sh {GUEST_DIR}/init.sh"]
+    else:
+        cmd += ["--exec", exec_cmd]
+    return cmd
+
+
+def launch(cmd: list[str], log: Path) -> int:
+    """Start the VM in its own session (so its whole tree can be found and stopped). Returns its pid."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    with log.open("wb") as out:
+        out.write(("$ " + shlex.join(cmd) + "\n").encode())
+        out.flush()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env, cwd=str(log.parent))
+    return proc.pid
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except OSError:
+        return False
+
+
+def session_pids(sid: int) -> list[int]:
+    """Every live process in session `sid` (the VM's launcher, virtme-run, QEMU)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid and fields[0] != "Z":
+                pids.append(int(entry))
+        except (OSError, IndexError, ValueError):
+            continue
+    return pids
+
+
+def qemu_pid(sid: int) -> int | None:
+    for pid in session_pids(sid):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().startswith("qemu-system"):
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def stop(sid: int, timeout: float = 10.0) -> None:
+    """Stop the VM session we started: TERM its processes by pid, then KILL what is left; reap."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pids = session_pids(sid)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and session_pids(sid):
+            time.sleep(0.1)
+    try:  # reap our direct child if it is ours
+        os.waitpid(sid, os.WNOHANG)
+    except ChildProcessError:
+        pass
