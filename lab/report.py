@@ -196,7 +196,10 @@ def _pairs_verdict(group: str, pairs: list[tuple[str, pd.DataFrame, pd.DataFrame
             continue
         rel = less(sa, sb)
         results.append(rel == "<")
-        notes.append(f"{label}: {fmt(sa.median)} vs {fmt(sb.median)} ns/op ({'yes' if rel == '<' else 'no: ' + rel})")
+        p = aggregate.significance(sa.samples, sb.samples) if sa.samples and sb.samples else None
+        how = {"<": "yes", "=": "no: no significant difference", ">": "no: the opposite, significantly"}[rel]
+        ptxt = f", p={p:.2g}" if p is not None else ", 95% CIs"
+        notes.append(f"{label}: {fmt(sa.median)} vs {fmt(sb.median)} ns/op ({how}{ptxt})")
     if results and not all(results):
         return Verdict(group, FAILS, "; ".join(notes + missing))
     if results and not missing:
@@ -247,7 +250,11 @@ def claim3(group: str, g: pd.DataFrame) -> Verdict:
         side, unit = perf_side(r)
         by_f.append((f, side))
     if len(by_f) < 2:
-        return _timing_gate(g, series, Verdict(group, NOT_MEASURABLE, "only one sampling frequency measured"))
+        bad = rows[(rows["status"] != "ok") & (rows["variant"].fillna("body") == "body")]
+        why = "; ".join(sorted({f"{r['attach_point']}: {r['status']} ({str(r['reason'])[:80]})"
+                                for _, r in bad.iterrows()}))
+        return _timing_gate(g, pd.concat([series, bad]), Verdict(
+            group, NOT_MEASURABLE, "fewer than two sampling frequencies with valid rows" + (f"; {why}" if why else "")))
     steps = [less(a[1], b[1]) for a, b in zip(by_f, by_f[1:], strict=False)]
     text = " -> ".join(f"{int(f)} Hz {fmt(s.median, 2)}" for f, s in by_f)
     end = less(by_f[0][1], by_f[-1][1])
@@ -326,52 +333,80 @@ def claim6(group: str, g: pd.DataFrame) -> Verdict:
     return _timing_gate(g, pd.concat([p[1] for p in pairs] + [p[2] for p in pairs]), raw)
 
 
+def memory_rows(g: pd.DataFrame, key_spaces: tuple[str, ...] = ("dense",)) -> pd.DataFrame:
+    """ok memory rows of the given key spaces (rows without a key space count as dense)."""
+    mem = _eq(g, suite="maps", operation="memory")
+    if mem.empty:
+        return mem
+    mem = mem[mem["status"] == "ok"]
+    ks = mem["key_space"].fillna("dense")
+    mem = mem[ks.isin(key_spaces)]
+    if "live_entries" not in mem.columns:
+        mem = mem.assign(live_entries=0)
+    return mem.assign(live=mem["live_entries"].fillna(0).astype(int), fl=mem["flags"].fillna(0).astype(int))
+
+
 def claim7(group: str, g: pd.DataFrame, talk: dict[str, Any]) -> Verdict:
     ex = talk["memlock_example"]
-    mem = _eq(g, suite="maps", map_type="hash", operation="memory")
-    mem = mem[mem["status"] == "ok"] if not mem.empty else mem
-    talk_txt = (f"talk (6.2): {ex['prealloc_bytes']:,} B -> {ex['no_prealloc_bytes']:,} B")
+    talk_txt = f"talk (6.2): {ex['prealloc_bytes']:,} B -> {ex['no_prealloc_bytes']:,} B"
+    mem = memory_rows(g, ("talk",))
+    source = "the talk's map (hash 4 B/8 B x 10240)"
+    if mem.empty:
+        mem, source = memory_rows(g), "dense maps"
+    mem = mem[mem["map_type"] == "hash"] if not mem.empty else mem
     if mem.empty:
         return Verdict(group, NOT_MEASURABLE, "no hash memory rows; " + talk_txt)
-    flags = mem["flags"].fillna(0).astype(int)
-    sizes = sorted(set(mem[flags == 0]["max_entries"]) & set(mem[flags == 1]["max_entries"]))
-    if not sizes:
+    a_all, b_all = mem[mem["fl"] == 0], mem[mem["fl"] == 1]
+    pairs = sorted(set(zip(a_all["max_entries"], a_all["live"], strict=True))
+                   & set(zip(b_all["max_entries"], b_all["live"], strict=True)))
+    if not pairs:
         return Verdict(group, NOT_MEASURABLE, "no hash memory rows with both flags 0x0 and 0x1; " + talk_txt,
                        rows=evidence(mem))
-    notes, ok = [], []
-    chosen = []
-    for n in sizes:
-        a = mem[(flags == 0) & (mem["max_entries"] == n)].iloc[0]
-        b = mem[(flags == 1) & (mem["max_entries"] == n)].iloc[0]
+    notes, ok, chosen = [], [], []
+    for n, live in pairs:
+        a = a_all[(a_all["max_entries"] == n) & (a_all["live"] == live)].iloc[0]
+        b = b_all[(b_all["max_entries"] == n) & (b_all["live"] == live)].iloc[0]
         chosen += [a, b]
         ok.append(b["memlock_measured"] < a["memlock_measured"])
-        mark = " (the talk's size)" if n == ex["max_entries"] else ""
-        notes.append(f"n={int(n)}{mark}: {int(a['memlock_measured']):,} B -> {int(b['memlock_measured']):,} B "
-                     f"(predicted {fmt(a.get('memlock_predicted'))} -> {fmt(b.get('memlock_predicted'))})")
+        notes.append(f"n={int(n)}, {live} live: {int(a['memlock_measured']):,} B -> {int(b['memlock_measured']):,} B"
+                     f" (predicted {fmt(a.get('memlock_predicted'))} -> {fmt(b.get('memlock_predicted'))})")
+        if "talk_setup_predicted" in a and pd.notna(a.get("talk_setup_predicted")) \
+                and pd.notna(b.get("talk_setup_predicted")) and n == ex["max_entries"]:
+            notes[-1] += (f"; the model for the talk's setup (6.2, 16 CPUs): {int(a['talk_setup_predicted']):,} B"
+                          f" -> {int(b['talk_setup_predicted']):,} B")
     verdict = HOLDS if all(ok) else FAILS
-    note = "; ".join(notes) + "; " + talk_txt + " (memory accounting is not distorted by emulation)"
+    note = f"{source}: " + "; ".join(notes) + "; " + talk_txt + " (memory accounting is not distorted by emulation)"
     return Verdict(group, verdict, note, bool(g["emulated"].any()), evidence(pd.DataFrame(chosen)))
 
 
 def claim8(group: str, g: pd.DataFrame, all_df: pd.DataFrame) -> Verdict:
-    mem = _eq(g, suite="maps", operation="memory")
-    mem = mem[mem["status"] == "ok"] if not mem.empty else mem
+    mem = memory_rows(g)
     notes, ok, chosen = [], [], []
     for shared, percpu in (("hash", "percpu_hash"), ("array", "percpu_array"), ("lru_hash", "lru_percpu_hash")):
-        a = mem[(mem["map_type"] == shared) & (mem["flags"].fillna(0).astype(int) == 0)] if not mem.empty else mem
-        b = mem[(mem["map_type"] == percpu) & (mem["flags"].fillna(0).astype(int) == 0)] if not mem.empty else mem
-        for n in sorted(set(a["max_entries"]) & set(b["max_entries"])) if not a.empty and not b.empty else []:
-            ra, rb = a[a["max_entries"] == n].iloc[0], b[b["max_entries"] == n].iloc[0]
+        if mem.empty:
+            break
+        a = mem[(mem["map_type"] == shared) & (mem["fl"] == 0)]
+        b = mem[(mem["map_type"] == percpu) & (mem["fl"] == 0)]
+        common = sorted(set(zip(a["max_entries"], a["live"], strict=True))
+                        & set(zip(b["max_entries"], b["live"], strict=True)))
+        for n, live in common:
+            ra = a[(a["max_entries"] == n) & (a["live"] == live)].iloc[0]
+            rb = b[(b["max_entries"] == n) & (b["live"] == live)].iloc[0]
             chosen += [ra, rb]
             ok.append(rb["memlock_measured"] > ra["memlock_measured"])
-            if n == max(set(a["max_entries"]) & set(b["max_entries"])):
-                notes.append(f"{percpu} {int(rb['memlock_measured']):,} B vs {shared} "
-                             f"{int(ra['memlock_measured']):,} B at n={int(n)}")
+        if common:
+            n, live = common[-1]
+            ra = a[(a["max_entries"] == n) & (a["live"] == live)].iloc[0]
+            rb = b[(b["max_entries"] == n) & (b["live"] == live)].iloc[0]
+            notes.append(f"{percpu} {int(rb['memlock_measured']):,} B vs {shared} "
+                         f"{int(ra['memlock_measured']):,} B at n={int(n)}, {live} live")
     if not ok:
         return Verdict(group, NOT_MEASURABLE, "no per-CPU and shared memory rows at equal max_entries")
+    notes.insert(0, f"per-CPU above shared in {sum(ok)} of {len(ok)} comparisons")
     # growth with the CPU count: the same kernel measured with different vCPU counts
     kernel = g["kernel"].iloc[0]
-    same = _eq(all_df, suite="maps", operation="memory", kernel=kernel, map_type="percpu_array")
+    same = memory_rows(_eq(all_df, kernel=kernel))
+    same = same[same["map_type"] == "percpu_array"] if not same.empty else same
     counts = sorted(set(same["vcpus"])) if not same.empty else []
     if len(counts) >= 2:
         by = same.groupby("vcpus")["memlock_measured"].max()
@@ -580,10 +615,12 @@ def plot_memlock(df: pd.DataFrame, out: Path, talk: dict[str, Any]) -> Path | No
               if not (m := _eq(g, suite="maps", operation="memory")).empty and (m["status"] == "ok").any()]
 
     def draw(ax: Any, g: pd.DataFrame, meta: dict[str, Any]) -> None:
-        m = _eq(g, suite="maps", operation="memory")
-        m = m[m["status"] == "ok"]
+        m = memory_rows(g)
+        if m.empty:
+            m = memory_rows(g, tuple(set(_eq(g, suite="maps", operation="memory")["key_space"].dropna())))
         size = ex["max_entries"] if (m["max_entries"] == ex["max_entries"]).any() else int(m["max_entries"].max())
         m = m[m["max_entries"] == size]
+        m = m[m["live"] == m["live"].min()]
         labels = [f"{r['map_type']}{' NO_PREALLOC' if int(r['flags'] or 0) & 1 else ''}" for _, r in m.iterrows()]
         y = range(len(labels))
         ax.barh([i - 0.2 for i in y], m["memlock_measured"], height=0.4, color="#4f81bd", label="measured (fdinfo)")
@@ -598,7 +635,7 @@ def plot_memlock(df: pd.DataFrame, out: Path, talk: dict[str, Any]) -> Path | No
         ax.set_yticks(list(y))
         ax.set_yticklabels(labels, fontsize=8)
         ax.invert_yaxis()
-        ax.set_xlabel(f"memlock bytes at max_entries={size} (key 4 B, value 8 B where the suite says so)",
+        ax.set_xlabel(f"memlock bytes at max_entries={size}, {int(m['live'].min())} live entries",
                       fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
         ax.legend(fontsize=7, loc="lower right")
@@ -676,8 +713,10 @@ def talk_tables(df: pd.DataFrame, talk: dict[str, Any]) -> tuple[dict[str, Any],
         cells = [t["type"], t["fits"], t["strength"], t["weakness"]]
         for _, g in groups:
             upd, look = map_rows(g, t["key"], "update"), map_rows(g, t["key"], "lookup")
-            mem = _eq(g, suite="maps", map_type=t["key"], operation="memory", max_entries=10240)
-            mem = mem[mem["flags"].fillna(0).astype(int) == 0] if not mem.empty else mem
+            mem = memory_rows(g)
+            if not mem.empty:
+                mem = mem[(mem["map_type"] == t["key"]) & (mem["fl"] == 0) & (mem["max_entries"] == 10240)]
+                mem = mem.sort_values("live")
             memtxt = (f"{int(mem['memlock_measured'].iloc[0]):,} B"
                       if not mem.empty and pd.notna(mem["memlock_measured"].iloc[0]) else "not measured")
             slow, _ = _slowdown(g, t["key"])

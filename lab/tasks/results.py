@@ -39,8 +39,9 @@ def list_(c):
               f"{len(run.problems):4d} {','.join(run.suites) or '-'}")
 
 
-@task(iterable=["run"], help={"run": "run id, run directory or kernel (repeatable; default: the newest run)",
-                              "out": "output directory (default: the run's directory, or results/report-<n>)"})
+@task(name="report", iterable=["run"],
+      help={"run": "run id, run directory or kernel (repeatable; default: the newest run)",
+            "out": "output directory (default: the run's directory, or results/report-<n>)"})
 def report_(c, run=None, out=""):
     """Write report.html + report.md (with PNG plots) for one or more runs."""
     specs = list(run or [])
