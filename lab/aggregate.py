@@ -57,7 +57,8 @@ def rows_frame(runs: list[LoadedRun]) -> pd.DataFrame:
             df[col] = np.nan
         df[col] = pd.to_numeric(df[col], errors="coerce")
     df["emulated"] = df["accelerator"] == "tcg"
-    df["spread_pct"] = (df["ns_ci_high"] - df["ns_ci_low"]) / df["ns_median"].abs() * 100
+    spread = (df["ns_ci_high"] - df["ns_ci_low"]) / df["ns_median"].abs() * 100
+    df["spread_pct"] = spread.where(np.isfinite(spread))  # a median of 0 has no relative spread
     df["group"] = df["kernel"] + " (" + df["accelerator"] + ")"
     return df
 
