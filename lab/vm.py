@@ -48,6 +48,7 @@ StrictModes no
 UsePAM no
 UseDNS no
 PrintMotd no
+Subsystem sftp internal-sftp
 """
 
 
