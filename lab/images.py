@@ -105,6 +105,10 @@ def build_base(recipe: Recipe, paths: Paths, log=print) -> Path:
     root = base / "root"
     if (base / "ready").exists():
         return base
+    if not Path(recipe.keyring).exists():
+        raise LabError(f"image {recipe.name}: the archive keyring {recipe.keyring} is not installed on this host, "
+                       "so its packages cannot be verified. Install the distribution's keyring package "
+                       "(e.g. ubuntu-keyring) where its archive is reachable, or use --image debian-12.")
     check_mirrors(recipe)
     if os.geteuid() != 0:
         raise LabError("building a root image needs root (mmdebstrap); run ./labctl as root")

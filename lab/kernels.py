@@ -219,7 +219,7 @@ def fetch_ubuntu(entry: CatalogEntry, paths: Paths) -> Kernel:
         f"kernel {entry.alias} ({entry.description}) is not in the lab cache and {why}.\n"
         f"Supply it: get the .deb files ({', '.join(entry.packages)}) from {entry.url or 'Ubuntu'} "
         f"on a machine that can, then either\n"
-        f"  ./labctl kernels.add {entry.alias} PATH/TO/*.deb     (copies them into {sdir})\n"
+        f"  ./labctl kernels.add {entry.alias} --deb A.deb --deb B.deb   (copies them into {sdir})\n"
         f"  or pass --kernel PATH/TO/DIR-OF-DEBS, or set LAB_KERNEL_DEBS=DIR")
 
 

@@ -20,7 +20,7 @@ def list_(c):
         for k in have.get(alias, []):
             print(f"{'':15s}cached: {k.release}  [{k.source}]  {k.vmlinuz}")
         if e.source in ("debian", "ubuntu") and not have.get(alias):
-            print(f"{'':15s}not cached" + (" (supply .debs: ./labctl kernels.add 6.2 FILES)"
+            print(f"{'':15s}not cached" + (" (supply .debs: ./labctl kernels.add 6.2 --deb FILE ...)"
                                             if e.source == "ubuntu" else " (fetched on first use)"))
     print("\nAny other --kernel value is a path: a vmlinuz/bzImage, a kernel build tree, a .deb or a dir of .debs.")
 
