@@ -51,7 +51,8 @@ def banner_ready(host: str, port: int, timeout: float = 2.0) -> bool:
 
 def connect(host: str, port: int, key: Path, known_hosts: Path, user: str = "root") -> Connection:
     """A fabric Connection that trusts only the pinned host key (no blind trust, no ssh config)."""
-    cfg = Config(overrides={"load_ssh_configs": False, "run": {"pty": False}})
+    # in_stream False: never read our stdin (none in CI; pytest forbids it), commands get EOF
+    cfg = Config(overrides={"load_ssh_configs": False, "run": {"pty": False, "in_stream": False}})
     conn = Connection(host=host, port=port, user=user, config=cfg, connect_timeout=15,
                       connect_kwargs={"key_filename": str(key), "look_for_keys": False, "allow_agent": False})
     conn.client.load_host_keys(str(known_hosts))
