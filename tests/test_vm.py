@@ -25,8 +25,9 @@ def _qemu_pids() -> set[int]:
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/comm") as f:
-                    if f.read().startswith("qemu-system"):
-                        out.add(int(entry))
+                    is_qemu = f.read().startswith("qemu-system")
+                if is_qemu and vm.alive(int(entry)):  # a zombie awaiting its reaper is gone already
+                    out.add(int(entry))
             except OSError:
                 pass
     return out
