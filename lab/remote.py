@@ -39,42 +39,58 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def banner_ready(host: str, port: int, timeout: float = 2.0) -> bool:
-    """True when an SSH server answers with its banner on host:port."""
+def banner_socket(host: str, port: int, timeout: float = 0.4) -> socket.socket | None:
+    """A TCP connection on which an SSH banner has arrived (peeked, so it is still there for the
+    SSH client), or None. QEMU's port forward accepts at once even before the guest listens, so
+    the banner, not the connect, says sshd is up; reusing the socket spares the emulated guest a
+    second connection."""
     try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.settimeout(timeout)
-            return s.recv(64).startswith(b"SSH-")
+        s = socket.create_connection((host, port), timeout=timeout)
     except OSError:
-        return False
+        return None
+    try:
+        s.settimeout(timeout)
+        if s.recv(4, socket.MSG_PEEK).startswith(b"SSH-"):
+            s.settimeout(None)
+            return s
+    except OSError:
+        pass
+    s.close()
+    return None
 
 
-def connect(host: str, port: int, key: Path, known_hosts: Path, user: str = "root") -> Connection:
+def connect(host: str, port: int, key: Path, known_hosts: Path, user: str = "root", sock=None) -> Connection:
     """A fabric Connection that trusts only the pinned host key (no blind trust, no ssh config)."""
     # in_stream False: never read our stdin (none in CI; pytest forbids it), commands get EOF
     cfg = Config(overrides={"load_ssh_configs": False, "run": {"pty": False, "in_stream": False}})
     conn = Connection(host=host, port=port, user=user, config=cfg, connect_timeout=15,
-                      connect_kwargs={"key_filename": str(key), "look_for_keys": False, "allow_agent": False})
+                      connect_kwargs={"key_filename": str(key), "look_for_keys": False, "allow_agent": False,
+                                      **({"sock": sock} if sock is not None else {})})
     conn.client.load_host_keys(str(known_hosts))
     conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
     return conn
 
 
 def wait_for_ssh(host: str, port: int, key: Path, known_hosts: Path, deadline: float, alive) -> Connection:
-    """Retry until the banner appears and a command runs, bounded by `deadline` (time.monotonic)."""
+    """Retry until the guest's sshd answers with its banner and accepts our key against the pinned host
+    key, bounded by `deadline` (time.monotonic)."""
     last = "no SSH banner yet"
     while time.monotonic() < deadline:
         problem = alive()
         if problem:
             raise LabError(problem)
-        if banner_ready(host, port):
-            try:
-                conn = connect(host, port, key, known_hosts)
-                conn.run("true", hide=True)
-                return conn
-            except paramiko.BadHostKeyException as e:
-                raise LabError(f"the guest's host key does not match the pinned one: {e}") from None
-            except Exception as e:  # noqa: BLE001 - sshd may be up before auth works; retry
-                last = f"{type(e).__name__}: {e}"
-        time.sleep(0.3)
+        sock = banner_socket(host, port)
+        if sock is None:
+            time.sleep(0.1)
+            continue
+        conn = connect(host, port, key, known_hosts, sock=sock)
+        try:
+            conn.open()  # banner, key exchange, host key check, public key auth
+            return conn
+        except paramiko.BadHostKeyException as e:
+            raise LabError(f"the guest's host key does not match the pinned one: {e}") from None
+        except Exception as e:  # noqa: BLE001 - no banner yet, or sshd not ready: retry
+            last = f"{type(e).__name__}: {e}"
+            conn.close()
+            time.sleep(0.2)
     raise TimeoutError(last)

@@ -21,20 +21,27 @@ from .kernels import Kernel
 GUEST_DIR = "/mnt"  # where the lab's own files (init script, sshd config, keys) appear in the guest
 
 INIT_SH = """#!/bin/sh
-# Lab guest init: network for the forwarded SSH port, then sshd in the foreground.
-modprobe virtio_net 2>/dev/null
-ip link set lo up
-for i in /sys/class/net/*; do
-  n=$(basename "$i"); [ "$n" = lo ] && continue
-  ip link set "$n" up && ip addr add 10.0.2.15/24 dev "$n" && ip route add default via 10.0.2.2
-  break
-done
+# Lab guest init: sshd first (it binds 0.0.0.0 before any address exists, and its start-up overlaps
+# the network set-up), then the NIC behind the forwarded port; sshd stays in the foreground.
+up() { echo "lab-guest: $(cut -d' ' -f1 /proc/uptime) s: $1"; }
+up "init script"
 mkdir -p /run/sshd
 # virtme-ng-init binds a shadow file with every account locked ('!'); sshd refuses locked
 # accounts even for key logins, so bind one where root is key-only instead.
 sed 's/^root:[^:]*:/root:ssh-key-only:/' /etc/shadow > /run/lab-shadow && mount --bind /run/lab-shadow /etc/shadow
-echo "lab-guest: sshd starting"
-exec /usr/sbin/sshd -D -e -f {guest}/sshd_config
+# -r: no re-exec of sshd per connection (saves an exec over 9p under emulation)
+/usr/sbin/sshd -D -e -r -f {guest}/sshd_config &
+sshd=$!
+up "sshd started"
+modprobe virtio_net 2>/dev/null
+for i in /sys/class/net/*; do
+  n=$(basename "$i"); [ "$n" = lo ] && continue
+  printf 'link set lo up\nlink set %s up\naddr add 10.0.2.15/24 dev %s\nroute add default via 10.0.2.2\n' \
+    "$n" "$n" | ip -batch -   # one exec: every exec is slow in an emulated guest
+  break
+done
+up "network configured"
+wait $sshd
 """
 
 SSHD_CONFIG = """Port 22
@@ -62,8 +69,8 @@ class VmSpec:
 
 def write_guest_files(guest_dir: Path, authorized_key: str) -> None:
     guest_dir.mkdir(parents=True, exist_ok=True)
-    (guest_dir / "init.sh").write_text(INIT_SH.format(guest=GUEST_DIR))
-    (guest_dir / "sshd_config").write_text(SSHD_CONFIG.format(guest=GUEST_DIR))
+    (guest_dir / "init.sh").write_text(INIT_SH.replace("{guest}", GUEST_DIR))
+    (guest_dir / "sshd_config").write_text(SSHD_CONFIG.replace("{guest}", GUEST_DIR))
     (guest_dir / "authorized_keys").write_text(authorized_key.strip() + "\n")
 
 
