@@ -1,7 +1,7 @@
 """Benchmark: lab.up boot-to-SSH next to bare virtme-ng (`vng --run K --root R --exec true`) on the
 same kernel, root and accelerator, alternated in one run; prints medians and their ratio.
 
-    ./labctl bench-boot            or   .venv/bin/python benchmarks/boot.py --kernel 6.12 --reps 5
+    ./labctl bench.boot --kernel 6.12 --reps 5
 
 Target: lab.up at most 1.3x bare virtme-ng. Not a test: it prints figures.
 """

@@ -32,3 +32,11 @@ def maps(c, kernel="6.12", playbook="default"):
 def all_(c, kernel="6.12", playbook="default"):
     """Every suite on one kernel, then the report for that run (results/<run>/report.html)."""
     _run(None, kernel, playbook, report=True)
+
+
+@task(help={"kernel": "kernel alias", "reps": "alternated repetitions"})
+def boot(c, kernel="6.12", reps=5):
+    """Benchmark lab.up boot-to-SSH against bare `vng --run ... --exec true` (prints the ratio)."""
+    import sys
+
+    c.run(f"{sys.executable} benchmarks/boot.py --kernel {kernel} --reps {int(reps)}", pty=False)
