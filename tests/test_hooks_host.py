@@ -11,8 +11,8 @@ import subprocess
 import sys
 
 import pytest
+from conftest import run_rows
 
-from lab import bench
 from lab.agent import hooks, schema
 from lab.build import build_bpf
 from lab.config import ROOT, Paths
@@ -35,16 +35,7 @@ def quick_rows(tmp_path_factory):
     """One run of playbooks/quick.yaml on the host through lab.bench (the `inv bench.hooks` path)."""
     results = tmp_path_factory.mktemp("results")
     before = (netns_names(), stats_sysctl())
-    old = os.environ.get("LAB_RESULTS")
-    os.environ["LAB_RESULTS"] = str(results)
-    try:
-        store = bench.run(["hooks"], kernel="host", playbook="quick")
-    finally:
-        if old is None:
-            os.environ.pop("LAB_RESULTS")
-        else:
-            os.environ["LAB_RESULTS"] = old
-    rows = [json.loads(line) for line in store.rows_file("hooks").read_text().splitlines()]
+    rows = run_rows(["hooks"], "host", "quick", results)[1]["hooks"]
     return rows, before, (netns_names(), stats_sysctl())
 
 

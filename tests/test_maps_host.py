@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 import pytest
+from conftest import run_rows
 
-from lab import bench
 from lab.agent import maps, schema
 from lab.config import ROOT, Paths
 
@@ -30,16 +30,7 @@ def lab_cgroups():
 def quick_rows(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
     before = lab_cgroups()
-    old = os.environ.get("LAB_RESULTS")
-    os.environ["LAB_RESULTS"] = str(results)
-    try:
-        store = bench.run(["maps"], kernel="host", playbook="quick")
-    finally:
-        if old is None:
-            os.environ.pop("LAB_RESULTS")
-        else:
-            os.environ["LAB_RESULTS"] = old
-    rows = [json.loads(line) for line in store.rows_file("maps").read_text().splitlines()]
+    rows = run_rows(["maps"], "host", "quick", results)[1]["maps"]
     return rows, before, lab_cgroups()
 
 

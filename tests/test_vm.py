@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import run_rows
 
-from lab import bench, vm
+from lab import vm
 from lab.config import LabError, Paths
 from lab.labs import Lab
 from lab.playbooks import VmSpec
@@ -76,15 +77,14 @@ def test_boot_timeout_names_the_serial_log_and_stops_qemu(labs):
     assert vm.session_pids(st["sid"]) == []
 
 
-def test_suites_run_in_a_6_12_guest_and_rows_come_back(tmp_path, monkeypatch):
+def test_suites_run_in_a_6_12_guest_and_rows_come_back(tmp_path):
     """The hook and map suites on a real 6.12 guest: every open-path hook fires exactly as often as
     it was triggered, every map type has update and lookup rows; rows are marked tcg when emulated."""
-    monkeypatch.setenv("LAB_RESULTS", str(tmp_path / "results"))
-    store = bench.run(["hooks", "maps"], kernel="6.12", playbook=str(Path(__file__).with_name("vm_playbook.yaml")))
+    store, rows = run_rows(["hooks", "maps"], "6.12", str(Path(__file__).with_name("vm_playbook.yaml")),
+                           tmp_path / "results")
     manifest = store.manifest()
     assert manifest["accelerator"] in ("kvm", "tcg") and manifest["kernel_release"].startswith("6.12")
-    hooks = [json.loads(x) for x in store.rows_file("hooks").read_text().splitlines()]
-    maps = [json.loads(x) for x in store.rows_file("maps").read_text().splitlines()]
+    hooks, maps = rows["hooks"], rows["maps"]
     assert all(r["accelerator"] == manifest["accelerator"] for r in hooks + maps)
     ok_hooks = {r["hook"] for r in hooks if r["status"] == "ok"}
     for hook in ("kprobe", "kretprobe", "tracepoint", "raw_tp", "tp_btf", "fentry", "fexit", "kprobe_multi"):
