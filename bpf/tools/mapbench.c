@@ -246,22 +246,30 @@ static __u64 live_entries(int fd)
 	return n;
 }
 
-static long long fdinfo_field(int fd, const char *field)
+/* Read a small file into buf, NUL-terminated; -1 if it cannot be read or is empty. */
+static int slurp(const char *path, char *buf, size_t size)
 {
-	char path[64], buf[4096];
 	ssize_t len;
-	int f;
-	char *p;
+	int f = open(path, O_RDONLY);
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = open(path, O_RDONLY);
 	if (f < 0)
 		return -1;
-	len = read(f, buf, sizeof(buf) - 1);
+	len = read(f, buf, size - 1);
 	close(f);
 	if (len <= 0)
 		return -1;
 	buf[len] = 0;
+	return 0;
+}
+
+static long long fdinfo_field(int fd, const char *field)
+{
+	char path[64], buf[4096];
+	char *p;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if (slurp(path, buf, sizeof(buf)) < 0)
+		return -1;
 	p = strstr(buf, field);
 	if (!p)
 		return -1;
@@ -271,18 +279,10 @@ static long long fdinfo_field(int fd, const char *field)
 static long long read_ll(const char *dir, const char *name)
 {
 	char path[512], buf[64];
-	ssize_t len;
-	int f;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = open(path, O_RDONLY);
-	if (f < 0)
+	if (slurp(path, buf, sizeof(buf)) < 0)
 		return -1;
-	len = read(f, buf, sizeof(buf) - 1);
-	close(f);
-	if (len <= 0)
-		return -1;
-	buf[len] = 0;
 	return strtoll(buf, NULL, 10);
 }
 
