@@ -125,7 +125,7 @@ def test_fill_sweep_rows(quick_rows):
 
 def test_leaves_no_cgroup_behind(quick_rows):
     _, before, after = quick_rows
-    assert after == before
+    assert set(after) <= set(before)  # another run's cgroup may vanish meanwhile; none of ours may stay
 
 
 def test_refused_configuration_is_unsupported_with_reason():
