@@ -187,6 +187,30 @@ def all_labs(paths: Paths | None = None) -> list[Lab]:
     return [Lab(d.name, paths) for d in sorted(paths.labs.iterdir()) if d.is_dir()]
 
 
+def remote_machine(url: str, paths: Paths) -> RemoteTarget:
+    """A real machine over SSH: ssh://[user@]host[:port]. Its host key must already be known
+    (LAB_SSH_KNOWN_HOSTS, default ~/.ssh/known_hosts); the key is LAB_SSH_KEY or your usual ones."""
+    import os
+    import urllib.parse
+
+    u = urllib.parse.urlparse(url)
+    if not u.hostname:
+        raise LabError(f"bad target {url!r}: use ssh://[user@]host[:port]")
+    known = Path(os.environ.get("LAB_SSH_KNOWN_HOSTS", Path.home() / ".ssh/known_hosts"))
+    key = os.environ.get("LAB_SSH_KEY")
+    conn = remote.connect(u.hostname, u.port or 22, Path(key) if key else None, known, user=u.username or "root")
+    try:
+        release = conn.run("uname -r", hide=True).stdout.strip()
+        virt = conn.run("grep -qw hypervisor /proc/cpuinfo", hide=True, warn=True).exited == 0
+    except Exception as e:  # noqa: BLE001 - any failure to reach it is the user's to fix
+        raise LabError(f"cannot run commands on {url}: {type(e).__name__}: {e} (is its host key in {known}?)") from None
+    info = {"kernel_release": release, "kernel_source": f"the running kernel of {u.hostname}",
+            "accelerator_why": "the remote machine's own kernel, no lab VM"
+                               + (" (it reports a hypervisor: it is itself a VM)" if virt else ""),
+            "remote_virtualized": virt, "engine": "ssh"}
+    return RemoteTarget(conn=conn, kernel_alias=url, accelerator="host", info=info, paths=paths)
+
+
 @contextlib.contextmanager
 def open_target(kernel: str, spec: VmSpec, paths: Paths) -> Iterator[Target]:
     """The target for `kernel`: this machine for 'host', else a lab guest. A guest booted here is
@@ -195,7 +219,8 @@ def open_target(kernel: str, spec: VmSpec, paths: Paths) -> Iterator[Target]:
         yield LocalTarget(paths)
         return
     if kernel.startswith("ssh://"):
-        raise LabError("ssh:// targets: not implemented yet")
+        yield remote_machine(kernel, paths)
+        return
     lab = Lab(lab_name(kernel), paths)
     booted = lab.running() is None
     if booted:

@@ -59,12 +59,14 @@ def banner_socket(host: str, port: int, timeout: float = 0.4) -> socket.socket |
     return None
 
 
-def connect(host: str, port: int, key: Path, known_hosts: Path, user: str = "root", sock=None) -> Connection:
-    """A fabric Connection that trusts only the pinned host key (no blind trust, no ssh config)."""
+def connect(host: str, port: int, key: Path | None, known_hosts: Path, user: str = "root", sock=None) -> Connection:
+    """A fabric Connection that trusts only the host keys in `known_hosts` (no blind trust, no ssh
+    config). With key=None, the user's usual keys and agent are tried."""
     # in_stream False: never read our stdin (none in CI; pytest forbids it), commands get EOF
     cfg = Config(overrides={"load_ssh_configs": False, "run": {"pty": False, "in_stream": False}})
     conn = Connection(host=host, port=port, user=user, config=cfg, connect_timeout=15,
-                      connect_kwargs={"key_filename": str(key), "look_for_keys": False, "allow_agent": False,
+                      connect_kwargs={**({"key_filename": str(key), "look_for_keys": False, "allow_agent": False}
+                                         if key else {}),
                                       **({"sock": sock} if sock is not None else {})})
     conn.client.load_host_keys(str(known_hosts))
     conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())

@@ -96,3 +96,24 @@ def test_suites_run_in_a_6_12_guest_and_rows_come_back(tmp_path):
     ops = {(r["map_type"], r["operation"]) for r in maps if r["status"] == "ok"}
     for t in ("array", "percpu_array", "hash", "percpu_hash", "lru_hash", "lru_percpu_hash"):
         assert (t, "update") in ops and (t, "lookup") in ops and (t, "memory") in ops, t
+
+
+def test_ssh_target_runs_the_agent_on_a_remote_machine(labs, tmp_path, monkeypatch):
+    """ssh://user@host:port: the same agent over plain SSH (here the remote machine is a lab guest,
+    reached with its key and pinned host key as a user would with their own)."""
+    lab = Lab("test-ssh", Paths())
+    labs.append(lab)
+    st = lab.up("6.12", SPEC, log=lambda m: None)
+    monkeypatch.setenv("LAB_SSH_KNOWN_HOSTS", str(lab.known_hosts))
+    monkeypatch.setenv("LAB_SSH_KEY", str(lab.key))
+    pb = tmp_path / "pb.yaml"
+    pb.write_text("suites:\n  hooks: {trials: 2, stats_trials: 1, ops: 500, variants: [body], hooks: [tracepoint]}\n")
+    store, rows = run_rows(["hooks"], f"ssh://root@127.0.0.1:{st.port}", str(pb), tmp_path / "results")
+    m = store.manifest()
+    assert m["engine"] == "ssh" and m["kernel_release"] == st.release and m["remote_virtualized"] is True
+    ok = [r for r in rows["hooks"] if r["status"] == "ok" and r["hook"] == "tracepoint"]
+    assert ok and all(r["kernel"] == st.release for r in ok)
+    with pytest.raises(LabError, match="cannot run commands"):
+        monkeypatch.setenv("LAB_SSH_KNOWN_HOSTS", str(tmp_path / "empty_known_hosts"))
+        (tmp_path / "empty_known_hosts").write_text("")
+        run_rows(["hooks"], f"ssh://root@127.0.0.1:{st.port}", str(pb), tmp_path / "results2")
