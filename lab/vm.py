@@ -21,27 +21,30 @@ from .kernels import Kernel
 GUEST_DIR = "/mnt"  # where the lab's own files (init script, sshd config, keys) appear in the guest
 
 INIT_SH = """#!/bin/sh
-# Lab guest init: sshd first (it binds 0.0.0.0 before any address exists, and its start-up overlaps
-# the network set-up), then the NIC behind the forwarded port; sshd stays in the foreground.
+# Lab guest init: the NIC behind the forwarded port (the longest step: a module load and its
+# set-up) runs in the background while sshd starts (it binds 0.0.0.0 before any address exists);
+# sshd then stays in the foreground.
 up() { echo "lab-guest: $(cut -d' ' -f1 /proc/uptime) s: $1"; }
 up "init script"
+(
+  modprobe virtio_net 2>/dev/null
+  for i in /sys/class/net/*; do
+    n=$(basename "$i"); [ "$n" = lo ] && continue
+    printf 'link set lo up\nlink set %s up\naddr add 10.0.2.15/24 dev %s\nroute add default via 10.0.2.2\n' \
+      "$n" "$n" | ip -batch -   # one exec: every exec is slow in an emulated guest
+    break
+  done
+  up "network configured"
+) &
 mkdir -p /run/sshd
-# virtme-ng-init binds a shadow file with every account locked ('!'); sshd refuses locked
-# accounts even for key logins, so bind one where root is key-only instead.
-sed 's/^root:[^:]*:/root:ssh-key-only:/' /etc/shadow > /run/lab-shadow && mount --bind /run/lab-shadow /etc/shadow
+# virtme-ng-init binds a shadow file with every account locked ('!') over the image's; sshd
+# refuses locked accounts even for key logins, so uncover the image's (root is key-only there)
+umount /etc/shadow 2>/dev/null || {
+  sed 's/^root:[^:]*:/root:ssh-key-only:/' /etc/shadow > /run/lab-shadow && mount --bind /run/lab-shadow /etc/shadow
+}
+up "sshd starting"
 # -r: no re-exec of sshd per connection (saves an exec over 9p under emulation)
-/usr/sbin/sshd -D -e -r -f {guest}/sshd_config &
-sshd=$!
-up "sshd started"
-modprobe virtio_net 2>/dev/null
-for i in /sys/class/net/*; do
-  n=$(basename "$i"); [ "$n" = lo ] && continue
-  printf 'link set lo up\nlink set %s up\naddr add 10.0.2.15/24 dev %s\nroute add default via 10.0.2.2\n' \
-    "$n" "$n" | ip -batch -   # one exec: every exec is slow in an emulated guest
-  break
-done
-up "network configured"
-wait $sshd
+exec /usr/sbin/sshd -D -e -r -f {guest}/sshd_config
 """
 
 SSHD_CONFIG = """Port 22
