@@ -35,6 +35,8 @@ up "init script"
     break
   done
   up "network configured"
+  # let the map suite measure real memory in a child memory cgroup (cgroup v2)
+  echo +memory > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
 ) &
 mkdir -p /run/sshd
 # virtme-ng-init binds a shadow file with every account locked ('!') over the image's; sshd
