@@ -25,18 +25,27 @@ struct loop_ctx {
 	__u64 sum;
 };
 
-static int update_cb(__u32 i, void *data)
+/* The i-th key of this run (keys wrap around the table); -1 stops the loop. */
+static __always_inline int key_at(struct loop_ctx *c, __u32 i, __u32 *key)
 {
-	struct loop_ctx *c = data;
 	__u32 idx = c->start + i;
-	__u64 val = i;
-	__u32 key;
 
 	if (idx >= c->nkeys)
 		idx -= c->nkeys;
 	if (idx >= MB_MAX_KEYS)
+		return -1;
+	*key = st.keys[idx];
+	return 0;
+}
+
+static int update_cb(__u32 i, void *data)
+{
+	struct loop_ctx *c = data;
+	__u64 val = i;
+	__u32 key;
+
+	if (key_at(c, i, &key))
 		return 1;
-	key = st.keys[idx];
 	if (bpf_map_update_elem(&bench_map, &key, &val, BPF_ANY) == 0)
 		c->ok++;
 	return 0;
@@ -45,15 +54,11 @@ static int update_cb(__u32 i, void *data)
 static int lookup_cb(__u32 i, void *data)
 {
 	struct loop_ctx *c = data;
-	__u32 idx = c->start + i;
 	__u64 *v;
 	__u32 key;
 
-	if (idx >= c->nkeys)
-		idx -= c->nkeys;
-	if (idx >= MB_MAX_KEYS)
+	if (key_at(c, i, &key))
 		return 1;
-	key = st.keys[idx];
 	v = bpf_map_lookup_elem(&bench_map, &key);
 	if (v) {
 		c->ok++;
@@ -66,13 +71,11 @@ static int lookup_cb(__u32 i, void *data)
 static int empty_cb(__u32 i, void *data)
 {
 	struct loop_ctx *c = data;
-	__u32 idx = c->start + i;
+	__u32 key;
 
-	if (idx >= c->nkeys)
-		idx -= c->nkeys;
-	if (idx >= MB_MAX_KEYS)
+	if (key_at(c, i, &key))
 		return 1;
-	c->sum += st.keys[idx];
+	c->sum += key;
 	c->ok++;
 	return 0;
 }
