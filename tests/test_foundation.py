@@ -158,3 +158,22 @@ def test_cli_unknown_kernel_exits_nonzero_with_the_list():
     res = subprocess.run([str(inv), "lab.up", "--kernel", "nonsense"], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 1
     assert "unknown kernel 'nonsense'" in res.stderr + res.stdout and "6.12" in res.stderr + res.stdout
+
+
+def test_guest_agent_is_python38_standard_library_only():
+    """The agent runs unchanged on guests with Python 3.8+: 3.8 syntax, stdlib imports only."""
+    import ast
+    import sys
+
+    agent = ROOT / "lab" / "agent"
+    for f in sorted(agent.glob("*.py")):
+        tree = ast.parse(f.read_text(), feature_version=(3, 8))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                if isinstance(node, ast.ImportFrom) and node.level:
+                    continue
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                for name in names:
+                    assert name.split(".")[0] in sys.stdlib_module_names, f"{f.name} imports {name}"
+            if isinstance(node, ast.Attribute):
+                assert node.attr not in ("removeprefix", "removesuffix"), f"{f.name}: str.{node.attr} is 3.9+"
