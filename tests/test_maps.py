@@ -4,6 +4,7 @@ the arithmetic behind the talk's figures, and helper-record-to-row conversion (f
 import pytest
 import yaml
 
+from lab import talkmaps
 from lab.agent import maps, memlock
 from lab.config import ROOT
 
@@ -84,7 +85,7 @@ def test_talk_figures_fit_6_12_layout_with_128_cpus():
     assert memlock.predict((6, 2), "hash", 4, 8, 10240, 0, 16).bytes == 163840
     best = memlock.implied_setup(fig[0], fig[1])[0]
     assert (best["possible_cpus"], best["live_entries"], best["sizeof_bpf_htab"]) == (128, 1024, 896)
-    lines = memlock.talk_comparison([], talk)
+    lines = talkmaps.talk_comparison([], talk)
     assert any("possible CPUs 128" in ln for ln in lines)
 
 

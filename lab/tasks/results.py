@@ -6,7 +6,7 @@ from pathlib import Path
 
 from invoke import Exit, task
 
-from lab import aggregate, report, results
+from lab import aggregate, report, results, talkmaps
 from lab.config import Paths
 
 
@@ -61,6 +61,12 @@ def report_(c, run=None, out=""):
     print(f"markdown: {path.with_suffix('.md')}")
 
 
+@task(iterable=["run"], help={"run": "run id, directory or kernel (repeatable; default: every run with maps rows)"})
+def memlock(c, run=None):
+    """The talk's memlock example (931712 / 340864 B) beside measured and predicted memlock per kernel."""
+    dirs = _resolve(list(run)) if run else results.list_runs(_store())
+    files = [d / "maps.jsonl" for d in dirs if (d / "maps.jsonl").exists()]
+    print("\n".join(talkmaps.talk_comparison(talkmaps.read_rows(files), talkmaps.load_talk())))
 
 
 @task(help={"a": "baseline: run id, run directory or kernel (e.g. 6.1, host)",
