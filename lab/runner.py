@@ -19,6 +19,9 @@ from typing import Any, Protocol
 from .config import ROOT, Paths
 
 LineSink = Callable[[str], None]
+# what a progress line names for each row, in this order (absent fields are skipped)
+PROGRESS_KEYS = ("hook", "variant", "freq_hz", "map_type", "key_space", "operation", "driver",
+                 "contention", "max_entries", "tool", "method")
 
 
 class Target(Protocol):
@@ -115,6 +118,25 @@ class RemoteTarget:
         return dict(self.info, target="ssh", kernel_alias=self.kernel_alias, accelerator=self.accelerator)
 
 
+def progress_line(suite: str, row: dict[str, Any]) -> str:
+    """One line per row as it arrives: status, what was measured, and its figure."""
+    parts = []
+    for k in PROGRESS_KEYS:
+        v = row.get(k)
+        if v in (None, ""):
+            continue
+        parts.append(str(v))
+        if k == "map_type" and row.get("flags"):
+            parts[-1] += f"(flags 0x{row['flags']:x})"
+    med = row.get("ns_median")
+    fig = f"{med:.1f} ns/op" if isinstance(med, int | float) else ""
+    if row.get("memlock_measured") is not None:
+        fig = f"memlock {row['memlock_measured']} B (predicted {row.get('memlock_predicted')})"
+    if fig and row.get("accelerator") == "tcg":
+        fig += " [emulated]"
+    return f"  [{suite}] {row.get('status', '?'):11s} {' '.join(parts)} {fig} {str(row.get('reason', ''))[:100]}"
+
+
 def run_suite(target: Target, store, suite: str, params: dict[str, Any] | None = None) -> dict[str, int]:
     """Run one suite; every row line is appended to the store as it arrives. Returns status counts."""
     counts: dict[str, int] = {}
@@ -128,10 +150,7 @@ def run_suite(target: Target, store, suite: str, params: dict[str, Any] | None =
             row = json.loads(line)
             status = row.get("status", "?")
             counts[status] = counts.get(status, 0) + 1
-            label = " ".join(str(row.get(k)) for k in ("hook", "map_type", "operation", "tool") if row.get(k))
-            med = row.get("ns_median")
-            fig = f"{med:.1f} ns/op" if isinstance(med, int | float) else ""
-            print(f"  [{suite}] {status:11s} {label} {fig} {row.get('reason', '')[:100]}", flush=True)
+            print(progress_line(suite, row), flush=True)
         except (json.JSONDecodeError, AttributeError):
             counts["corrupt"] = counts.get("corrupt", 0) + 1
 

@@ -159,3 +159,16 @@ def test_compare_task_on_two_host_runs(tmp_path):
     exported = subprocess.run([str(inv), "results.export", "--out", str(tmp_path / "x")], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120)
     assert exported.returncode == 0 and (tmp_path / "x" / "rows.parquet").exists()
+
+
+def test_progress_line_names_what_was_measured_and_marks_emulation():
+    from lab.runner import progress_line
+
+    row = hooks_row("r", "kprobe", 100.0, 1, accel="tcg")
+    line = progress_line("hooks", row)
+    assert "kprobe body wall_abba" in line and "ns/op [emulated]" in line
+    mem = {"status": "ok", "map_type": "hash", "flags": 1, "operation": "memory", "max_entries": 10240,
+           "memlock_measured": 340864, "memlock_predicted": 340864, "accelerator": "host", "reason": ""}
+    line = progress_line("maps", mem)
+    assert "hash(flags 0x1) memory 10240" in line and "memlock 340864 B (predicted 340864)" in line
+    assert "emulated" not in line
