@@ -40,3 +40,12 @@ def boot(c, kernel="6.12", reps=5):
     import sys
 
     c.run(f"{sys.executable} benchmarks/boot.py --kernel {kernel} --reps {int(reps)}", pty=False)
+
+
+@task(help={"hook": "hook to measure on this machine's kernel (default tracepoint)",
+            "trials": "comma-separated trial counts (default 5,10,20,40)"})
+def repeat(c, hook="tracepoint", trials="5,10,20,40"):
+    """Benchmark: spread (CI width / median) of a host hook row and how it shrinks with more trials."""
+    import sys
+
+    c.run(f"{sys.executable} benchmarks/repeatability.py --hook {hook} --trials {trials}", pty=False)
