@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 from lab import bench
 
+CHROMIUM = "/usr/bin/chromium"
 
-def run_rows(suites: list[str], kernel: str, playbook: str, results: Path) -> tuple[object, dict[str, list[dict]]]:
+
+def run_rows(suites: list[str], kernel: str, playbook: str, results: Path,
+             report: bool = False) -> tuple[object, dict[str, list[dict]]]:
     """Run suites through lab.bench (the `inv bench.*` path) with results under `results`;
     returns the run store and each suite's rows."""
     old = os.environ.get("LAB_RESULTS")
     os.environ["LAB_RESULTS"] = str(results)
     try:
-        store = bench.run(suites, kernel=kernel, playbook=playbook)
+        store = bench.run(suites, kernel=kernel, playbook=playbook, report=report)
     finally:
         if old is None:
             os.environ.pop("LAB_RESULTS")
@@ -26,3 +31,40 @@ def run_rows(suites: list[str], kernel: str, playbook: str, results: Path) -> tu
         f = store.rows_file(s)
         rows[s] = [json.loads(line) for line in f.read_text().splitlines()] if f.exists() else []
     return store, rows
+
+
+class Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.imgs: list[str] = []
+        self.tables = 0
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.imgs.append(a.get("src", ""))
+        if tag == "table":
+            self.tables += 1
+        if "id" in a:
+            self.ids.add(a["id"])
+
+
+def parse(path: Path) -> Page:
+    p = Page()
+    p.feed(path.read_text())
+    return p
+
+
+def screenshot(html: Path, png: Path, tmp: Path) -> None:
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp / 'chromium-profile'}", "--window-size=1280,3000",
+           f"--screenshot={png}", f"file://{html}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import parse, screenshot
 
 from lab import bench, report
 
@@ -17,44 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "runs"
 TCG_RUN = FIXTURES / "20250101T000000Z-6.12.38+deb12-amd64-f1x7"
 HOST_RUN = FIXTURES / "20250101T010000Z-6.18.0-host-a2c4"
-CHROMIUM = "/usr/bin/chromium"
-
-
-class Page(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.imgs: list[str] = []
-        self.tables = 0
-        self.ids: set[str] = set()
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "img":
-            self.imgs.append(a.get("src", ""))
-        if tag == "table":
-            self.tables += 1
-        if "id" in a:
-            self.ids.add(a["id"])
-
-
-def parse(path: Path) -> Page:
-    p = Page()
-    p.feed(path.read_text())
-    return p
-
-
-def screenshot(html: Path, png: Path, tmp: Path) -> None:
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp / 'chromium-profile'}", "--window-size=1280,3000",
-           f"--screenshot={png}", f"file://{html}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_report_from_fixtures_has_plots_tables_claims_and_screenshot(tmp_path):

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import run_rows
+from conftest import parse, run_rows, screenshot
 
 from lab import vm
 from lab.config import LabError, Paths
@@ -81,7 +81,7 @@ def test_suites_run_in_a_6_12_guest_and_rows_come_back(tmp_path):
     """The hook and map suites on a real 6.12 guest: every open-path hook fires exactly as often as
     it was triggered, every map type has update and lookup rows; rows are marked tcg when emulated."""
     store, rows = run_rows(["hooks", "maps"], "6.12", str(Path(__file__).with_name("vm_playbook.yaml")),
-                           tmp_path / "results")
+                           tmp_path / "results", report=True)
     manifest = store.manifest()
     assert manifest["accelerator"] in ("kvm", "tcg") and manifest["kernel_release"].startswith("6.12")
     hooks, maps = rows["hooks"], rows["maps"]
@@ -96,6 +96,15 @@ def test_suites_run_in_a_6_12_guest_and_rows_come_back(tmp_path):
     ops = {(r["map_type"], r["operation"]) for r in maps if r["status"] == "ok"}
     for t in ("array", "percpu_array", "hash", "percpu_hash", "lru_hash", "lru_percpu_hash"):
         assert (t, "update") in ops and (t, "lookup") in ops and (t, "memory") in ops, t
+    # what bench.all leaves: the run's report, with its plots and tables, as Chromium shows it
+    html = store.path / "report.html"
+    page = parse(html)
+    assert len(page.imgs) >= 3 and page.tables >= 5 and {"claims", "hooks", "maps", "memlock"} <= page.ids
+    assert all((store.path / src).exists() for src in page.imgs)
+    assert "pipeline checked, timing not representative" in html.read_text() or manifest["accelerator"] != "tcg"
+    shot = tmp_path / "report.png"
+    screenshot(html, shot, tmp_path)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
 
 
 def test_ssh_target_runs_the_agent_on_a_remote_machine(labs, tmp_path, monkeypatch):
