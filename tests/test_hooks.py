@@ -117,3 +117,13 @@ def test_fake_helper_records_become_rows(tmp_path):
 def test_unknown_hook_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="unknown hooks"):
         hooks.Suite(make_ctx(tmp_path, {"hooks": ["kprobe", "nope"]}))
+
+
+def test_sample_check_against_the_ring_buffer_count():
+    counts = [{"trial": 0, "events": 90, "samples": 88, "lost": 2, "clock_ns": 100_000_000},
+              {"trial": 1, "events": 75, "samples": 75, "lost": 0, "clock_ns": 100_000_000}]
+    assert hooks.sample_check(counts) == ("ok", "", 165, 165)
+    assert hooks.delivered_pct(counts, 1_000_000) == pytest.approx(82.5)
+    bad = counts + [{"trial": 2, "events": 10, "samples": 12, "lost": 0, "clock_ns": 1}]
+    status, reason, events, samples = hooks.sample_check(bad)
+    assert status == "invalid" and "10 events" in reason and "12 samples" in reason and samples == 177

@@ -126,3 +126,21 @@ def test_ssh_target_runs_the_agent_on_a_remote_machine(labs, tmp_path, monkeypat
         monkeypatch.setenv("LAB_SSH_KNOWN_HOSTS", str(tmp_path / "empty_known_hosts"))
         (tmp_path / "empty_known_hosts").write_text("")
         run_rows(["hooks"], f"ssh://root@127.0.0.1:{st.port}", str(pb), tmp_path / "results2")
+
+
+def test_map_suite_in_a_6_1_guest_follows_the_5_11_to_6_3_accounting(tmp_path):
+    """6.1 is in the middle memlock regime (bpf_map_memory_footprint): every map type still has
+    update, lookup and memory rows, and each memory row's prediction equals the kernel's figure."""
+    store, rows = run_rows(["maps"], "6.1", str(Path(__file__).with_name("vm_playbook.yaml")), tmp_path / "results")
+    assert store.manifest()["kernel_release"].startswith("6.1.")
+    maps = rows["maps"]
+    ops = {(r["map_type"], r["operation"]) for r in maps if r["status"] == "ok"}
+    for t in ("array", "percpu_array", "hash", "percpu_hash", "lru_hash", "lru_percpu_hash"):
+        assert (t, "update") in ops and (t, "lookup") in ops and (t, "memory") in ops, t
+    mem = [r for r in maps if r["operation"] == "memory" and r["key_space"] == "dense" and r["status"] == "ok"]
+    assert {r["max_entries"] for r in mem} == {1024, 10240}
+    for r in mem:
+        assert r["memlock_regime"] == "footprint5.11-6.3"
+        assert r["memlock_predicted"] == r["memlock_measured"], r["memlock_note"]
+    talk = [r for r in maps if r["key_space"] == "talk" and r["status"] == "ok"]
+    assert talk and {r["memlock_measured"] for r in talk} == {163840}  # both flags: entries x 16 B, paged

@@ -13,10 +13,14 @@
  *   {"kind":"trial","trial":i,"order":"AB"|"BA","base_ns":..,"hook_ns":..,"base_stime_ns":..,
  *    "base_cpu_ns":..,"hook_cpu_ns":..,"hook_stime_ns":..,"base_jiffies":..,"hook_jiffies":..,"events":..,"triggers":..,...}
  *   {"kind":"stats","trial":i,"run_time_ns":..,"run_cnt":..,"events":..,"triggers":..,"hook_ns":..}
+ *   {"kind":"count","trial":i,"events":..,"samples":..,"lost":..,"clock_ns":..}   (perf mode)
  * Trials run baseline and hook alternately in ABBA order (A = no program, B = attached), so a
  * linear drift cancels in the per-pair difference. Body time (bpf_stats) is measured in its own
  * phase because enabling the stats adds two clock reads to every program run. The stats are
  * switched on with BPF_ENABLE_STATS, which the kernel undoes when the fd closes (even on a crash).
+ * perf mode also has a count phase: the program lets each sample through to a ring buffer too
+ * (lab_pass = 1), and the samples the kernel recorded there (plus any it reports lost) are the
+ * independent trigger count its lab_events must match.
  * A refused load/attach: libbpf's/the kernel's text on stderr, exit 2 (load) or 3 (attach).
  */
 #define _GNU_SOURCE
@@ -34,6 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -67,6 +73,8 @@ static struct bpf_program *prog; /* NULL for perf --prog none */
 static struct bpf_link *cur_link;
 static int perf_fd = -1, tx_fd = -1, rx_fd = -1, ifindex;
 static long long last_clock_ns; /* perf: cpu-clock count of the last hooked run */
+static void *perf_ring;          /* perf count phase: the event's ring buffer (NULL otherwise) */
+#define RING_PAGES 256           /* data pages; 8-byte sample records: 262144 samples per run */
 
 static void die(int code, const char *fmt, ...)
 {
@@ -261,6 +269,8 @@ static struct sample measure(long ops)
 }
 
 /* ---- attach / detach per mode ---- */
+static int want_ring; /* perf count phase: map a ring buffer so the kernel records each sample */
+
 static int attach(void)
 {
 	int fd = prog ? bpf_program__fd(prog) : -1, err;
@@ -284,6 +294,15 @@ static int attach(void)
 				strcmp(opt.event, "hw") ? "software cpu-clock" : "hardware cycles", opt.freq,
 				strerror(errno));
 			return -1;
+		}
+		if (want_ring) {
+			perf_ring = mmap(NULL, (RING_PAGES + 1) * sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE,
+					 MAP_SHARED, perf_fd, 0);
+			if (perf_ring == MAP_FAILED) {
+				perf_ring = NULL;
+				fprintf(stderr, "mmap of the perf ring buffer: %s\n", strerror(errno));
+				return -1;
+			}
 		}
 		if (!prog)
 			return 0;
@@ -314,6 +333,77 @@ static int attach(void)
 	return 0;
 }
 
+static unsigned long long ring_samples, ring_lost;
+
+/* Walk the records the kernel wrote into the ring buffer: samples, and samples it reports lost. */
+static void count_ring(void)
+{
+	struct perf_event_mmap_page *meta = perf_ring;
+	size_t page = sysconf(_SC_PAGESIZE), size = RING_PAGES * page;
+	char *data = (char *)perf_ring + page;
+	__u64 head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE), pos = meta->data_tail;
+
+	ring_samples = ring_lost = 0;
+	while (pos < head) {
+		struct perf_event_header h;
+		size_t off = pos % size;
+
+		for (size_t i = 0; i < sizeof(h); i++) /* a header may wrap around the buffer's end */
+			((char *)&h)[i] = data[(off + i) % size];
+		if (!h.size)
+			break;
+		if (h.type == PERF_RECORD_SAMPLE) {
+			ring_samples++;
+		} else if (h.type == PERF_RECORD_LOST) { /* u64 id, u64 lost */
+			__u64 lost = 0;
+
+			for (size_t i = 0; i < sizeof(lost); i++)
+				((char *)&lost)[i] = data[(off + sizeof(h) + 8 + i) % size];
+			ring_lost += lost;
+		}
+		pos += h.size;
+	}
+}
+
+static void set_pass(__u32 v)
+{
+	static struct bpf_map *map;
+	static int off = -2;
+	static char buf[4096];
+	int zero = 0;
+
+	if (off == -2)
+		off = global_off(".bss", "lab_pass", &map);
+	if (off < 0 || bpf_map__value_size(map) > sizeof(buf))
+		die(1, "no lab_pass in .bss of %s", opt.obj);
+	if (bpf_map_lookup_elem(bpf_map__fd(map), &zero, buf))
+		die(1, "reading .bss: %s", strerror(errno));
+	memcpy(buf + off, &v, sizeof(v));
+	if (bpf_map_update_elem(bpf_map__fd(map), &zero, buf, BPF_ANY))
+		die(1, "writing lab_pass: %s", strerror(errno));
+}
+
+static int run_hooked(long ops, struct sample *s, unsigned long long *events);
+
+/* perf mode: events counted by the program vs samples the kernel generated (its ring buffer). */
+static void count_phase(long ops)
+{
+	for (int i = 0; i < opt.stats_trials; i++) {
+		unsigned long long ev;
+		struct sample s;
+
+		set_pass(1);
+		want_ring = 1;
+		if (run_hooked(ops, &s, &ev))
+			die(3, "attach failed during the count phase");
+		want_ring = 0;
+		set_pass(0);
+		printf("{\"kind\":\"count\",\"trial\":%d,\"events\":%llu,\"samples\":%llu,\"lost\":%llu,"
+		       "\"clock_ns\":%lld}\n", i, ev, ring_samples, ring_lost, last_clock_ns);
+		fflush(stdout);
+	}
+}
+
 static void detach(void)
 {
 	if (!strcmp(opt.mode, "net")) {
@@ -326,8 +416,14 @@ static void detach(void)
 	if (perf_fd >= 0) { /* the clock this run consumed: expected samples = clock / period */
 		long long v = 0;
 
+		ioctl(perf_fd, PERF_EVENT_IOC_DISABLE, 0); /* no sample after this: counts stay consistent */
 		if (read(perf_fd, &v, sizeof(v)) == sizeof(v))
 			last_clock_ns = v;
+		if (perf_ring) {
+			count_ring();
+			munmap(perf_ring, (RING_PAGES + 1) * sysconf(_SC_PAGESIZE));
+			perf_ring = NULL;
+		}
 	}
 	if (cur_link)
 		bpf_link__destroy(cur_link); /* a perf link closes its perf fd too */
@@ -559,6 +655,8 @@ int main(int argc, char **argv)
 	}
 	if (prog && opt.stats_trials > 0)
 		stats_phase(opt.ops);
+	if (prog && opt.stats_trials > 0 && !strcmp(opt.mode, "perf"))
+		count_phase(opt.ops);
 	if (prog)
 		bpf_object__close(obj);
 	return 0;
