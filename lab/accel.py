@@ -47,7 +47,14 @@ class Accel:
     why: str
 
     def qemu_flag(self) -> list[str]:
-        return [] if self.name == "kvm" else ["--disable-kvm"]
+        """vng flags. TCG runs single-threaded (one host thread for every vCPU) unless
+        LAB_TCG_THREAD=multi: with a thread per vCPU, a vCPU can run a stale translation of kernel
+        text another vCPU just patched (text_poke_bp: int3, then the new bytes), and a guest whose
+        static key in __schedule flips while a perf event is opened dies with "Oops: int3"."""
+        if self.name == "kvm":
+            return []
+        thread = os.environ.get("LAB_TCG_THREAD", "single")
+        return ["--disable-kvm", f"--qemu-opts=-accel tcg,thread={thread}"]
 
 
 def probe_kvm(dev: str = "/dev/kvm") -> tuple[bool, str]:

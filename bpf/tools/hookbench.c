@@ -276,7 +276,7 @@ static int attach(void)
 	int fd = prog ? bpf_program__fd(prog) : -1, err;
 
 	if (!strcmp(opt.mode, "perf")) {
-		struct perf_event_attr a = { .size = sizeof(a), .disabled = 0 };
+		struct perf_event_attr a = { .size = sizeof(a), .disabled = 1 }; /* on once attached */
 
 		if (!strcmp(opt.event, "hw")) {
 			a.type = PERF_TYPE_HARDWARE;
@@ -304,9 +304,9 @@ static int attach(void)
 				return -1;
 			}
 		}
-		if (!prog)
-			return 0;
-		cur_link = bpf_program__attach_perf_event(prog, perf_fd);
+		if (!prog) /* the baseline event of --prog none: sampling without a program */
+			return ioctl(perf_fd, PERF_EVENT_IOC_ENABLE, 0);
+		cur_link = bpf_program__attach_perf_event(prog, perf_fd); /* libbpf enables it after attaching */
 	} else if (!strcmp(opt.mode, "uprobe")) {
 		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = "lab_uprobe_target",
 			    .retprobe = strncmp(bpf_program__name(prog), "uretprobe", 9) == 0);
