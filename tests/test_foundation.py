@@ -117,7 +117,7 @@ def test_ubuntu_image_stops_at_the_download_with_a_clear_message(empty_cache):
 def test_accelerator_can_be_forced_and_probe_answers(monkeypatch):
     monkeypatch.setenv("LAB_ACCEL", "tcg")
     a = accel.choose()
-    assert a.name == "tcg" and a.qemu_flag() == ["--disable-kvm"]
+    assert a.name == "tcg" and a.qemu_flag() == ["--disable-kvm", "--qemu-opts=-accel tcg,thread=single"]
     works, why = accel.probe_kvm()
     assert isinstance(works, bool) and why
 
