@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import yaml
 
 from .config import ROOT, LabError
 
-KNOWN_SUITES = ("hooks", "maps", "tools")
+KNOWN_SUITES = ("hooks", "maps")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ def load(name_or_path: str) -> Playbook:
             raise LabError(f"playbook {path}: unknown suite {name!r}; known: {', '.join(KNOWN_SUITES)}")
         if params is not None and not isinstance(params, dict):
             raise LabError(f"playbook {path}: parameters of suite {name!r} must be a mapping")
+        problems = importlib.import_module(f"lab.agent.{name}").check(params or {})
+        if problems:
+            raise LabError(f"playbook {path}, suite {name}: " + "; ".join(problems))
     vm = data.get("vm") or {}
     try:
         vmspec = VmSpec(**vm)

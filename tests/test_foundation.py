@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import time
@@ -151,6 +152,21 @@ def test_broken_playbook_gets_one_clear_message(tmp_path):
         playbooks.load(str(bad))
     with pytest.raises(LabError, match="no playbook"):
         playbooks.load("does-not-exist")
+
+
+@pytest.mark.parametrize("suite,params,says", [
+    ("hooks", "{hooks: [kprobe, bogus]}", "hooks: 'bogus' is not one of kprobe"),
+    ("hooks", "{trails: 3}", "unknown parameter 'trails'"),
+    ("hooks", "{trials: 0}", "trials must be a positive integer"),
+    ("hooks", "{perf_events: [sw, pmu]}", "'pmu' is not one of sw, hw"),
+    ("maps", "{types: [hash, 'rb_tree:1']}", "'rb_tree:1' is not a map type this suite runs"),
+    ("maps", "{operations: [update, delete]}", "'delete' is not one of update, lookup"),
+])
+def test_playbook_parameters_are_checked_before_anything_boots(tmp_path, suite, params, says):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"suites:\n  {suite}: {params}\n")
+    with pytest.raises(LabError, match=f"suite {suite}: .*{re.escape(says)}"):
+        playbooks.load(str(bad))
 
 
 def test_cli_unknown_kernel_exits_nonzero_with_the_list():

@@ -13,7 +13,7 @@ import traceback
 from . import schema
 from .common import Context
 
-SUITES = ("hooks", "maps", "tools")
+SUITES = ("hooks", "maps")
 
 
 def main(argv=None):

@@ -92,6 +92,32 @@ def timing_fields(method, samples, ops_per_trial):
     }
 
 
+def check_params(params, known, lists=None, ints=()):
+    """Problems with a suite's playbook parameters: unknown names, list values outside their
+    choices (lists: name -> allowed values, or a callable returning a problem or None), and
+    integer parameters that are not positive integers. Run on the host before anything boots."""
+    problems = []
+    for name in sorted(set(params) - set(known)):
+        problems.append("unknown parameter %r (known: %s)" % (name, ", ".join(sorted(known))))
+    for name, allowed in (lists or {}).items():
+        value = params.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            problems.append("%s must be a list" % name)
+            continue
+        for v in value:
+            why = allowed(v) if callable(allowed) else (
+                None if v in allowed else "one of %s" % ", ".join(str(a) for a in allowed))
+            if why:
+                problems.append("%s: %r is not %s" % (name, v, why))
+    for name in ints:
+        v = params.get(name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            problems.append("%s must be a positive integer, not %r" % (name, v))
+    return problems
+
+
 class HelperError(Exception):
     pass
 

@@ -26,7 +26,7 @@ import os
 import shutil
 import subprocess
 
-from .common import median_ci, timing_fields
+from .common import check_params, median_ci, timing_fields
 
 OPEN_HOOKS = {
     # hook: (program prefix, attach point)
@@ -48,6 +48,19 @@ NET_HOOKS = {
     "socket_filter": ("socket", "SO_ATTACH_BPF on the receiving UDP socket"),
 }
 HOOKS = list(OPEN_HOOKS) + list(UPROBE_HOOKS) + ["perf_event"] + list(NET_HOOKS)
+
+VARIANTS = ("body", "empty", "heavy")
+PARAMS = ("trials", "stats_trials", "ops", "uprobe_ops", "net_ops", "hooks", "variants", "freqs", "perf_events",
+          "perf_ms", "perf_trials", "path")
+
+
+def check(params):
+    """Problems with the playbook's hooks parameters (checked on the host before anything boots)."""
+    return check_params(params, PARAMS, {"hooks": HOOKS, "variants": VARIANTS, "perf_events": ("sw", "hw"),
+                                         "freqs": lambda f: None if isinstance(f, int) and f > 0 else
+                                         "a positive frequency in Hz"},
+                        ints=("trials", "stats_trials", "ops", "uprobe_ops", "net_ops", "perf_ms", "perf_trials"))
+
 
 TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead figures"
 PERF_TOLERANCE = 0.02  # perf: events may differ from clock/period by 2% (or 2 samples)

@@ -42,7 +42,7 @@ import platform
 import subprocess
 
 from . import memlock
-from .common import timing_fields
+from .common import check_params, timing_fields
 
 DEFAULT_TYPES = ["array", "percpu_array", "hash", "hash:1", "percpu_hash", "percpu_hash:1",
                  "lru_hash", "lru_percpu_hash"]
@@ -78,6 +78,28 @@ def parse_type(spec):
     """'hash:1' -> ('hash', 1); 'array' -> ('array', 0)."""
     name, _, flags = str(spec).partition(":")
     return name, int(flags, 0) if flags else 0
+
+
+PARAMS = ("types", "ops", "trials", "loops", "max_entries", "nkeys", "operations", "contention", "sparse",
+          "sparse_alloc_limit", "fill_levels", "fill_max_entries", "fill_types", "user", "user_ops", "user_trials",
+          "memory", "mem_max_entries", "talk_example")
+
+
+def _type_problem(spec):
+    try:
+        name, _ = parse_type(spec)
+    except ValueError:
+        return "TYPE or TYPE:FLAGS (e.g. hash:1)"
+    known = memlock.ARRAY_TYPES + memlock.HASH_TYPES
+    return None if name in known else "a map type this suite runs (%s)" % ", ".join(known)
+
+
+def check(params):
+    """Problems with the playbook's maps parameters (checked on the host before anything boots)."""
+    return check_params(params, PARAMS, {"types": _type_problem, "fill_types": _type_problem,
+                                         "operations": ("update", "lookup")},
+                        ints=("ops", "trials", "loops", "max_entries", "nkeys", "fill_max_entries", "user_ops",
+                              "user_trials"))
 
 
 def is_hash(name):
