@@ -150,7 +150,8 @@ def run_suite(target: Target, store, suite: str, params: dict[str, Any] | None =
             row = json.loads(line)
             status = row.get("status", "?")
             counts[status] = counts.get(status, 0) + 1
-            print(progress_line(suite, row), flush=True)
+            sys.stdout.write(progress_line(suite, row) + "\n")  # one write: stderr lines may interleave
+            sys.stdout.flush()
         except (json.JSONDecodeError, AttributeError):
             counts["corrupt"] = counts.get("corrupt", 0) + 1
 
