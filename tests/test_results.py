@@ -172,3 +172,13 @@ def test_progress_line_names_what_was_measured_and_marks_emulation():
     line = progress_line("maps", mem)
     assert "hash(flags 0x1) memory 10240" in line and "memlock 340864 B (predicted 340864)" in line
     assert "emulated" not in line
+
+
+def test_a_suite_that_died_leaves_a_valid_error_row():
+    """The agent's row for a suite that raised has the common fields only; it loads, it is not a problem."""
+    from lab.agent import schema
+    from lab.agent.common import Context
+
+    row = Context("hooks", "r", "host", "/nonexistent", {}).row(status="error", reason="ValueError: boom")
+    assert schema.validate(row) == []
+    assert "missing field 'hook'" in " ".join(schema.validate(dict(row, status="ok", reason="")))
