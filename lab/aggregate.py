@@ -240,6 +240,29 @@ def _by_key(df: pd.DataFrame, keys: list[str]) -> dict[tuple, pd.DataFrame]:
     return {k: df.iloc[v] for k, v in out.items()}
 
 
+def _decide(recs: list[dict[str, Any]], alpha: float, threshold_pct: float) -> None:
+    """Verdicts for compared records. p-values are adjusted for the number of comparisons made
+    (Benjamini-Hochberg q-values): with dozens of measurements per run, p < 0.05 alone would flag
+    a few changes between two runs of the same kernel by chance."""
+    tested = [r for r in recs if r.get("p_value") is not None and not math.isnan(r["p_value"])]
+    if tested:
+        qs = stats.false_discovery_control([r["p_value"] for r in tested], method="bh")
+        for r, q in zip(tested, qs, strict=True):
+            r["q_value"] = float(q)
+            r["_significant"] = q < alpha
+    for r in recs:
+        if "_emulated" not in r:
+            continue  # "only in", "not comparable": decided already
+        delta = r["delta_pct"]
+        if not math.isnan(delta) and r.pop("_significant", False) and abs(delta) >= threshold_pct:
+            verdict = "regression" if delta > 0 else "improvement"
+        else:
+            verdict = "no change"
+        if r.pop("_emulated"):
+            verdict += " (emulated)"
+        r["verdict"] = verdict
+
+
 def compare(a: pd.DataFrame, b: pd.DataFrame, test: str = "mannwhitney", alpha: float = ALPHA,
             threshold_pct: float = THRESHOLD_PCT) -> pd.DataFrame:
     """Per measurement present in a or b: A and B medians with CIs, change, p-value and a verdict.
@@ -274,27 +297,19 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, test: str = "mannwhitney", alpha: 
                 rec.update(verdict="not comparable", note=why)
                 out.append(rec)
                 continue
-            delta = (pb.median - pa.median) / abs(pa.median) * 100 if pa.median else math.nan
-            rec["delta_pct"] = delta
+            rec["delta_pct"] = (pb.median - pa.median) / abs(pa.median) * 100 if pa.median else math.nan
             if pa.samples and pb.samples:
-                p = significance(pa.samples, pb.samples, test)
-                rec["p_value"] = p
-                significant = p is not None and p < alpha
+                rec["p_value"] = significance(pa.samples, pb.samples, test)
             else:
                 rec["p_value"] = None
                 exact = rec["metric"] != "ns/op"
                 # no samples: exact metrics count as measured; timed ones fall back to disjoint CIs
-                significant = exact or pa.ci_high < pb.ci_low or pb.ci_high < pa.ci_low
-            if not math.isnan(delta) and significant and abs(delta) >= threshold_pct:
-                verdict = "regression" if delta > 0 else "improvement"
-            else:
-                verdict = "no change"
-            if (pa.emulated or pb.emulated) and rec["metric"] != "memlock B":
-                verdict += " (emulated)"
-            rec["verdict"] = verdict
+                rec["_significant"] = exact or pa.ci_high < pb.ci_low or pb.ci_high < pa.ci_low
+            rec["_emulated"] = (pa.emulated or pb.emulated) and rec["metric"] != "memlock B"
             out.append(rec)
+    _decide(out, alpha, threshold_pct)
     cols = ["suite", "what", "metric", "a_median", "a_ci_low", "a_ci_high", "a_trials", "b_median",
-            "b_ci_low", "b_ci_high", "b_trials", "delta_pct", "p_value", "verdict", "note"]
+            "b_ci_low", "b_ci_high", "b_trials", "delta_pct", "p_value", "q_value", "verdict", "note"]
     res = pd.DataFrame.from_records(out)
     for c in cols:
         if c not in res.columns:
@@ -311,8 +326,9 @@ def format_compare(res: pd.DataFrame, a_name: str, b_name: str, test: str = "man
         return f"{v:,.{digits}f}"
 
     lines = [f"A = {a_name}", f"B = {b_name}",
-             f"change = (B - A) / A; lower is better; significance: {test} two-sided, alpha {ALPHA}, "
-             f"|change| >= {THRESHOLD_PCT}%", ""]
+             f"change = (B - A) / A; lower is better; a change counts if |change| >= {THRESHOLD_PCT}% and "
+             f"q < {ALPHA} (q: the {test} two-sided p-value adjusted for the number of comparisons, "
+             "Benjamini-Hochberg)", ""]
     table = []
     for _, r in res.iterrows():
         table.append({
@@ -323,13 +339,14 @@ def format_compare(res: pd.DataFrame, a_name: str, b_name: str, test: str = "man
             if r["b_median"] is not None and not _isnan(r["b_median"]) else "-",
             "change": "-" if r["delta_pct"] is None or _isnan(r["delta_pct"]) else f"{r['delta_pct']:+.1f}%",
             "p": "-" if r["p_value"] is None or _isnan(r["p_value"]) else f"{r['p_value']:.3g}",
+            "q": "-" if r["q_value"] is None or _isnan(r["q_value"]) else f"{r['q_value']:.3g}",
             "verdict": r["verdict"] + (f" ({r['note'][:60]})" if isinstance(r["note"], str) and r["note"] else ""),
         })
     if not table:
         return "\n".join(lines + ["no rows to compare"])
     heads = list(table[0])
     widths = {h: max(len(h), *(len(str(t[h])) for t in table)) for h in heads}
-    numeric = {"change", "p"}
+    numeric = {"change", "p", "q"}
 
     def line(cells: dict[str, Any]) -> str:
         return "  ".join(str(cells[h]).rjust(widths[h]) if h in numeric else str(cells[h]).ljust(widths[h])
