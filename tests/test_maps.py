@@ -131,3 +131,12 @@ def test_memory_fields_prediction_and_cgroup_delta():
     assert f["memlock_measured"] == f["memlock_predicted"] == 336768
     assert f["real_memory"] == 399000 and f["real_memory_peak"] == 499000
     assert f["memlock_note"].startswith("predicted == measured")
+
+
+def test_a_negative_cgroup_delta_is_no_real_memory_figure():
+    rec = {"mode": "mem", "map_type": "percpu_array", "flags": 0, "max_entries": 10240, "key_size": 4,
+           "value_size": 8, "cg_before": 500000, "cg_peak": 600000, "live_final": 10240,
+           "stages": [{"fill": 10240, "inserted": 10240, "live": 10240, "memlock": 246072, "cg": 344352}]}
+    f = maps.memory_fields(rec, rec["stages"][0], (6, 18), 2, HOST_618, 4096, "v2")
+    assert f["real_memory"] is None and f["real_memory_raw_delta"] == -155648
+    assert "fell by 155648 B" in f["real_memory_note"]

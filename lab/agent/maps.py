@@ -143,6 +143,11 @@ def memory_fields(rec, stage, version, ncpus, sizes, page_size, cg_kind):
              memlock_predicted=pred.bytes if pred else None, memlock_note=memlock.note(measured, pred, real),
              real_memory=real, real_memory_peak=peak, cgroup=cg_kind, possible_cpus=ncpus,
              inserted=stage["inserted"])
+    if real is not None and real < 0:  # the cgroup gave back more (cached per-CPU charge) than the map took
+        f.update(real_memory=None, real_memory_raw_delta=real,
+                 real_memory_note="no figure: the memory cgroup %s fell by %d B while the map was made "
+                                  "(its per-CPU charge cache was returned meanwhile)" % (cg_kind, -real))
+        real = None
     if pred:
         f["memlock_regime"] = pred.regime
         f["memlock_terms"] = pred.terms
