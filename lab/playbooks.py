@@ -11,7 +11,7 @@ import yaml
 
 from .config import ROOT, LabError
 
-KNOWN_SUITES = ("hooks", "maps")
+KNOWN_SUITES = ("hooks", "maps", "tools")
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,9 @@ def progress_line(suite: str, row: dict[str, Any]) -> str:
     fig = f"{med:.1f} ns/op" if isinstance(med, int | float) else ""
     if row.get("memlock_measured") is not None:
         fig = f"memlock {row['memlock_measured']} B (predicted {row.get('memlock_predicted')})"
+    if isinstance(row.get("overhead_pct"), int | float):
+        fig = (f"throughput lost {row['overhead_pct']:.2f}% [{row.get('overhead_ci_low', 0):.2f}, "
+               f"{row.get('overhead_ci_high', 0):.2f}], {row.get('events')} program runs")
     if fig and row.get("accelerator") == "tcg":
         fig += " [emulated]"
     return f"  [{suite}] {row.get('status', '?'):11s} {' '.join(parts)} {fig} {str(row.get('reason', ''))[:100]}"

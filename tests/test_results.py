@@ -182,3 +182,12 @@ def test_a_suite_that_died_leaves_a_valid_error_row():
     row = Context("hooks", "r", "host", "/nonexistent", {}).row(status="error", reason="ValueError: boom")
     assert schema.validate(row) == []
     assert "missing field 'hook'" in " ".join(schema.validate(dict(row, status="ok", reason="")))
+
+
+def test_progress_line_of_a_tool_row():
+    from lab.runner import progress_line
+
+    tool = {"status": "ok", "tool": "runqlat", "method": "throughput_abba", "overhead_pct": 1.5,
+            "overhead_ci_low": -0.5, "overhead_ci_high": 3.25, "events": 1234, "accelerator": "tcg", "reason": ""}
+    assert "runqlat throughput_abba throughput lost 1.50% [-0.50, 3.25], 1234 program runs [emulated]" in \
+        progress_line("tools", tool)

@@ -78,9 +78,10 @@ def test_boot_timeout_names_the_serial_log_and_stops_qemu(labs):
 
 
 def test_suites_run_in_a_6_12_guest_and_rows_come_back(tmp_path):
-    """The hook and map suites on a real 6.12 guest: every open-path hook fires exactly as often as
-    it was triggered, every map type has update and lookup rows; rows are marked tcg when emulated."""
-    store, rows = run_rows(["hooks", "maps"], "6.12", str(Path(__file__).with_name("vm_playbook.yaml")),
+    """The hook, map and tool suites on a real 6.12 guest: every open-path hook fires exactly as often
+    as it was triggered, every map type has update and lookup rows, each tool's programs ran; rows are
+    marked tcg when emulated."""
+    store, rows = run_rows(["hooks", "maps", "tools"], "6.12", str(Path(__file__).with_name("vm_playbook.yaml")),
                            tmp_path / "results", report=True)
     manifest = store.manifest()
     assert manifest["accelerator"] in ("kvm", "tcg") and manifest["kernel_release"].startswith("6.12")
@@ -96,6 +97,11 @@ def test_suites_run_in_a_6_12_guest_and_rows_come_back(tmp_path):
     ops = {(r["map_type"], r["operation"]) for r in maps if r["status"] == "ok"}
     for t in ("array", "percpu_array", "hash", "percpu_hash", "lru_hash", "lru_percpu_hash"):
         assert (t, "update") in ops and (t, "lookup") in ops and (t, "memory") in ops, t
+    # the guest has kprobes and fentry: both tools load, run under stress-ng, and their programs fire
+    tools = {r["tool"]: r for r in rows["tools"]}
+    for name in ("runqlat", "vfsstat"):
+        assert tools[name]["status"] == "ok" and tools[name]["events"] > 0, tools[name]
+        assert tools[name]["accelerator"] == manifest["accelerator"]
     # what bench.all leaves: the run's report, with its plots and tables, as Chromium shows it
     html = store.path / "report.html"
     page = parse(html)

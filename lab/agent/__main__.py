@@ -13,7 +13,7 @@ import traceback
 from . import schema
 from .common import Context
 
-SUITES = ("hooks", "maps")
+SUITES = ("hooks", "maps", "tools")
 
 
 def main(argv=None):

@@ -68,6 +68,7 @@ SUITES = {
         baseline_ops=NUM,
         tool_ops=NUM,
         overhead_pct=NUM,
+        events=int,  # runs of the tool's programs in the proof phase
     ),
 }
 

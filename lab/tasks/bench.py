@@ -28,6 +28,12 @@ def maps(c, kernel="6.12", playbook="default"):
     _run(["maps"], kernel, playbook)
 
 
+@task(help={"kernel": KHELP, "playbook": PHELP})
+def tools(c, kernel="6.12", playbook="default"):
+    """Tool suite: throughput a stress-ng load loses while each libbpf-tools tool runs."""
+    _run(["tools"], kernel, playbook)
+
+
 @task(name="all", help={"kernel": KHELP, "playbook": PHELP})
 def all_(c, kernel="6.12", playbook="default"):
     """Every suite on one kernel, then the report for that run (results/<run>/report.html)."""

@@ -1,0 +1,273 @@
+"""Tool suite: what running an observability tool costs a loaded system (the talk's Part 1).
+
+The talk loaded six tools from BCC's collection, covering CPU, memory, IO and network, on a system
+kept busy by stress-ng, and measured what they cost. Here the tools are the CO-RE builds of those
+BCC tools from Debian's libbpf-tools package (no compiler in the guest), the load is one stress-ng
+run with a CPU, a memory, a disk and a network stressor, and the cost is the load's throughput
+lost while the tool runs.
+
+Per tool, in ABBA order (A = load alone, B = load with the tool attached, so drift cancels):
+each trial runs stress-ng for `seconds` and reads every stressor's bogo-ops per second from its
+YAML report; the trial's overhead is the mean over stressors of the throughput each lost, in %.
+Before the timed trials, a proof phase runs the tool under the same load with the kernel's BPF
+statistics on (BPF_ENABLE_STATS, undone when its fd closes) and sums run_cnt over the programs
+the tool loaded: a tool whose programs never ran is not a measurement (status "invalid").
+A tool the kernel refuses (its loader exits with libbpf's error text) gives an "unsupported" row
+with that text; the suite goes on.
+
+Parameters (playbook `suites.tools`, all optional):
+  tools    (["runqlat", "cpudist", "cachestat", "biolatency", "vfsstat", "tcplife"])
+  trials   (5 ABBA pairs), seconds (3 s of load per trial), proof_seconds (2)
+  load     (["cpu", "vm", "hdd", "sock"]: stress-ng stressors, one instance each)
+  tool_dir ("/usr/sbin": where the libbpf-tools binaries are)
+
+Rows (schema.SUITES["tools"]): tool, load, method "throughput_abba", trials, baseline_ops and
+tool_ops (median bogo-ops/s summed over stressors), overhead_pct with overhead_ci_low/high
+(median and bootstrap 95% CI over trials), overhead_samples (per trial), per_stressor
+(median loss % per stressor), events (program runs in the proof phase), programs (how many).
+"""
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+from .common import check_params, median_ci
+
+# The talk's six tools, one pair per resource, as the CO-RE builds of libbpf-tools name them.
+TOOLS = {
+    "runqlat": "cpu",      # run-queue latency histogram (sched tracepoints)
+    "cpudist": "cpu",      # on-CPU time histogram (sched_switch)
+    "cachestat": "memory", # page cache hit/miss (kprobes / fentry)
+    "biolatency": "io",    # block I/O latency (block tracepoints)
+    "vfsstat": "io",       # VFS call counts (kprobes / fentry)
+    "tcplife": "network",  # TCP session lifetimes (sock:inet_sock_set_state)
+}
+STRESSORS = ("cpu", "vm", "hdd", "sock", "udp", "matrix", "memcpy", "io")
+STRESSOR_OPTS = {"vm": ["--vm-bytes", "64M"], "hdd": ["--hdd-bytes", "16M"]}
+PARAMS = ("tools", "trials", "seconds", "proof_seconds", "load", "tool_dir")
+TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead figures"
+
+SYS_BPF = 321  # x86_64
+BPF_ENABLE_STATS = 32
+BPF_STATS_RUN_TIME = 0
+
+
+def check(params):
+    """Problems with the playbook's tools parameters (checked on the host before anything boots)."""
+    return check_params(params, PARAMS, {"tools": tuple(TOOLS), "load": STRESSORS},
+                        ints=("trials", "seconds", "proof_seconds"))
+
+
+# ---- pure functions (unit-tested) ----
+
+def parse_metrics(yaml_text):
+    """stressor -> bogo-ops per second (real time), from stress-ng's --yaml report (the few lines
+    of it we need, read without a YAML parser: the agent is standard library only)."""
+    out, name = {}, None
+    for line in yaml_text.splitlines():
+        s = line.strip()
+        if s.startswith("- stressor:"):
+            name = s.split(":", 1)[1].strip()
+        elif name and s.startswith("bogo-ops-per-second-real-time:"):
+            out[name] = float(s.split(":", 1)[1])
+            name = None
+    return out
+
+
+def loss_pct(base, tool):
+    """Mean over stressors of the throughput lost with the tool, in % (positive = slower)."""
+    names = [n for n in base if n in tool and base[n] > 0]
+    if not names:
+        return None
+    return sum(100.0 * (base[n] - tool[n]) / base[n] for n in names) / len(names)
+
+
+def per_stressor(pairs):
+    """stressor -> median loss % over trials."""
+    out = {}
+    for name in sorted(set().union(*[set(b) for b, _ in pairs])) if pairs else []:
+        losses = [100.0 * (b[name] - t[name]) / b[name] for b, t in pairs if b.get(name) and name in t]
+        if losses:
+            out[name] = median_ci(losses)[0]
+    return out
+
+
+# ---- the kernel side: BPF program ids and their run counts ----
+
+def bpf_stats_fd():
+    """BPF_ENABLE_STATS(BPF_STATS_RUN_TIME): run_cnt/run_time_ns count while the fd is open."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    attr = ctypes.create_string_buffer(120)  # union bpf_attr, zeroed; enable_stats.type = 0
+    ctypes.c_uint32.from_buffer(attr, 0).value = BPF_STATS_RUN_TIME
+    fd = libc.syscall(SYS_BPF, BPF_ENABLE_STATS, attr, ctypes.c_uint(len(attr)))
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "BPF_ENABLE_STATS: %s" % os.strerror(ctypes.get_errno()))
+    return fd
+
+
+def bpf_progs(bpftool):
+    """id -> run_cnt of every BPF program loaded on the system (bpftool prog show -j)."""
+    out = subprocess.run([bpftool, "-j", "prog", "show"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True, timeout=60)
+    if out.returncode != 0:
+        raise RuntimeError("bpftool prog show: %s" % out.stderr.strip()[-300:])
+    return {p["id"]: p.get("run_cnt", 0) for p in json.loads(out.stdout or "[]")}
+
+
+# ---- the suite ----
+
+class Refused(Exception):
+    """The tool could not load or attach on this kernel."""
+
+
+class ToolSuite:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        p = ctx.param
+        self.tools = list(p("tools", list(TOOLS)))
+        self.trials = int(p("trials", 5))
+        self.seconds = int(p("seconds", 3))
+        self.proof_seconds = int(p("proof_seconds", 2))
+        self.load = list(p("load", ["cpu", "vm", "hdd", "sock"]))
+        self.tool_dir = str(p("tool_dir", "/usr/sbin"))
+        self.stress = shutil.which("stress-ng") or "/usr/bin/stress-ng"
+        self.bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
+        self.workdir = tempfile.mkdtemp(prefix="lab-tools-")
+        self.load_label = "stress-ng " + " ".join("--%s 1" % s for s in self.load) + " (%d s)" % self.seconds
+
+    def row(self, status="ok", reason="", **f):
+        if self.ctx.accelerator == "tcg":
+            f["note"] = TCG_NOTE
+            f["emulated"] = True
+        return self.ctx.row(status=status, reason=reason, load=self.load_label, **f)
+
+    # -- processes we start, stopped by pid --
+    def stress_run(self, seconds):
+        """One stress-ng run; its stressors' bogo-ops/s (real time)."""
+        report = os.path.join(self.workdir, "stress.yaml")
+        cmd = [self.stress, "--timeout", "%ds" % seconds, "--metrics-brief", "--yaml", report, "--temp-path",
+               self.workdir]
+        for s in self.load:
+            cmd += ["--" + s, "1"] + STRESSOR_OPTS.get(s, [])
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                              timeout=seconds * 4 + 60)
+        if proc.returncode != 0 or not os.path.exists(report):
+            raise RuntimeError("stress-ng exit %d: %s" % (proc.returncode, proc.stderr.strip()[-500:]))
+        with open(report) as f:
+            metrics = parse_metrics(f.read())
+        os.unlink(report)
+        return metrics
+
+    def start_tool(self, name):
+        """Start a tool and wait until it is attached: it prints its banner or header line then
+        (line-buffered through stdbuf). A tool that exits at once was refused: Refused(its stderr).
+        Its output is drained in a thread so a chatty tool never blocks on a full pipe."""
+        path = os.path.join(self.tool_dir, name)
+        if not os.path.exists(path):
+            raise Refused("%s not found (Debian package libbpf-tools installs it there)" % path)
+        log = open(os.path.join(self.workdir, name + ".err"), "w+")
+        stdbuf = shutil.which("stdbuf")
+        proc = subprocess.Popen(([stdbuf, "-oL"] if stdbuf else []) + [path], stdout=subprocess.PIPE, stderr=log,
+                                universal_newlines=True)
+        proc.lab_log = log
+        proc.lab_lines = 0
+        first = threading.Event()
+
+        def drain():
+            for _ in proc.stdout:
+                proc.lab_lines += 1
+                first.set()
+            first.set()
+
+        threading.Thread(target=drain, daemon=True).start()
+        deadline = time.monotonic() + 30  # loading BTF and programs is slow under emulation
+        while time.monotonic() < deadline and not first.wait(0.2):
+            pass
+        if proc.poll() is not None:
+            log.seek(0)
+            text = " | ".join(ln.strip() for ln in log.read().splitlines() if ln.strip())[-1500:]
+            log.close()
+            raise Refused(text or "%s exited %d" % (name, proc.returncode))
+        return proc
+
+    @staticmethod
+    def stop_tool(proc):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # the tools print their summary and detach on Ctrl-C
+            try:
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+        proc.lab_log.close()
+
+    # -- one tool --
+    def proof(self, name):
+        """(events, programs): run counts of the tool's own programs over a short loaded run."""
+        before = set(bpf_progs(self.bpftool))
+        fd = bpf_stats_fd()
+        try:
+            proc = self.start_tool(name)
+            try:
+                mine = [i for i in bpf_progs(self.bpftool) if i not in before]
+                self.stress_run(self.proof_seconds)
+                counts = bpf_progs(self.bpftool)
+            finally:
+                self.stop_tool(proc)
+        finally:
+            os.close(fd)
+        return sum(counts.get(i, 0) for i in mine), len(mine)
+
+    def measure(self, name):
+        base = dict(tool=name, resource=TOOLS.get(name, "?"), method="throughput_abba")
+        try:
+            events, programs = self.proof(name)
+        except Refused as e:
+            return self.row("unsupported", str(e), **base)
+        except OSError as e:
+            return self.row("unsupported", "cannot count the tool's program runs: %s" % e, **base)
+        pairs = []
+        for t in range(self.trials):
+            order = "AB" if t % 2 == 0 else "BA"
+            got = {}
+            for side in order:
+                if side == "A":
+                    got["A"] = self.stress_run(self.seconds)
+                else:
+                    proc = self.start_tool(name)
+                    try:
+                        got["B"] = self.stress_run(self.seconds)
+                    finally:
+                        self.stop_tool(proc)
+            pairs.append((got["A"], got["B"]))
+        losses = [x for x in (loss_pct(b, t) for b, t in pairs) if x is not None]
+        med, lo, hi = median_ci(losses)
+        status, reason = ("ok", "") if events > 0 else (
+            "invalid", "none of the tool's %d programs ran during the %d s proof run under load"
+            % (programs, self.proof_seconds))
+        return self.row(status, reason, trials=len(pairs), ops_per_trial=self.seconds,
+                        baseline_ops=median_ci([sum(b.values()) for b, _ in pairs])[0],
+                        tool_ops=median_ci([sum(t.values()) for _, t in pairs])[0],
+                        overhead_pct=med, overhead_ci_low=lo, overhead_ci_high=hi,
+                        overhead_samples=[round(x, 3) for x in losses], per_stressor=per_stressor(pairs),
+                        events=events, programs=programs, **base)
+
+    def run(self):
+        try:
+            for name in self.tools:
+                self.ctx.log("%s: proof run, then %d trials x %d s of %s" % (
+                    name, self.trials, self.seconds, self.load_label))
+                yield self.measure(name)
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def run(ctx):
+    for row in ToolSuite(ctx).run():
+        yield row

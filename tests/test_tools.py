@@ -1,0 +1,46 @@
+"""Tool suite: the pure parts (stress-ng report parsing, throughput loss, parameter checks)."""
+
+import pytest
+
+from lab.agent import tools
+
+YAML = """---
+system-info:
+      cpus: 2
+metrics:
+    - stressor: cpu
+      bogo-ops: 1520
+      bogo-ops-per-second-usr-sys-time: 1622.723250
+      bogo-ops-per-second-real-time: 760.0
+      wall-clock-time: 2.005274
+
+    - stressor: vm
+      bogo-ops: 41047
+      bogo-ops-per-second-real-time: 20000.0
+...
+"""
+
+
+def test_parse_metrics_reads_real_time_bogo_ops_per_stressor():
+    assert tools.parse_metrics(YAML) == {"cpu": 760.0, "vm": 20000.0}
+    assert tools.parse_metrics("---\nsystem-info:\n  cpus: 2\n...\n") == {}
+
+
+def test_loss_is_the_mean_over_stressors_so_no_stressor_dominates():
+    base = {"cpu": 1000.0, "vm": 20000.0}
+    assert tools.loss_pct(base, {"cpu": 900.0, "vm": 20000.0}) == pytest.approx(5.0)
+    assert tools.loss_pct(base, {"cpu": 1000.0, "vm": 21000.0}) == pytest.approx(-2.5)
+    assert tools.loss_pct({}, {"cpu": 1.0}) is None
+    pairs = [(base, {"cpu": 900.0, "vm": 19000.0}), (base, {"cpu": 800.0, "vm": 19000.0})]
+    assert tools.per_stressor(pairs) == {"cpu": pytest.approx(15.0), "vm": pytest.approx(5.0)}
+
+
+def test_parameters_are_checked():
+    assert tools.check({"tools": ["runqlat"], "trials": 2, "load": ["cpu", "sock"]}) == []
+    problems = " ".join(tools.check({"tools": ["runqlat", "opensnoopy"], "seconds": 0, "load": ["gpu"]}))
+    assert "'opensnoopy' is not one of runqlat" in problems and "seconds must be a positive integer" in problems
+    assert "'gpu' is not one of cpu" in problems
+
+
+def test_the_talks_six_tools_cover_cpu_memory_io_and_network():
+    assert len(tools.TOOLS) == 6 and set(tools.TOOLS.values()) == {"cpu", "memory", "io", "network"}

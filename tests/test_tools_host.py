@@ -1,0 +1,59 @@
+"""Tool suite on this machine's own kernel: real libbpf-tools under a real stress-ng load.
+
+On this host runqlat (sched tracepoints) loads and runs; vfsstat needs kprobes or fentry, which
+this kernel refuses, so its row must be `unsupported` with libbpf's text. Nothing may be left
+running and the kernel's BPF statistics switch must be as it was.
+"""
+
+import subprocess
+
+import pytest
+from conftest import run_rows
+
+from lab.agent import schema
+
+pytestmark = pytest.mark.host
+
+
+def running(name):
+    return subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()
+
+
+def stats_sysctl():
+    with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+        return f.read().strip()
+
+
+@pytest.fixture(scope="module")
+def quick_rows(tmp_path_factory):
+    before = stats_sysctl()
+    rows = run_rows(["tools"], "host", "quick", tmp_path_factory.mktemp("results"))[1]["tools"]
+    return rows, before
+
+
+def test_a_tool_that_loads_is_measured_with_proof_it_ran(quick_rows):
+    rows, _ = quick_rows
+    for r in rows:
+        assert schema.validate(r) == [], r
+    (runqlat,) = [r for r in rows if r["tool"] == "runqlat"]
+    assert runqlat["status"] == "ok", runqlat["reason"]
+    assert runqlat["events"] > 0 and runqlat["programs"] >= 1
+    assert runqlat["trials"] == 2 and len(runqlat["overhead_samples"]) == 2
+    assert runqlat["overhead_ci_low"] <= runqlat["overhead_pct"] <= runqlat["overhead_ci_high"]
+    assert runqlat["baseline_ops"] > 0 and set(runqlat["per_stressor"]) == {"cpu", "vm", "hdd", "sock"}
+    assert runqlat["load"].startswith("stress-ng --cpu 1 --vm 1 --hdd 1 --sock 1")
+
+
+def test_a_tool_the_kernel_refuses_is_unsupported_with_its_reason(quick_rows):
+    rows, _ = quick_rows
+    (vfsstat,) = [r for r in rows if r["tool"] == "vfsstat"]
+    if vfsstat["status"] == "ok":  # a kernel with kprobes or fentry for us: then it must have run
+        assert vfsstat["events"] > 0
+    else:
+        assert vfsstat["status"] == "unsupported" and "libbpf" in vfsstat["reason"]
+
+
+def test_leaves_nothing_running_and_stats_as_they_were(quick_rows):
+    _, before = quick_rows
+    assert running("stress-ng") == [] and running("runqlat") == [] and running("vfsstat") == []
+    assert stats_sysctl() == before
