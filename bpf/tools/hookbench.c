@@ -185,20 +185,24 @@ static void set_rodata(const char *var, const void *val, size_t sz)
 	memcpy(data + off, val, sz);
 }
 
+/* Read the object's .bss into bss_buf; returns the offset of `var` in it. Between trials only. */
+static char bss_buf[4096];
+static struct bpf_map *bss_map;
+
+static int bss_read(const char *var)
+{
+	int zero = 0, off = global_off(".bss", var, &bss_map);
+
+	if (off < 0 || bpf_map__value_size(bss_map) > sizeof(bss_buf))
+		die(1, "no %s in .bss of %s", var, opt.obj);
+	if (bpf_map_lookup_elem(bpf_map__fd(bss_map), &zero, bss_buf))
+		die(1, "reading .bss of %s: %s", opt.obj, strerror(errno));
+	return off;
+}
+
 static unsigned long long read_events(void)
 {
-	static struct bpf_map *map;
-	static int off = -2;
-	static char buf[4096];
-	int zero = 0;
-
-	if (off == -2)
-		off = global_off(".bss", "lab_events", &map);
-	if (off < 0 || bpf_map__value_size(map) > sizeof(buf))
-		die(1, "no lab_events in .bss of %s", opt.obj);
-	if (bpf_map_lookup_elem(bpf_map__fd(map), &zero, buf))
-		die(1, "reading lab_events: %s", strerror(errno));
-	return *(unsigned long long *)(buf + off);
+	return *(unsigned long long *)(bss_buf + bss_read("lab_events"));
 }
 
 /* ---- the trigger loops (what a trial times) ---- */
@@ -367,19 +371,10 @@ static void count_ring(void)
 
 static void set_pass(__u32 v)
 {
-	static struct bpf_map *map;
-	static int off = -2;
-	static char buf[4096];
-	int zero = 0;
+	int zero = 0, off = bss_read("lab_pass");
 
-	if (off == -2)
-		off = global_off(".bss", "lab_pass", &map);
-	if (off < 0 || bpf_map__value_size(map) > sizeof(buf))
-		die(1, "no lab_pass in .bss of %s", opt.obj);
-	if (bpf_map_lookup_elem(bpf_map__fd(map), &zero, buf))
-		die(1, "reading .bss: %s", strerror(errno));
-	memcpy(buf + off, &v, sizeof(v));
-	if (bpf_map_update_elem(bpf_map__fd(map), &zero, buf, BPF_ANY))
+	memcpy(bss_buf + off, &v, sizeof(v));
+	if (bpf_map_update_elem(bpf_map__fd(bss_map), &zero, bss_buf, BPF_ANY))
 		die(1, "writing lab_pass: %s", strerror(errno));
 }
 
