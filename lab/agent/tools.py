@@ -178,17 +178,24 @@ class ToolSuite:
         proc.lab_log = log
         proc.lab_lines = 0
         first = threading.Event()
+        eof = threading.Event()
 
         def drain():
             for _ in proc.stdout:
                 proc.lab_lines += 1
                 first.set()
+            eof.set()
             first.set()
 
         threading.Thread(target=drain, daemon=True).start()
         deadline = time.monotonic() + 30  # loading BTF and programs is slow under emulation
         while time.monotonic() < deadline and not first.wait(0.2):
             pass
+        if eof.is_set():  # its output closed: it is exiting (a refused load), let it finish
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
         if proc.poll() is not None:
             log.seek(0)
             text = " | ".join(ln.strip() for ln in log.read().splitlines() if ln.strip())[-1500:]
@@ -227,11 +234,16 @@ class ToolSuite:
     def measure(self, name):
         base = dict(tool=name, resource=TOOLS.get(name, "?"), method="throughput_abba")
         try:
-            events, programs = self.proof(name)
+            return self.measure_tool(name, base)
         except Refused as e:
             return self.row("unsupported", str(e), **base)
         except OSError as e:
             return self.row("unsupported", "cannot count the tool's program runs: %s" % e, **base)
+        except Exception as e:  # noqa: BLE001 - one tool's failure is its row; the suite goes on
+            return self.row("error", "%s: %s" % (type(e).__name__, e), **base)
+
+    def measure_tool(self, name, base):
+        events, programs = self.proof(name)
         pairs = []
         for t in range(self.trials):
             order = "AB" if t % 2 == 0 else "BA"
