@@ -5,7 +5,10 @@ this kernel refuses, so its row must be `unsupported` with libbpf's text. Nothin
 running and the kernel's BPF statistics switch must be as it was.
 """
 
+import glob
+import os
 import subprocess
+import tempfile
 
 import pytest
 from conftest import run_rows
@@ -57,3 +60,4 @@ def test_leaves_nothing_running_and_stats_as_they_were(quick_rows):
     _, before = quick_rows
     assert running("stress-ng") == [] and running("runqlat") == [] and running("vfsstat") == []
     assert stats_sysctl() == before
+    assert not glob.glob(os.path.join(tempfile.gettempdir(), "lab-tools-*"))

@@ -138,7 +138,7 @@ class ToolSuite:
         self.tool_dir = str(p("tool_dir", "/usr/sbin"))
         self.stress = shutil.which("stress-ng") or "/usr/bin/stress-ng"
         self.bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
-        self.workdir = tempfile.mkdtemp(prefix="lab-tools-")
+        self.workdir = None  # made by run(), removed when it ends
         self.load_label = "stress-ng " + " ".join("--%s 1" % s for s in self.load) + " (%d s)" % self.seconds
 
     def row(self, status="ok", reason="", **f):
@@ -271,6 +271,7 @@ class ToolSuite:
                         events=events, programs=programs, **base)
 
     def run(self):
+        self.workdir = tempfile.mkdtemp(prefix="lab-tools-")
         try:
             for name in self.tools:
                 self.ctx.log("%s: proof run, then %d trials x %d s of %s" % (
