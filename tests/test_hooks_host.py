@@ -111,15 +111,27 @@ def run_agent(params):
     return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
-def test_expensive_program_measures_clearly_more():
-    """Sanity: 64 map updates per event must stand out from the empty program, well beyond the CI."""
-    rows = run_agent({"hooks": ["tracepoint"], "variants": ["empty", "heavy"], "trials": 6, "ops": 4000,
+@pytest.mark.parametrize("hook", ["tracepoint", "socket_filter", "xdp"])
+def test_expensive_program_measures_clearly_more(hook):
+    """Sanity: 64 map updates per event must stand out from the empty program, well beyond the CI,
+    and most of the heavy body's time must show up in the added cost (a program left attached
+    during the baseline trials once hid the socket filter's whole cost)."""
+    rows = run_agent({"hooks": [hook], "variants": ["empty", "heavy"], "trials": 6, "ops": 4000, "net_ops": 2000,
                       "stats_trials": 1})
-    empty = pick(rows, "tracepoint", variant="empty")
-    heavy = pick(rows, "tracepoint", variant="heavy")
+    empty = pick(rows, hook, variant="empty")
+    heavy = pick(rows, hook, variant="heavy")
     assert empty["status"] == heavy["status"] == "ok"
     assert heavy["ns_ci_low"] > empty["ns_ci_high"]
     assert heavy["ns_median"] > 3 * max(empty["ns_median"], 1.0)
-    assert pick(rows, "tracepoint", "bpf_stats", variant="heavy")["body_ns"] > \
-        3 * pick(rows, "tracepoint", "bpf_stats", variant="empty")["body_ns"]
+    heavy_body = pick(rows, hook, "bpf_stats", variant="heavy")["body_ns"]
+    assert heavy_body > 3 * pick(rows, hook, "bpf_stats", variant="empty")["body_ns"]
+    assert heavy["ns_median"] > 0.5 * heavy_body * heavy["runs_per_op"]
     assert hooks.spread(heavy) is not None
+
+
+def test_a_program_left_attached_in_the_baseline_makes_the_row_invalid():
+    trials = [{"trial": 0, "base_ns": 1, "hook_ns": 2, "events": 10, "base_events": 0, "triggers": 10},
+              {"trial": 1, "base_ns": 1, "hook_ns": 2, "events": 10, "base_events": 10, "triggers": 10}]
+    status, reason = hooks.baseline_check(trials)
+    assert status == "invalid" and "trial 1" in reason and "baseline" in reason
+    assert hooks.baseline_check(trials[:1]) == ("ok", "")

@@ -11,7 +11,8 @@
  * Output, one JSON object per line on stdout:
  *   {"kind":"setup",...}  once, after load and a first successful attach
  *   {"kind":"trial","trial":i,"order":"AB"|"BA","base_ns":..,"hook_ns":..,"base_stime_ns":..,
- *    "base_cpu_ns":..,"hook_cpu_ns":..,"hook_stime_ns":..,"base_jiffies":..,"hook_jiffies":..,"events":..,"triggers":..,...}
+ *    "base_cpu_ns":..,"hook_cpu_ns":..,"hook_stime_ns":..,"base_jiffies":..,"hook_jiffies":..,"events":..,
+ *    "base_events":.. (counted during the baseline: must be 0),"triggers":..,...}
  *   {"kind":"stats","trial":i,"run_time_ns":..,"run_cnt":..,"events":..,"triggers":..,"hook_ns":..}
  *   {"kind":"count","trial":i,"events":..,"samples":..,"lost":..,"clock_ns":..}   (perf mode)
  * Trials run baseline and hook alternately in ABBA order (A = no program, B = attached), so a
@@ -402,10 +403,14 @@ static void count_phase(long ops)
 static void detach(void)
 {
 	if (!strcmp(opt.mode, "net")) {
+		int err, zero = 0;
+
 		if (!strncmp(bpf_program__name(prog), "xdp", 3))
-			bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL);
-		else
-			setsockopt(rx_fd, SOL_SOCKET, SO_DETACH_BPF, NULL, 0);
+			err = bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL);
+		else /* the kernel wants an int-sized optval even here (optlen 0 is EINVAL: still attached) */
+			err = setsockopt(rx_fd, SOL_SOCKET, SO_DETACH_BPF, &zero, sizeof(zero)) ? -errno : 0;
+		if (err)
+			die(1, "detaching %s: %s", bpf_program__name(prog), strerror(-err));
 		return;
 	}
 	if (perf_fd >= 0) { /* the clock this run consumed: expected samples = clock / period */
@@ -426,6 +431,16 @@ static void detach(void)
 		close(perf_fd);
 	cur_link = NULL;
 	perf_fd = -1;
+}
+
+/* A baseline trial, and the events the program counted meanwhile: 0, or it was not detached. */
+static struct sample measure_baseline(long ops, unsigned long long *events)
+{
+	unsigned long long e0 = prog ? read_events() : 0;
+	struct sample s = measure(ops);
+
+	*events = prog ? read_events() - e0 : 0;
+	return s;
 }
 
 static int run_hooked(long ops, struct sample *s, unsigned long long *events)
@@ -635,18 +650,19 @@ int main(int argc, char **argv)
 	for (int t = 0; t < opt.trials; t++) {
 		struct sample a, b;
 		int ab = (t % 2) == 0; /* ABBA: even trials baseline first, odd trials hook first */
+		unsigned long long base_ev = 0;
 
 		if (ab)
-			a = measure(opt.ops);
+			a = measure_baseline(opt.ops, &base_ev);
 		if (run_hooked(opt.ops, &b, &ev))
 			die(3, "attach failed at trial %d", t);
 		if (!ab)
-			a = measure(opt.ops);
+			a = measure_baseline(opt.ops, &base_ev);
 		printf("{\"kind\":\"trial\",\"trial\":%d,\"order\":\"%s\",\"base_ns\":%lld,\"hook_ns\":%lld,"
 		       "\"base_cpu_ns\":%lld,\"hook_cpu_ns\":%lld,\"base_stime_ns\":%lld,\"hook_stime_ns\":%lld,\"base_jiffies\":%lld,\"hook_jiffies\":%lld,"
-		       "\"events\":%llu,\"triggers\":%ld,\"clock_ns\":%lld}\n",
-		       t, ab ? "AB" : "BA", a.ns, b.ns, a.cpu, b.cpu, a.stime, b.stime, a.jiffies, b.jiffies, ev, opt.ops,
-		       last_clock_ns);
+		       "\"events\":%llu,\"base_events\":%llu,\"triggers\":%ld,\"clock_ns\":%lld}\n",
+		       t, ab ? "AB" : "BA", a.ns, b.ns, a.cpu, b.cpu, a.stime, b.stime, a.jiffies, b.jiffies, ev, base_ev,
+		       opt.ops, last_clock_ns);
 	}
 	if (prog && opt.stats_trials > 0)
 		stats_phase(opt.ops);

@@ -110,6 +110,15 @@ def count_check(events, triggers):
     return "invalid", "program counted %d events for %d triggers" % (events, triggers)
 
 
+def baseline_check(trials):
+    """(status, reason): the program must not run during baseline trials (it was not detached)."""
+    for t in trials:
+        if t.get("base_events"):
+            return "invalid", ("trial %d: the program counted %d events during the baseline trial: it was not "
+                               "detached, so the baseline includes its cost" % (t["trial"], t["base_events"]))
+    return "ok", ""
+
+
 def perf_expected(clock_ns, period_ns):
     """Samples a cpu-clock event with a fixed period must produce over clock_ns of task time."""
     return int(clock_ns // period_ns)
@@ -231,6 +240,8 @@ class Suite:
         events = sum(t["events"] for t in trials)
         triggers = sum(t["triggers"] for t in trials)
         status, reason = count_check(events, triggers)
+        if status == "ok":
+            status, reason = baseline_check(trials)
         baseline, _, _ = median_ci([t["base_ns"] / float(ops) for t in trials])
         common = dict(base, events=events, triggers=triggers, baseline_ns=baseline)
 
