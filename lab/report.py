@@ -27,7 +27,7 @@ from .results import LoadedRun, load_runs  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OPEN_PATH_HOOKS = ("kprobe", "kretprobe", "kprobe_multi", "fentry", "fexit", "tracepoint", "raw_tp", "tp_btf")
-OTHER_HOOKS = ("uprobe", "uretprobe", "xdp", "socket_filter", "sk_filter", "tc")
+OTHER_HOOKS = ("uprobe", "uretprobe", "xdp", "xdp_drv", "socket_filter", "sk_filter", "tc")
 # Which method gives the "added ns/op" when a hook has several (body time from bpf_stats is not it).
 METHOD_PREFERENCE = ("wall_abba", "precise", "abba", "interleave", "wall", "per_packet", "throughput",
                      "bpf_loop", "talk", "stime")
@@ -274,8 +274,12 @@ def claim4(group: str, g: pd.DataFrame) -> Verdict:
         if not later.empty:
             break
     name = str(later["hook"].iloc[0]) if not later.empty else "socket_filter"
-    raw = _pairs_verdict(group, [(f"xdp < {name}", x, later, "<")])
-    return _timing_gate(g, pd.concat([x, later]), raw)
+    pairs = [(f"xdp < {name}", x, later, "<")]
+    xd = hook_rows(g, "xdp_drv")
+    if not xd.empty:  # native (driver) mode too, where the run has it
+        pairs.append((f"xdp_drv < {name}", xd, later, "<"))
+    raw = _pairs_verdict(group, pairs)
+    return _timing_gate(g, pd.concat([x, xd, later]), raw)
 
 
 def _slowdown(g: pd.DataFrame, map_type: str) -> tuple[float | None, pd.DataFrame]:
@@ -746,7 +750,7 @@ def talk_tables(df: pd.DataFrame, talk: dict[str, Any]) -> tuple[dict[str, Any],
                                            for f, x in sorted(r.groupby("freq_hz"), key=lambda x: x[0])))
             else:
                 rows = hook_rows(g, t["key"])
-                unit = " ns/packet" if t["key"] == "xdp" else " ns/event"
+                unit = " ns/packet" if t["key"] in ("xdp", "xdp_drv") else " ns/event"
                 cells.append(side_cell(rows, unit))
         hooks_rows_out.append(cells)
     head = ["type", "fits (talk)", "strength (talk)", "weakness (talk)"]

@@ -54,7 +54,7 @@ def test_rows_valid_and_host_labelled(quick_rows):
         assert r["accelerator"] == "host" and r["status"] != "error", r
 
 
-@pytest.mark.parametrize("hook", ["tracepoint", "raw_tp", "uprobe", "xdp", "socket_filter"])
+@pytest.mark.parametrize("hook", ["tracepoint", "raw_tp", "uprobe", "xdp", "xdp_drv", "socket_filter"])
 def test_working_hooks_fire_once_per_trigger(quick_rows, hook):
     rows, _, _ = quick_rows
     for method in ("wall_abba", "cpu_abba", "bpf_stats"):

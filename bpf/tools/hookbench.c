@@ -6,7 +6,7 @@
  *   hookbench uprobe --obj hook_uprobe.bpf.o --prog uprobe_body ...
  *   hookbench perf   --obj hook_perf.bpf.o --prog perf_event_body|none --event sw|hw --freq 999 --ms 100
  *   hookbench net    --obj hook_net.bpf.o --prog xdp_body|socket_body --netns-tx P --netns-rx P
- *                    --ifname vrx --dst 10.201.0.2 --port 9000 ...
+ *                    --ifname vrx --dst 10.201.0.2 --port 9000 [--xdp-mode skb|drv] ...
  *
  * Output, one JSON object per line on stdout:
  *   {"kind":"setup",...}  once, after load and a first successful attach
@@ -61,11 +61,11 @@
 #endif
 
 static struct {
-	const char *mode, *obj, *prog, *path, *event, *netns_tx, *netns_rx, *ifname, *dst;
+	const char *mode, *obj, *prog, *path, *event, *netns_tx, *netns_rx, *ifname, *dst, *xdp_mode;
 	int trials, stats_trials, port, freq, ms;
 	long ops;
 } opt = {
-	.path = "/dev/null", .event = "sw", .ifname = "vrx", .dst = "10.201.0.2",
+	.path = "/dev/null", .event = "sw", .ifname = "vrx", .dst = "10.201.0.2", .xdp_mode = "skb",
 	.trials = 10, .stats_trials = 3, .port = 9000, .freq = 999, .ms = 100, .ops = 10000,
 };
 
@@ -274,6 +274,13 @@ static struct sample measure(long ops)
 }
 
 /* ---- attach / detach per mode ---- */
+/* XDP attach mode: "skb" (generic, in the stack after the skb is built) or "drv" (native, in
+ * the driver: veth runs it from its NAPI poll before the packet enters the stack). */
+static __u32 xdp_flags(void)
+{
+	return strcmp(opt.xdp_mode, "drv") ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+}
+
 static int want_ring; /* perf count phase: map a ring buffer so the kernel records each sample */
 
 static int attach(void)
@@ -319,9 +326,9 @@ static int attach(void)
 		cur_link = bpf_program__attach_uprobe_opts(prog, getpid(), "/proc/self/exe", 0, &uo);
 	} else if (!strcmp(opt.mode, "net")) {
 		if (!strncmp(bpf_program__name(prog), "xdp", 3)) {
-			err = bpf_xdp_attach(ifindex, fd, XDP_FLAGS_SKB_MODE, NULL);
+			err = bpf_xdp_attach(ifindex, fd, xdp_flags(), NULL);
 			if (err)
-				fprintf(stderr, "XDP attach (generic/SKB mode) to %s: %s\n", opt.ifname, strerror(-err));
+				fprintf(stderr, "XDP attach (%s mode) to %s: %s\n", opt.xdp_mode, opt.ifname, strerror(-err));
 		} else {
 			err = setsockopt(rx_fd, SOL_SOCKET, SO_ATTACH_BPF, &fd, sizeof(fd));
 			if (err)
@@ -406,7 +413,7 @@ static void detach(void)
 		int err, zero = 0;
 
 		if (!strncmp(bpf_program__name(prog), "xdp", 3))
-			err = bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL);
+			err = bpf_xdp_detach(ifindex, xdp_flags(), NULL);
 		else /* the kernel wants an int-sized optval even here (optlen 0 is EINVAL: still attached) */
 			err = setsockopt(rx_fd, SOL_SOCKET, SO_DETACH_BPF, &zero, sizeof(zero)) ? -errno : 0;
 		if (err)
@@ -568,7 +575,7 @@ int main(int argc, char **argv)
 		{"obj", 1, 0, 'o'}, {"prog", 1, 0, 'p'}, {"trials", 1, 0, 't'}, {"ops", 1, 0, 'n'},
 		{"stats-trials", 1, 0, 's'}, {"path", 1, 0, 'f'}, {"event", 1, 0, 'e'}, {"freq", 1, 0, 'F'},
 		{"ms", 1, 0, 'm'}, {"netns-tx", 1, 0, 'X'}, {"netns-rx", 1, 0, 'R'}, {"ifname", 1, 0, 'i'},
-		{"dst", 1, 0, 'd'}, {"port", 1, 0, 'P'}, {0, 0, 0, 0},
+		{"dst", 1, 0, 'd'}, {"port", 1, 0, 'P'}, {"xdp-mode", 1, 0, 'x'}, {0, 0, 0, 0},
 	};
 	struct bpf_program *p;
 	int c;
@@ -593,6 +600,7 @@ int main(int argc, char **argv)
 		case 'i': opt.ifname = optarg; break;
 		case 'd': opt.dst = optarg; break;
 		case 'P': opt.port = atoi(optarg); break;
+		case 'x': opt.xdp_mode = optarg; break;
 		default: die(1, "bad option");
 		}
 	}

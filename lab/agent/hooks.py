@@ -45,6 +45,7 @@ UPROBE_HOOKS = {
 }
 NET_HOOKS = {
     "xdp": ("xdp", "XDP generic (SKB) mode on veth vrx, UDP from a peer netns"),
+    "xdp_drv": ("xdp", "XDP native (driver) mode on veth vrx, run from its NAPI poll, UDP from a peer netns"),
     "socket_filter": ("socket", "SO_ATTACH_BPF on the receiving UDP socket"),
 }
 HOOKS = list(OPEN_HOOKS) + list(UPROBE_HOOKS) + ["perf_event"] + list(NET_HOOKS)
@@ -303,7 +304,8 @@ class Suite:
                     return [self.row("unsupported", "ip %s: %s" % (" ".join(c), p.stderr.strip()), **base)]
             return self.syscall_rows(hook, variant, "net", NET_HOOKS[hook], self.net_ops, "hook_net.bpf.o",
                                      ["--netns-tx", "/run/netns/" + tx, "--netns-rx", "/run/netns/" + rx,
-                                      "--ifname", "vrx", "--dst", "10.201.0.2", "--port", 9000], talk=False)
+                                      "--ifname", "vrx", "--dst", "10.201.0.2", "--port", 9000,
+                                      "--xdp-mode", "drv" if hook == "xdp_drv" else "skb"], talk=False)
         finally:
             for ns in (tx, rx):
                 subprocess.run([ip, "netns", "del", ns], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
