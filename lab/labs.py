@@ -111,8 +111,9 @@ class Lab:
         port = remote.free_port()
         remote.pin_host_key(self.known_hosts, "127.0.0.1", port, img.host_key_pub)
         vm.write_guest_files(self.dir / "guest", key.with_suffix(".pub").read_text())
+        scratch = vm.make_scratch_disk(self.dir / "scratch.img")
         cmd = vm.vng_command(k, img, acc, vm.VmSpec(spec.cpus, spec.memory, port, f"lab-{self.name}"),
-                             self.dir / "guest")
+                             self.dir / "guest", disks=(scratch,))
         t0 = time.monotonic()
         sid = vm.launch(cmd, self.serial_log)
         st = LabState(name=self.name, kernel=k.to_json(), image=img.id, image_recipe_hash=img.recipe.hash,

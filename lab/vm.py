@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .accel import Accel
+from .agent import tools
 from .images import Image
 from .kernels import Kernel
 
@@ -83,13 +84,33 @@ def vng_bin() -> str:
     return str(Path(sys.executable).with_name("vng"))
 
 
+SCRATCH_LABEL = tools.SCRATCH_LABEL.decode()  # the tool suite finds the disk by this ext4 label
+SCRATCH_BYTES = 256 << 20
+
+
+def make_scratch_disk(path: Path) -> Path:
+    """A sparse ext4 image, made once per lab on the host (mkfs.ext4 from e2fsprogs, which every
+    Debian has): a real block device in the guest, whose root is 9p and /tmp an overlay on tmpfs."""
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            f.truncate(SCRATCH_BYTES)
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-L", SCRATCH_LABEL, str(tmp)], check=True,
+                       stdout=subprocess.DEVNULL)
+        tmp.rename(path)
+    return path
+
+
 def vng_command(kernel: Kernel, image: Image, accel: Accel, spec: VmSpec, guest_dir: Path,
-                exec_cmd: str | None = None) -> list[str]:
-    """The virtme-ng command line. With exec_cmd=None the guest runs the lab's sshd init."""
+                exec_cmd: str | None = None, disks: tuple[Path, ...] = ()) -> list[str]:
+    """The virtme-ng command line. With exec_cmd=None the guest runs the lab's sshd init. Each of
+    `disks` is attached over virtio-blk (its driver is a module: nothing probes it until loaded)."""
     net = f"-netdev user,id=lab,hostfwd=tcp:127.0.0.1:{spec.port}-:22 -device virtio-net-pci,netdev=lab"
     cmd = [vng_bin(), "--verbose", "--run", str(kernel.vmlinuz), "--root", str(image.root), "--force-9p",
            "--cpus", str(spec.cpus), "--memory", spec.memory, "--name", spec.name,
            *accel.qemu_flag()]
+    for d in disks:
+        cmd += ["--disk", str(d)]
     if exec_cmd is None:
         cmd += [f"--rodir={GUEST_DIR}={guest_dir}", f"--qemu-opts={net}", "--exec", f"sh {GUEST_DIR}/init.sh"]
     else:

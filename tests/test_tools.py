@@ -44,3 +44,14 @@ def test_parameters_are_checked():
 
 def test_the_talks_six_tools_cover_cpu_memory_io_and_network():
     assert len(tools.TOOLS) == 6 and set(tools.TOOLS.values()) == {"cpu", "memory", "io", "network"}
+
+
+def test_the_scratch_disk_the_lab_makes_is_the_one_the_suite_finds(tmp_path):
+    from lab import vm
+
+    img = vm.make_scratch_disk(tmp_path / "scratch.img")
+    assert img.stat().st_size == vm.SCRATCH_BYTES and img.stat().st_blocks * 512 < vm.SCRATCH_BYTES  # sparse
+    assert tools.ext4_label(str(img)) == tools.SCRATCH_LABEL
+    (tmp_path / "other").write_bytes(b"\0" * 4096)
+    assert tools.ext4_label(str(tmp_path / "other")) is None
+    assert tools.ext4_label(str(tmp_path / "missing")) is None

@@ -99,9 +99,10 @@ def test_suites_run_in_a_6_12_guest_and_rows_come_back(tmp_path):
         assert (t, "update") in ops and (t, "lookup") in ops and (t, "memory") in ops, t
     # the guest has kprobes and fentry: both tools load, run under stress-ng, and their programs fire
     tools = {r["tool"]: r for r in rows["tools"]}
-    for name in ("runqlat", "vfsstat"):
+    for name in ("runqlat", "vfsstat", "biolatency"):  # biolatency: block I/O on the lab's scratch disk
         assert tools[name]["status"] == "ok" and tools[name]["events"] > 0, tools[name]
         assert tools[name]["accelerator"] == manifest["accelerator"]
+        assert tools[name]["disk"].startswith("ext4 on the lab's scratch disk /dev/vd")
     # what bench.all leaves: the run's report, with its plots and tables, as Chromium shows it
     html = store.path / "report.html"
     page = parse(html)

@@ -21,6 +21,10 @@ Parameters (playbook `suites.tools`, all optional):
   load     (["cpu", "vm", "hdd", "sock"]: stress-ng stressors, one instance each)
   tool_dir ("/usr/sbin": where the libbpf-tools binaries are)
 
+The disk stressor writes to the lab's scratch disk when the machine has one (lab guests do: their
+root is 9p and /tmp lives in memory, so biolatency would see no block I/O), else to a temporary
+directory; the row's `disk` says which.
+
 Rows (schema.SUITES["tools"]): tool, load, method "throughput_abba", trials, baseline_ops and
 tool_ops (median bogo-ops/s summed over stressors), overhead_pct with overhead_ci_low/high
 (median and bootstrap 95% CI over trials), overhead_samples (per trial), per_stressor
@@ -98,6 +102,50 @@ def per_stressor(pairs):
     return out
 
 
+# ---- where the disk stressor writes: a lab guest's scratch disk, else a temporary directory ----
+
+SCRATCH_LABEL = b"labscratch"  # lab/vm.py formats each lab's scratch disk with this ext4 label
+SCRATCH_MOUNT = "/run/lab-scratch"
+
+
+def ext4_label(dev):
+    """The ext4 volume label of a block device, or None (superblock at 1024: magic 0xEF53 at +0x38,
+    s_volume_name[16] at +0x78)."""
+    try:
+        with open(dev, "rb") as f:
+            f.seek(1024)
+            sb = f.read(0x88)
+    except OSError:
+        return None
+    if len(sb) < 0x88 or sb[0x38:0x3A] != b"\x53\xef":
+        return None
+    return sb[0x78:0x88].rstrip(b"\0")
+
+
+def mount_scratch(load_driver):
+    """Mount the lab's scratch disk if this machine has one: (mount point, device) or (None, None).
+    In a lab guest (load_driver) the virtio-blk module is loaded first: the lab attaches the disk
+    but nothing probes it at boot."""
+    if load_driver:
+        subprocess.run(["modprobe", "virtio_blk"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.2)
+    try:
+        devs = sorted(os.listdir("/sys/block"))
+    except OSError:
+        return None, None
+    for name in devs:
+        dev = "/dev/" + name
+        if ext4_label(dev) != SCRATCH_LABEL:
+            continue
+        if not os.path.ismount(SCRATCH_MOUNT):
+            os.makedirs(SCRATCH_MOUNT, exist_ok=True)
+            if subprocess.run(["mount", "-t", "ext4", dev, SCRATCH_MOUNT], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode != 0:
+                return None, None
+        return SCRATCH_MOUNT, dev
+    return None, None
+
+
 # ---- the kernel side: BPF program ids and their run counts ----
 
 def bpf_stats_fd():
@@ -139,13 +187,14 @@ class ToolSuite:
         self.stress = shutil.which("stress-ng") or "/usr/bin/stress-ng"
         self.bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
         self.workdir = None  # made by run(), removed when it ends
+        self.disk = None  # where the disk stressor writes (set by run())
         self.load_label = "stress-ng " + " ".join("--%s 1" % s for s in self.load) + " (%d s)" % self.seconds
 
     def row(self, status="ok", reason="", **f):
         if self.ctx.accelerator == "tcg":
             f["note"] = TCG_NOTE
             f["emulated"] = True
-        return self.ctx.row(status=status, reason=reason, load=self.load_label, **f)
+        return self.ctx.row(status=status, reason=reason, load=self.load_label, disk=self.disk, **f)
 
     # -- processes we start, stopped by pid --
     def stress_run(self, seconds):
@@ -271,7 +320,10 @@ class ToolSuite:
                         events=events, programs=programs, **base)
 
     def run(self):
-        self.workdir = tempfile.mkdtemp(prefix="lab-tools-")
+        mount, dev = mount_scratch(load_driver=self.ctx.accelerator in ("kvm", "tcg"))
+        self.workdir = tempfile.mkdtemp(prefix="lab-tools-", dir=mount)
+        self.disk = ("ext4 on the lab's scratch disk %s" % dev if mount else
+                     "a temporary directory on %s" % os.path.dirname(self.workdir))
         try:
             for name in self.tools:
                 self.ctx.log("%s: proof run, then %d trials x %d s of %s" % (
@@ -279,6 +331,8 @@ class ToolSuite:
                 yield self.measure(name)
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            if mount:
+                subprocess.run(["umount", mount], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def run(ctx):
