@@ -94,7 +94,8 @@ def test_memory_sweep_predicted_equals_measured(quick_rows, name, flags):
         assert r["memlock_regime"] == "mem_usage6.4+"
         assert r["memlock_predicted"] == r["memlock_measured"], r["memlock_note"]
         assert r["memlock_note"].startswith("predicted == measured")
-        assert r["real_memory"] is not None or r["real_memory_note"].startswith("unsupported")
+        # a figure, or why not: no memory cgroup, or its usage fell meanwhile (per-CPU charge cache)
+        assert r["real_memory"] is not None or r["real_memory_note"].startswith(("unsupported", "no figure"))
 
 
 def test_no_prealloc_memlock_grows_with_live_entries(quick_rows):
