@@ -225,13 +225,11 @@ class ToolSuite:
         proc = subprocess.Popen(([stdbuf, "-oL"] if stdbuf else []) + [path], stdout=subprocess.PIPE, stderr=log,
                                 universal_newlines=True)
         proc.lab_log = log
-        proc.lab_lines = 0
         first = threading.Event()
         eof = threading.Event()
 
         def drain():
             for _ in proc.stdout:
-                proc.lab_lines += 1
                 first.set()
             eof.set()
             first.set()
@@ -267,7 +265,10 @@ class ToolSuite:
     def proof(self, name):
         """(events, programs): run counts of the tool's own programs over a short loaded run."""
         before = set(bpf_progs(self.bpftool))
-        fd = bpf_stats_fd()
+        try:
+            fd = bpf_stats_fd()
+        except OSError as e:
+            raise Refused("cannot count the tool's program runs: %s" % e) from None
         try:
             proc = self.start_tool(name)
             try:
@@ -286,8 +287,6 @@ class ToolSuite:
             return self.measure_tool(name, base)
         except Refused as e:
             return self.row("unsupported", str(e), **base)
-        except OSError as e:
-            return self.row("unsupported", "cannot count the tool's program runs: %s" % e, **base)
         except Exception as e:  # noqa: BLE001 - one tool's failure is its row; the suite goes on
             return self.row("error", "%s: %s" % (type(e).__name__, e), **base)
 
