@@ -449,10 +449,9 @@ def claim9(group: str, g: pd.DataFrame, talk: dict[str, Any]) -> Verdict:
         verdict = FAILS
     elif all(measurable):
         verdict = HOLDS
-    else:  # a cost the run cannot tell from 0, or tools missing: more trials/seconds, not a refutation
+    else:  # a cost the run cannot tell from 0: more trials/seconds, not a refutation
         verdict = NOT_MEASURABLE
-        if not all(measurable):
-            note += "; raise the tools suite's trials or seconds to resolve the smaller costs"
+        note += "; raise the tools suite's trials or seconds to resolve the smaller costs"
     return _timing_gate(g, rows, Verdict(group, verdict, note))
 
 
