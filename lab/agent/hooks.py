@@ -369,7 +369,8 @@ class Suite:
         lmed, llo, lhi = median_ci(loss)
         fields = dict(base, **timing_fields("throughput_abba", added, ops))
         fields.update(events=events, triggers=expected,
-                      loss_pct_median=lmed, loss_pct_ci_low=llo, loss_pct_ci_high=lhi, trigger_check=check,
+                      loss_pct_median=lmed, loss_pct_ci_low=llo, loss_pct_ci_high=lhi,
+                      loss_samples=[round(x, 4) for x in loss], trigger_check=check,
                       loop_ns=median_ci([t["base_ns"] for t in trials])[0], **extra)
         if extra.get("delivered_pct") is not None and extra["delivered_pct"] < 100 * (1 - PERF_TOLERANCE):
             fields["sample_note"] = ("the kernel generated %.0f%% of the clock/period samples (its timer fired late; "
