@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,9 @@ class Paths:
 
     @property
     def labs(self) -> Path:
-        return self.cache / "labs"
+        """Lab state of this checkout only: <cache>/labs/<hash of the checkout root>/<lab>. Kernels,
+        images and the virtual environment stay shared; `lab.down --all` stops only this checkout's labs."""
+        return self.cache / "labs" / checkout_key(self.root)
 
     @property
     def build(self) -> Path:
@@ -42,6 +45,11 @@ class Paths:
     @property
     def results(self) -> Path:
         return Path(os.environ.get("LAB_RESULTS", self.root / "results"))
+
+
+def checkout_key(root: Path) -> str:
+    """A short, stable name for a checkout: 12 hex digits of the hash of its resolved path."""
+    return hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:12]
 
 
 class LabError(Exception):

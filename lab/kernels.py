@@ -7,6 +7,7 @@ here and are taken from locally supplied .deb files. A path names a kernel the u
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
@@ -101,13 +102,28 @@ def _apt_candidates(pattern: str, exclude: tuple[str, ...] = ()) -> list[str]:
 
 
 def _unpack(debs: list[Path], dest: Path) -> None:
+    """Unpack .debs into dest (via dest.tmp, removed on every path). Each must be a Debian package
+    and together they must hold a kernel image, else a LabError and nothing is left in the cache."""
     tmp = dest.with_name(dest.name + ".tmp")
+    made = [d for d in (dest.parent, *dest.parent.parents) if not d.exists()]  # removed again if left empty
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for deb in debs:
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True)
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
+    try:
+        tmp.mkdir(parents=True)
+        for deb in debs:
+            proc = subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], capture_output=True, text=True)
+            if proc.returncode != 0:
+                why = proc.stderr.strip().splitlines()[-1:] or [f"dpkg-deb exited {proc.returncode}"]
+                raise LabError(f"{deb} is not a Debian package that can be unpacked: {why[0]}")
+        if not list((tmp / "boot").glob("vmlinuz-*")):
+            raise LabError(f"{', '.join(d.name for d in debs)} hold no kernel image (no boot/vmlinuz-*): supply "
+                           "the linux-image-* package, not only linux-modules-*")
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for d in made:  # innermost first
+            with contextlib.suppress(OSError):
+                d.rmdir()
 
 
 def _finish(alias: str, root: Path, source: str, extra: dict[str, str]) -> Kernel:
@@ -125,7 +141,11 @@ def _finish(alias: str, root: Path, source: str, extra: dict[str, str]) -> Kerne
             break
     if moddir is not None:
         base = moddir.parent.parent.parent
-        subprocess.run(["depmod", "-a", "-b", str(base), release], check=True, capture_output=True)
+        proc = subprocess.run(["depmod", "-a", "-b", str(base), release], capture_output=True, text=True)
+        if proc.returncode != 0:
+            shutil.rmtree(root, ignore_errors=True)
+            raise LabError(f"depmod failed on the modules of {release} in {root} (removed): "
+                           f"{proc.stderr.strip()[-300:]}")
     k = Kernel(alias=alias, release=release, vmlinuz=vmlinuz, modules=moddir, source=source, extra=extra)
     (root / "kernel.json").write_text(json.dumps(k.to_json(), indent=2) + "\n")
     return k

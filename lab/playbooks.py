@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,45 @@ from .config import ROOT, LabError
 KNOWN_SUITES = ("hooks", "maps", "tools")
 
 
+MEMORY_RE = re.compile(r"^([1-9][0-9]*)([KMGT]?)$", re.IGNORECASE)
+VM_KEYS = ("cpus", "memory")
+
+
 @dataclass(frozen=True)
 class VmSpec:
     cpus: int = 2
     memory: str = "2G"
+
+    def __str__(self) -> str:
+        return f"{self.cpus} vCPU{'s' if self.cpus != 1 else ''}, {self.memory} memory"
+
+    def same_size(self, other: VmSpec) -> bool:
+        return self.cpus == other.cpus and memory_bytes(self.memory) == memory_bytes(other.memory)
+
+
+def memory_bytes(memory: str) -> int:
+    """QEMU's -m size in bytes: 2G, 512M, 1048576K; a bare number is MiB."""
+    m = MEMORY_RE.match(str(memory).strip())
+    if not m:
+        raise ValueError(memory)
+    return int(m.group(1)) << {"": 20, "K": 10, "M": 20, "G": 30, "T": 40}[m.group(2).upper()]
+
+
+def vm_spec(cpus: object = 2, memory: object = "2G") -> VmSpec:
+    """A checked VmSpec: cpus a positive integer, memory a size like 2G or 512M (a bare integer is MiB).
+    Raises ValueError with what is wrong."""
+    problems = []
+    if isinstance(cpus, str) and cpus.strip().isdigit():
+        cpus = int(cpus)
+    if isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1:
+        problems.append(f"cpus must be a positive integer, not {cpus!r}")
+    if isinstance(memory, int) and not isinstance(memory, bool) and memory > 0:
+        memory = f"{memory}M"
+    if not isinstance(memory, str) or not MEMORY_RE.match(memory.strip()):
+        problems.append(f"memory must be a size like 2G or 512M, not {memory!r}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return VmSpec(cpus=int(cpus), memory=str(memory).strip().upper())  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -61,9 +97,14 @@ def load(name_or_path: str) -> Playbook:
         if problems:
             raise LabError(f"playbook {path}, suite {name}: " + "; ".join(problems))
     vm = data.get("vm") or {}
+    if not isinstance(vm, dict):
+        raise LabError(f"playbook {path}: 'vm' must be a mapping with {' and/or '.join(VM_KEYS)}, not {vm!r}")
+    unknown = sorted(str(k) for k in vm if k not in VM_KEYS)
+    if unknown:
+        raise LabError(f"playbook {path}: unknown key(s) in 'vm': {', '.join(unknown)}; known: {', '.join(VM_KEYS)}")
     try:
-        vmspec = VmSpec(**vm)
-    except TypeError as e:
+        vmspec = vm_spec(**vm)
+    except ValueError as e:
         raise LabError(f"playbook {path}: bad 'vm' section: {e}") from None
     return Playbook(name=str(data.get("name", path.stem)), path=path,
                     suites={k: dict(v or {}) for k, v in suites.items()}, vm=vmspec,

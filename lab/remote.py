@@ -68,8 +68,40 @@ def connect(host: str, port: int, key: Path | None, known_hosts: Path, user: str
                       connect_kwargs={**({"key_filename": str(key), "look_for_keys": False, "allow_agent": False}
                                          if key else {}),
                                       **({"sock": sock} if sock is not None else {})})
-    conn.client.load_host_keys(str(known_hosts))
+    try:
+        conn.client.load_host_keys(str(known_hosts))
+    except (OSError, UnicodeDecodeError, paramiko.hostkeys.InvalidHostKey) as e:
+        raise LabError(f"cannot read the known_hosts file {known_hosts}: {type(e).__name__}: {e}") from None
     conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    return conn
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    return f"{key.get_name()} {key.fingerprint}"  # e.g. ssh-ed25519 SHA256:...
+
+
+def host_key_problem(e: Exception, host: str, port: int, known_hosts: Path) -> str | None:
+    """What went wrong with the host key check, in words, or None if `e` is something else."""
+    where = f"[{host}]:{port}" if port != 22 else host
+    if isinstance(e, paramiko.BadHostKeyException):
+        return (f"the host key of {where} does not match the one pinned in {known_hosts}: it presented "
+                f"{fingerprint(e.key)}, the file pins {fingerprint(e.expected_key)}")
+    if isinstance(e, paramiko.SSHException) and "not found in known_hosts" in str(e):
+        return f"{known_hosts} holds no usable host key for {where} (none, or a line that is not a valid key)"
+    return None
+
+
+def open_checked(conn: Connection, known_hosts: Path, fix: str) -> Connection:
+    """Open `conn` now (key exchange, host key check, auth): a host key problem becomes a LabError
+    saying what changed and `fix` (how to re-pin); any other failure to connect a LabError too."""
+    try:
+        conn.open()
+    except Exception as e:  # noqa: BLE001 - every way of not getting in is reported in words
+        conn.close()
+        problem = host_key_problem(e, conn.host, conn.port, known_hosts)
+        if problem:
+            raise LabError(f"{problem}. The connection was refused. {fix}") from None
+        raise LabError(f"cannot connect to {conn.user}@{conn.host}:{conn.port}: {type(e).__name__}: {e}") from None
     return conn
 
 
@@ -90,7 +122,8 @@ def wait_for_ssh(host: str, port: int, key: Path, known_hosts: Path, deadline: f
             conn.open()  # banner, key exchange, host key check, public key auth
             return conn
         except paramiko.BadHostKeyException as e:
-            raise LabError(f"the guest's host key does not match the pinned one: {e}") from None
+            conn.close()
+            raise LabError(str(host_key_problem(e, host, port, known_hosts))) from None
         except Exception as e:  # noqa: BLE001 - no banner yet, or sshd not ready: retry
             last = f"{type(e).__name__}: {e}"
             conn.close()

@@ -1,6 +1,7 @@
 """The VM engine: virtme-ng (`vng --run KERNEL --root ROOT`) with a user-mode NIC whose SSH port
-is forwarded to 127.0.0.1 only. Processes are started in their own session and tracked by pid;
-stopping signals exactly those pids.
+is forwarded to 127.0.0.1 only. Processes are started in their own session and tracked by identity
+(host boot id, pid, start time, command line), never by a bare pid: stopping signals only processes
+of a session one of whose members still matches a recorded identity.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from .accel import Accel
 from .agent import tools
@@ -93,11 +95,14 @@ def make_scratch_disk(path: Path) -> Path:
     Debian has): a real block device in the guest, whose root is 9p and /tmp an overlay on tmpfs."""
     if not path.exists():
         tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            f.truncate(SCRATCH_BYTES)
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-L", SCRATCH_LABEL, str(tmp)], check=True,
-                       stdout=subprocess.DEVNULL)
-        tmp.rename(path)
+        try:
+            with open(tmp, "wb") as f:
+                f.truncate(SCRATCH_BYTES)
+            subprocess.run(["mkfs.ext4", "-q", "-F", "-L", SCRATCH_LABEL, str(tmp)], check=True,
+                           stdout=subprocess.DEVNULL)
+            tmp.rename(path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return path
 
 
@@ -164,10 +169,19 @@ def qemu_pid(sid: int) -> int | None:
     return None
 
 
-def stop(sid: int, timeout: float = 10.0) -> None:
-    """Stop the VM session we started: TERM its processes by pid, then KILL what is left; reap."""
+def stop(sid: int, timeout: float = 10.0, known: set[tuple[int, int]] | None = None) -> None:
+    """Stop the VM session we started: TERM its processes by pid, then KILL what is left; reap.
+    With `known` ({(pid, start time)} of members verified as ours), each round signals the session
+    only while one of its members is a known one (a session id cannot be reused while any member
+    lives, so the others are ours too); a session whose id now belongs to someone else is left alone."""
+    known = set(known) if known is not None else None
     for sig in (signal.SIGTERM, signal.SIGKILL):
         pids = session_pids(sid)
+        if known is not None:
+            members = {(p, start_time(p)) for p in pids}
+            if not members & known:
+                break
+            known |= members
         if not pids:
             break
         for pid in pids:
@@ -182,3 +196,109 @@ def stop(sid: int, timeout: float = 10.0) -> None:
         os.waitpid(sid, os.WNOHANG)
     except ChildProcessError:
         pass
+
+
+# Process identity: what tells our process from another one that reuses its pid.
+
+def boot_id() -> str:
+    """This boot of the host (pids and start times only mean something within one boot)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields 3.. of /proc/PID/stat (after the command name, which may hold spaces and parens)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot."""
+    f = _stat_fields(pid)
+    try:
+        return int(f[19]) if f else None
+    except (IndexError, ValueError):
+        return None
+
+
+def cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [a.decode(errors="replace") for a in raw.split(b"\0")[:-1]] if raw else []
+
+
+@dataclass(frozen=True)
+class ProcId:
+    """One process as recorded in a lab's state."""
+
+    pid: int
+    start_time: int
+    cmdline: tuple[str, ...]
+
+    @classmethod
+    def of(cls, pid: int) -> ProcId | None:
+        st, cmd = start_time(pid), cmdline(pid)
+        if st is None or cmd is None:
+            return None
+        return cls(pid, st, tuple(cmd))
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ProcId:
+        if not isinstance(d.get("pid"), int) or not isinstance(d.get("start_time"), int) \
+                or not isinstance(d.get("cmdline"), list):
+            raise ValueError(f"bad process record {d!r}")
+        return cls(d["pid"], d["start_time"], tuple(str(a) for a in d["cmdline"]))
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cmdline"] = list(self.cmdline)
+        return d
+
+    def check(self) -> str | None:
+        """None if this pid is still this process; else what it is now."""
+        f = _stat_fields(self.pid)
+        if f is None or f[0] == "Z":
+            return f"pid {self.pid} has exited"
+        now = ProcId.of(self.pid)
+        if now is None:
+            return f"pid {self.pid} has exited"
+        if now.start_time != self.start_time:
+            return (f"pid {self.pid} is now another process (started at tick {now.start_time}, not "
+                    f"{self.start_time}: {shlex.join(now.cmdline)[:80] or '?'})")
+        if now.cmdline != self.cmdline:
+            return f"pid {self.pid} now runs {shlex.join(now.cmdline)[:80]!r}, not {shlex.join(self.cmdline)[:80]!r}"
+        return None
+
+
+def session_of(pid: int) -> int | None:
+    f = _stat_fields(pid)
+    try:
+        return int(f[3]) if f else None
+    except (IndexError, ValueError):
+        return None
+
+
+def identities(sid: int) -> list[ProcId]:
+    """The identity of every live process of session `sid`."""
+    return [p for p in (ProcId.of(pid) for pid in session_pids(sid)) if p is not None]
+
+
+def pids_with_cwd(directory: Path) -> list[int]:
+    """Live processes whose working directory is `directory` (a lab's VM runs in its lab directory)."""
+    want = str(directory.resolve())
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/cwd") == want and alive(int(entry)):
+                    out.append(int(entry))
+            except OSError:
+                continue
+    return out

@@ -1,4 +1,7 @@
-"""lab.*: boot, inspect, use and stop lab guests (one per kernel; several may run at once)."""
+"""lab.*: boot, inspect, use and stop lab guests (one per kernel; several may run at once).
+
+Labs are this checkout's own (state under <cache>/labs/<hash of this checkout>/): lab.status and
+lab.down --all never see or touch labs another checkout started."""
 
 import sys
 
@@ -6,7 +9,7 @@ from invoke import Exit, task
 
 from lab.config import LabError
 from lab.labs import Lab, all_labs, lab_name
-from lab.playbooks import VmSpec
+from lab.playbooks import vm_spec
 
 KHELP = "kernel alias (./labctl kernels.list), or a path to a vmlinuz / build tree / .deb(s)"
 
@@ -15,31 +18,41 @@ def _lab(kernel):
     return Lab(lab_name(kernel))
 
 
-@task(help={"kernel": KHELP, "cpus": "guest vCPUs", "memory": "guest memory (QEMU syntax, e.g. 2G)",
+@task(help={"kernel": KHELP, "cpus": "guest vCPUs", "memory": "guest memory (QEMU syntax, e.g. 2G or 512M)",
             "image": "root image recipe (images/*.yaml.j2)", "timeout": "seconds to wait for SSH"})
-def up(c, kernel="6.12", cpus=2, memory="2G", image="debian-12", timeout=240):
-    """Boot a guest on KERNEL and wait until SSH answers; prints boot-to-SSH time and accelerator."""
+def up(c, kernel="6.12", cpus="2", memory="2G", image="debian-12", timeout=240):
+    """Boot a guest on KERNEL and wait until SSH answers; prints boot-to-SSH time and accelerator.
+    If the lab is already up it is used as it is; of another size, it is refused (lab.down first)."""
     try:
-        st = _lab(kernel).up(kernel, VmSpec(cpus=int(cpus), memory=memory), image=image, timeout=float(timeout))
+        spec = vm_spec(cpus, memory)
+    except ValueError as e:
+        raise Exit(f"error: {e}", code=2) from None
+    try:
+        st = _lab(kernel).up(kernel, spec, image=image, timeout=float(timeout))
     except LabError as e:
         raise Exit(f"error: {e}", code=1) from None
-    print(f"boot-to-SSH {st.boot_seconds:.1f} s  accelerator {st.accelerator}  kernel {st.release}")
+    boot = f"{st.boot_seconds:.1f} s" if st.boot_seconds is not None else "unknown"
+    print(f"boot-to-SSH {boot}  accelerator {st.accelerator}  kernel {st.release}")
 
 
 @task
 def status(c):
-    """Every lab: kernel, accelerator, port, pids, boot time, and whether it is running."""
+    """Every lab of this checkout: kernel, accelerator, port, pids, boot time, and whether it is
+    running (checked by process identity; a stale or corrupt state is reported and removed)."""
     labs = all_labs()
-    if not labs:
-        print("no labs (start one with ./labctl lab.up --kernel 6.12)")
+    shown = 0
     for lab in labs:
-        st = lab.state()
-        if not st:
-            continue
-        up_ = lab.running() is not None
-        print(f"{lab.name:10s} {'up' if up_ else 'DOWN':5s} kernel {st.release}  {st.accelerator}  "
-              f"port 127.0.0.1:{st.port}  session {st.sid} qemu {st.qemu_pid}  boot {st.boot_seconds} s  "
-              f"dir {lab.dir}")
+        insp = lab.checked()
+        st = insp.state
+        if insp.kind == "busy":
+            print(f"{lab.name:10s} BUSY  {insp.why}")
+            shown += 1
+        elif insp.kind == "up" and st:
+            print(f"{lab.name:10s} up    kernel {st.release}  {st.accelerator}  {st.spec}  port 127.0.0.1:{st.port}  "
+                  f"session {st.sid} qemu {st.qemu_pid}  boot {st.boot_seconds} s  dir {lab.dir}")
+            shown += 1
+    if not shown:
+        print("no labs up (start one with ./labctl lab.up --kernel 6.12)")
 
 
 @task(help={"kernel": "which lab (its kernel)", "cmd": "command to run (or give it after --)"})
@@ -57,8 +70,26 @@ def ssh(c, kernel="6.12", cmd=""):
     raise Exit(code=res.exited)
 
 
-@task(help={"kernel": "which lab (its kernel); --all for every lab", "all_": "stop every lab"})
+@task(help={"kernel": "which lab (its kernel); --all for every lab of this checkout", "all_": "stop every lab"})
 def down(c, kernel="6.12", all_=False):
-    """Stop a lab's guest (only its own processes, by pid)."""
+    """Stop a lab's guest (only processes whose identity matches its state; a stale or corrupt state
+    is reported and removed, nothing signalled). --all goes on past a lab it cannot handle."""
+    failed = []
     for lab in all_labs() if all_ else [_lab(kernel)]:
-        lab.down()
+        try:
+            lab.down()
+        except (LabError, OSError) as e:
+            print(f"lab {lab.name}: error: {e}", file=sys.stderr)
+            failed.append(lab.name)
+    if failed:
+        raise Exit(f"error: could not stop lab(s) {', '.join(failed)} (see above)", code=1)
+
+
+@task(help={"kernel": "which lab (its kernel)"})
+def forget(c, kernel="6.12"):
+    """Drop a stopped lab's state, SSH key and pinned host key (the next lab.up pins the image's key
+    again): for a lab whose known_hosts or key was damaged or whose image was rebuilt."""
+    try:
+        _lab(kernel).forget()
+    except LabError as e:
+        raise Exit(f"error: {e}", code=1) from None
