@@ -325,10 +325,14 @@ def open_target(kernel: str, spec: VmSpec, paths: Paths) -> Iterator[Target]:
     if kernel.startswith("ssh://"):
         yield remote_machine(kernel, paths)
         return
+    from .outcome import LabWatch
+
     lab = Lab(lab_name(kernel), paths)
     _, booted = lab.ensure_up(kernel, spec, asked_by="the playbook's vm:")
     try:
-        yield lab.target()
+        target = lab.target()
+        target.watch = LabWatch(lab)  # did the VM die under a suite? (lab/outcome.py)
+        yield target
     finally:
         if booted:
             lab.down()

@@ -12,13 +12,19 @@ the row schema and the manifest.
 from __future__ import annotations
 
 import datetime
+import errno
 import json
+import os
 import secrets
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .agent import schema
+from .config import LabError
+
+MIN_FREE_BYTES = 1 << 20  # a run needs at least this much room in the results directory (LAB_MIN_FREE_BYTES)
 
 # Manifest fields a complete run records (see results/README.md); `missing_manifest_fields` says
 # which of them a run lacks, so the report can show it rather than guess.
@@ -40,6 +46,38 @@ def new_run_id(kernel: str) -> str:
     return f"{stamp}-{safe}-{secrets.token_hex(2)}"
 
 
+class RowWriteError(LabError):
+    """A row could not be written (disk full, read-only, not permitted): the file still ends at its
+    last complete row."""
+
+
+def check_results_dir(results_dir: Path) -> None:
+    """Before anything boots: the results directory must be writable and have some free space."""
+    need = int(os.environ.get("LAB_MIN_FREE_BYTES", MIN_FREE_BYTES))
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        probe = results_dir / f".write-check-{os.getpid()}"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, b"x")
+        finally:
+            os.close(fd)
+            probe.unlink(missing_ok=True)
+    except OSError as e:
+        raise LabError(f"results directory {results_dir} is not writable ({e.strerror or e}): "
+                       "fix its permissions or mount, or set LAB_RESULTS to another directory") from None
+    free = shutil.disk_usage(results_dir).free
+    if free < need:
+        raise LabError(f"results directory {results_dir} has {free // 1024} KiB free, a run needs at least "
+                       f"{need // 1024} KiB: free some space or set LAB_RESULTS to another directory")
+
+
+def _why(e: OSError) -> str:
+    names = {errno.ENOSPC: "no space left", errno.EROFS: "read-only file system",
+             errno.EPERM: "not permitted", errno.EACCES: "permission denied", errno.EDQUOT: "quota exceeded"}
+    return names.get(e.errno or 0, e.strerror or str(e))
+
+
 @dataclass
 class RunStore:
     """One run's directory. Rows are appended line by line as they arrive (a crash keeps them)."""
@@ -49,10 +87,24 @@ class RunStore:
     @classmethod
     def create(cls, results_dir: Path, run_id: str, manifest: dict[str, Any]) -> RunStore:
         path = results_dir / run_id
-        path.mkdir(parents=True, exist_ok=False)
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+        except OSError as e:
+            raise RowWriteError(f"cannot make the run directory {path}: {_why(e)}") from None
         store = cls(path)
-        store.write_manifest(dict(manifest, run_id=run_id))
+        try:
+            store.write_manifest(dict(manifest, run_id=run_id))
+        except RowWriteError:
+            store.remove_if_empty()
+            raise
         return store
+
+    def remove_if_empty(self) -> bool:
+        """Remove the run directory if no row reached it (a run that failed before its first row)."""
+        if self.row_count():
+            return False
+        shutil.rmtree(self.path, ignore_errors=True)
+        return True
 
     @property
     def run_id(self) -> str:
@@ -62,9 +114,28 @@ class RunStore:
         return json.loads((self.path / "manifest.json").read_text())
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Atomically (a temporary file renamed over it); on a full disk, in place instead (the old
+        manifest's blocks are reused), so a run that filled its disk can still say so."""
+        data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
         tmp = self.path / "manifest.json.tmp"
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        tmp.replace(self.path / "manifest.json")
+        try:
+            tmp.write_bytes(data)
+            tmp.replace(self.path / "manifest.json")
+            return
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT) or not (self.path / "manifest.json").exists():
+                raise RowWriteError(f"cannot write {self.path / 'manifest.json'}: {_why(e)}") from None
+        try:
+            fd = os.open(self.path / "manifest.json", os.O_WRONLY)
+            try:
+                if os.write(fd, data) != len(data):
+                    raise OSError(errno.ENOSPC, "short write")
+                os.ftruncate(fd, len(data))
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise RowWriteError(f"cannot write {self.path / 'manifest.json'}: {_why(e)}") from None
 
     def update_manifest(self, **fields: Any) -> None:
         self.write_manifest(dict(self.manifest(), **fields))
@@ -73,8 +144,38 @@ class RunStore:
         return self.path / f"{suite}.jsonl"
 
     def append_line(self, suite: str, line: str) -> None:
-        with self.rows_file(suite).open("a") as f:
-            f.write(line.rstrip("\n") + "\n")
+        """Append one row as one complete line: a single write(2) with O_APPEND. A write that fails
+        or is short is cut back, so the file ends at its last complete row; RowWriteError says why."""
+        path = self.rows_file(suite)
+        data = (line.rstrip("\n") + "\n").encode()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise RowWriteError(f"cannot write a row to {path}: {_why(e)}") from None
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                n = os.write(fd, data)
+                if n != len(data):
+                    raise OSError(errno.ENOSPC, "short write")
+            except OSError as e:
+                try:
+                    os.ftruncate(fd, size)
+                except OSError:
+                    pass
+                raise RowWriteError(f"cannot write a row to {path}: {_why(e)}; the file ends at its last "
+                                    "complete row") from None
+        finally:
+            os.close(fd)
+
+    def row_count(self) -> int:
+        n = 0
+        for f in self.path.glob("*.jsonl"):
+            try:
+                n += f.read_bytes().count(b"\n")
+            except OSError:
+                pass
+        return n
 
 
 @dataclass(frozen=True)

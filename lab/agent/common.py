@@ -133,3 +133,114 @@ def run_helper(path, args, timeout=600):
     if proc.returncode != 0:
         raise HelperError((proc.stderr.strip() or proc.stdout.strip() or "exit %d" % proc.returncode)[-2000:])
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+# ---- stopping: signals, and what a stopped or killed agent leaves behind ----
+
+class Interrupted(BaseException):
+    """SIGTERM/SIGINT/SIGHUP: unwind through every `finally` (netns, cgroups, tools, mounts).
+    A BaseException, so a suite's `except Exception` does not swallow it."""
+
+    def __init__(self, signum):
+        BaseException.__init__(self, "received signal %d" % signum)
+        self.signum = signum
+
+
+_STOP = {"signal": None}
+
+
+def stopping():
+    """True once a stop signal arrived: waits in clean-up paths should then be short."""
+    return _STOP["signal"] is not None
+
+
+def _on_signal(signum, frame):
+    if _STOP["signal"] is not None:
+        return  # already unwinding: let the clean-up finish
+    _STOP["signal"] = signum
+    raise Interrupted(signum)
+
+
+def install_signal_handlers():
+    import signal
+
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, _on_signal)
+
+
+def group_members(pgid):
+    """Pids of live processes in process group `pgid`, except this one."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                out.append(int(entry))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def kill_group_members(pgid, timeout=3.0):
+    """SIGKILL what is left of process group `pgid` (helpers, stress-ng workers, tools) and wait
+    until they are gone. The agent leads its own group (the host starts it so), so these are ours."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = group_members(pgid)
+        if not pids or time.monotonic() > deadline:
+            return pids
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.05)
+
+
+def cleanup_after(pid):
+    """Remove what agent `pid` may have left when it could not clean up (killed with SIGKILL): the
+    processes of its group, its network namespaces, its memory cgroup, its tool scratch dirs.
+    Every name carries its pid (labhook<pid>tx/rx, lab-maps-<pid>, lab-tools-<pid>-*). Returns
+    what it removed."""
+    import glob
+    import shutil
+    import subprocess
+
+    done = []
+    left = kill_group_members(pid)
+    done += ["process %d" % p for p in left]
+    ip = shutil.which("ip") or "/usr/sbin/ip"
+    for ns in ("labhook%dtx" % pid, "labhook%drx" % pid):
+        if os.path.exists("/run/netns/" + ns):
+            subprocess.run([ip, "netns", "del", ns], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            done.append("netns " + ns)
+    try:
+        with open("/proc/mounts") as f:
+            mounts = [ln.split()[1] for ln in f if ln.split()[2:3] in (["cgroup2"], ["cgroup"])]
+    except OSError:
+        mounts = []
+    for mnt in mounts:
+        path = os.path.join(mnt, "lab-maps-%d" % pid)
+        if os.path.isdir(path):
+            try:
+                os.rmdir(path)
+                done.append("cgroup " + path)
+            except OSError:
+                pass
+    import tempfile
+
+    scratch = "/run/lab-scratch"  # tools.SCRATCH_MOUNT
+    for base in (tempfile.gettempdir(), scratch):
+        for d in glob.glob(os.path.join(base, "lab-tools-%d-*" % pid)):
+            shutil.rmtree(d, ignore_errors=True)
+            done.append("directory " + d)
+    if os.path.ismount(scratch) and subprocess.run(["umount", scratch], stdout=subprocess.DEVNULL,
+                                                   stderr=subprocess.DEVNULL).returncode == 0:
+        done.append("mount " + scratch)
+    return done

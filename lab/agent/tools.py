@@ -41,7 +41,7 @@ import tempfile
 import threading
 import time
 
-from .common import check_params, median_ci
+from .common import check_params, median_ci, stopping
 
 # The talk's six tools, one pair per resource, as the CO-RE builds of libbpf-tools name them.
 TOOLS = {
@@ -255,7 +255,7 @@ class ToolSuite:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # the tools print their summary and detach on Ctrl-C
             try:
-                proc.communicate(timeout=30)
+                proc.communicate(timeout=2 if stopping() else 30)  # the run is being stopped: no summary wait
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.communicate()
@@ -320,7 +320,7 @@ class ToolSuite:
 
     def run(self):
         mount, dev = mount_scratch(load_driver=self.ctx.accelerator in ("kvm", "tcg"))
-        self.workdir = tempfile.mkdtemp(prefix="lab-tools-", dir=mount)
+        self.workdir = tempfile.mkdtemp(prefix="lab-tools-%d-" % os.getpid(), dir=mount)
         self.disk = ("ext4 on the lab's scratch disk %s" % dev if mount else
                      "a temporary directory on %s" % os.path.dirname(self.workdir))
         try:

@@ -2,7 +2,7 @@
 
 from invoke import Exit, task
 
-from lab import bench
+from lab import bench, interrupt
 from lab.config import LabError
 
 KHELP = "kernel alias (see kernels.list), a path to a kernel, or 'host' for this machine's kernel"
@@ -10,10 +10,17 @@ PHELP = "playbook name or YAML file with suite parameters (default: playbooks/de
 
 
 def _run(suites, kernel, playbook, report=False):
+    """Exit 0 only for a complete run; 1 when it is partial or failed; 128 + signal when a signal
+    stopped it (130 SIGINT, 143 SIGTERM)."""
     try:
-        bench.run(suites, kernel=kernel, playbook=playbook, report=report)
+        store = bench.run(suites, kernel=kernel, playbook=playbook, report=report)
     except LabError as e:
         raise Exit(f"error: {e}", code=1) from None
+    except interrupt.Interrupted as e:
+        raise Exit(code=e.exit_code) from None
+    status = store.manifest().get("status") if store is not None else "failed"
+    if status != "complete":
+        raise Exit(f"error: run {status} (see above); exit 1", code=1)
 
 
 @task(help={"kernel": KHELP, "playbook": PHELP})

@@ -1,0 +1,141 @@
+"""A run's outcome: what each suite's agent did, whether the VM died, and the run's status.
+
+Statuses (manifest `status`, with `status_reason` when not complete):
+  complete     every suite ran to its end, every agent exited 0, no `error` row
+               (`unsupported` and `invalid` rows are results, not failures)
+  partial      something broke but the run went on or ended early: the VM died, an agent exited
+               non-zero or was killed, or a suite wrote an `error` row
+  interrupted  SIGINT / SIGTERM / SIGHUP stopped it
+  failed       the lab itself could not go on (a row or the manifest could not be written, the
+               target could not be reached or set up)
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from .agent import schema
+
+OOPS_RE = re.compile(r"(Oops|BUG:|kernel BUG at|Kernel panic|general protection fault|WARNING: CPU: \d+ PID)")
+TAIL = 20  # stderr lines kept per agent
+
+
+@dataclass
+class AgentExit:
+    """How one agent run ended. rc None: no exit status came back (killed by a signal over SSH, or
+    its connection or VM went away); a negative rc is the signal that killed a local agent."""
+
+    rc: int | None
+    stderr_tail: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)  # what clean-up removed after it
+
+    def describe(self) -> str:
+        if self.rc is None:
+            what = "the agent ended without an exit status (killed, or its connection went away)"
+        elif self.rc < 0:
+            what = f"the agent was killed by {_signame(-self.rc)}"
+        elif self.rc > 128:
+            what = f"the agent stopped on {_signame(self.rc - 128)} (exit {self.rc})"
+        else:
+            what = f"the agent exited {self.rc}"
+        tail = [ln for ln in self.stderr_tail if ln.strip()][-5:]
+        if tail:
+            what += "; its last stderr lines: " + " | ".join(ln.strip() for ln in tail)
+        if self.left:
+            what += "; removed what it left: " + ", ".join(self.left)
+        return what
+
+
+def _signame(n: int) -> str:
+    try:
+        return signal.Signals(n).name
+    except ValueError:
+        return f"signal {n}"
+
+
+@dataclass
+class SuiteResult:
+    """One suite's run: row counts by status, how its agent ended, and why it broke if it did."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    agent: AgentExit | None = None
+    fault: str | None = None  # why the suite did not end normally
+    vm_died: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {"rows": dict(self.counts), "agent_exit": None if self.agent is None else self.agent.rc,
+                "fault": self.fault}
+
+
+@dataclass
+class LabWatch:
+    """Watches a lab guest while a suite runs: has its QEMU died, and did the kernel oops?"""
+
+    lab: Any  # labs.Lab
+    offset: int = 0
+
+    def mark(self) -> None:
+        try:
+            self.offset = self.lab.serial_log.stat().st_size
+        except OSError:
+            self.offset = 0
+
+    def died(self) -> str | None:
+        from . import vm
+
+        st = self.lab.state()
+        if st is not None and vm.qemu_pid(st.sid) is not None:
+            return None
+        why = "the VM died (QEMU exited)" if st is not None else "the VM was stopped (its lab state is gone)"
+        oops = self.oops()
+        return (f"{why}{'; ' + oops if oops else ''}; serial log {self.lab.serial_log}, last lines:\n"
+                f"{self.lab.serial_tail(15)}")
+
+    def oops(self) -> str | None:
+        try:
+            with open(self.lab.serial_log, "rb") as f:
+                f.seek(self.offset)
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return None
+        lines = text.splitlines()
+        for i, line in enumerate(lines):
+            if OOPS_RE.search(line):
+                return "kernel oops in the serial log: " + " | ".join(s.strip() for s in lines[i:i + 3])
+        return None
+
+
+def error_row(base: dict[str, Any], suite: str, run_id: str, reason: str) -> dict[str, Any]:
+    """An `error` row for a suite whose agent or VM died: the common fields only (valid as such)."""
+    row = {
+        "schema": schema.SCHEMA_VERSION, "run_id": run_id, "suite": suite,
+        "kernel": str(base.get("kernel") or "unknown"), "accelerator": str(base.get("accelerator") or "host"),
+        "cpu_model": str(base.get("cpu_model") or "unknown"), "vcpus": int(base.get("vcpus") or 0),
+        "status": "error", "reason": reason,
+        "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    return row
+
+
+def decide(results: dict[str, SuiteResult], planned: list[str], interrupted: str | None = None,
+           failure: str | None = None) -> tuple[str, str]:
+    """The run's (status, status_reason) from its suites and what stopped it, if anything."""
+    if interrupted:
+        return "interrupted", interrupted
+    if failure:
+        return "failed", failure
+    faults = [f"suite {s}: {r.fault}" for s, r in results.items() if r.fault]
+    errors = {s: r.counts.get("error", 0) for s, r in results.items() if r.counts.get("error")}
+    not_run = [s for s in planned if s not in results]
+    if not faults and not errors and not not_run:
+        return "complete", ""
+    parts = faults[:]
+    if errors and not faults:
+        parts.append("error rows: " + ", ".join(f"{s} {n}" for s, n in errors.items()))
+    if not_run:
+        parts.append("suites not run: " + ", ".join(not_run))
+    return "partial", "; ".join(parts)
