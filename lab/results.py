@@ -227,6 +227,12 @@ class LoadedRun:
         return missing
 
     @property
+    def status(self) -> str:
+        """complete | partial | interrupted | failed (lab/outcome.py); `running` while a run is on
+        (or when one died without a word); runs made before statuses were recorded: `unknown`."""
+        return str(self.manifest.get("status") or "unknown")
+
+    @property
     def kernel(self) -> str:
         """The measured kernel's release: from the rows (uname -r in the guest), else the manifest."""
         for r in self.rows:

@@ -141,8 +141,11 @@ def test_compare_marks_emulated_and_unsupported(tmp_path):
 
 
 def test_compare_task_on_two_host_runs(tmp_path):
-    """`inv results.compare A B` as a user runs it: a table with p-values and the verdicts."""
-    known_difference_runs(tmp_path)
+    """`inv results.compare A B` as a user runs it: a table with p-values and the verdicts; a side
+    that did not complete is flagged, and results.list shows each run's status."""
+    _, b = known_difference_runs(tmp_path)
+    m = json.loads((b / "manifest.json").read_text())
+    (b / "manifest.json").write_text(json.dumps(dict(m, status="partial", status_reason="suite hooks: the VM died")))
     env = dict(os.environ, LAB_RESULTS=str(tmp_path))
     inv = Path(sys.executable).parent / "inv"
     out = subprocess.run([str(inv), "results.compare", "run-a", "run-b"], cwd=ROOT, env=env,
@@ -153,9 +156,12 @@ def test_compare_task_on_two_host_runs(tmp_path):
     assert lines["raw_tp"].rstrip().endswith("improvement")
     assert lines["tp_btf"].rstrip().endswith("no change")
     assert "mannwhitney" in out.stdout and "summary: 1 improvement, 1 no change, 1 regression" in out.stdout
+    assert "warning: run run-b is partial: suite hooks: the VM died" in out.stdout
+    assert "warning: run run-a" not in out.stdout
     listed = subprocess.run([str(inv), "results.list"], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=120)
-    assert "run-a" in listed.stdout and "run-b" in listed.stdout
+    status = {ln.split()[0]: ln.split()[3] for ln in listed.stdout.splitlines()[1:]}
+    assert status == {"run-a": "unknown", "run-b": "partial"}, listed.stdout
     exported = subprocess.run([str(inv), "results.export", "--out", str(tmp_path / "x")], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120)
     assert exported.returncode == 0 and (tmp_path / "x" / "rows.parquet").exists()

@@ -32,10 +32,10 @@ def list_(c):
     if not runs:
         print(f"no runs in {_store()}")
         return
-    print(f"{'run':48s} {'kernel':24s} {'accel':6s} {'rows':>5s} {'bad':>4s} suites")
+    print(f"{'run':48s} {'kernel':24s} {'accel':6s} {'status':11s} {'rows':>5s} {'bad':>4s} suites")
     for d in runs:
         run = results.load_run(d)
-        print(f"{run.run_id:48s} {run.kernel:24s} {run.accelerator:6s} {len(run.rows):5d} "
+        print(f"{run.run_id:48s} {run.kernel:24s} {run.accelerator:6s} {run.status:11s} {len(run.rows):5d} "
               f"{len(run.problems):4d} {','.join(run.suites) or '-'}")
 
 
@@ -80,6 +80,10 @@ def compare(c, a, b, test="mannwhitney"):
     for run in runs_a + runs_b:
         for p in run.problems:
             print(f"problem: {p}")
+        if run.status not in ("complete", "unknown"):  # unknown: made before runs recorded a status
+            reason = str(run.manifest.get("status_reason") or "").split("\n", 1)[0]
+            print(f"warning: run {run.run_id} is {run.status}{': ' + reason if reason else ''} "
+                  "(its rows are compared, but it did not finish as planned)")
     if fa.empty or fb.empty:
         raise Exit(f"error: no valid rows in {'A' if fa.empty else 'B'}", code=1)
     res = aggregate.compare(fa, fb, test=test)
