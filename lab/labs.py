@@ -148,6 +148,8 @@ class Lab:
             except BaseException:
                 if fresh and not self.serial_log.exists():  # a lab that never launched leaves no directory
                     shutil.rmtree(self.dir, ignore_errors=True)
+                    with contextlib.suppress(OSError):
+                        self.paths.labs.rmdir()  # nor an empty one for this checkout
                 raise
 
     def _boot(self, kernel: str, spec: VmSpec, image: str, timeout: float, log: Log) -> LabState:

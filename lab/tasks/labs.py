@@ -3,6 +3,7 @@
 Labs are this checkout's own (state under <cache>/labs/<hash of this checkout>/): lab.status and
 lab.down --all never see or touch labs another checkout started."""
 
+import signal
 import sys
 
 from invoke import Exit, task
@@ -27,10 +28,16 @@ def up(c, kernel="6.12", cpus="2", memory="2G", image="debian-12", timeout=240):
         spec = vm_spec(cpus, memory)
     except ValueError as e:
         raise Exit(f"error: {e}", code=2) from None
+    def on_term(signum, frame):  # like Ctrl-C: the boot stops the VM it launched, leaves no state
+        raise SystemExit(128 + signum)
+
+    old = signal.signal(signal.SIGTERM, on_term)
     try:
         st = _lab(kernel).up(kernel, spec, image=image, timeout=float(timeout))
     except LabError as e:
         raise Exit(f"error: {e}", code=1) from None
+    finally:
+        signal.signal(signal.SIGTERM, old)
     boot = f"{st.boot_seconds:.1f} s" if st.boot_seconds is not None else "unknown"
     print(f"boot-to-SSH {boot}  accelerator {st.accelerator}  kernel {st.release}")
 
