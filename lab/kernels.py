@@ -1,7 +1,11 @@
 """The kernel catalog: aliases (images/kernels.yaml) resolved to a bootable vmlinuz + modules.
 
-Debian kernels are fetched with `apt-get download` and unpacked into the lab cache with
-`dpkg-deb -x` (never installed on the host). Ubuntu kernels (the talk's 6.2) cannot be downloaded
+Debian kernels are fetched with `apt-get download` through the lab's private apt configuration
+(lab/debarchive.py: one per Debian suite, under the cache) and unpacked into the lab cache with
+`dpkg-deb -x` (never installed on the host). Both package layouts are handled: a
+`linux-image-*` package holding boot/vmlinuz-* (up to Debian 13), and the split one of newer
+kernels (a `linux-image-*` meta package over `linux-binary-*`, whose image is
+usr/lib/modules/<release>/vmlinuz, and `linux-modules-*`). Ubuntu kernels (the talk's 6.2) cannot be downloaded
 here and are taken from locally supplied .deb files. A path names a kernel the user built.
 """
 
@@ -21,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from . import debarchive
 from .config import ROOT, LabError, Paths
 
 CATALOG_FILE = ROOT / "images" / "kernels.yaml"
@@ -31,6 +36,7 @@ class CatalogEntry:
     alias: str
     source: str  # debian | ubuntu | host
     description: str = ""
+    suite: str = "bookworm"  # the Debian suite a `debian` kernel comes from
     package: str = ""
     packages: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()  # package globs that `package` must not pick (rt, cloud flavours)
@@ -89,16 +95,7 @@ def image_release(vmlinuz: Path) -> str:
     return raw.split(b"\0", 1)[0].decode(errors="replace").split(" ", 1)[0]
 
 
-def _natural(s: str) -> list:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
-
-
-def _apt_candidates(pattern: str, exclude: tuple[str, ...] = ()) -> list[str]:
-    regex = "^" + fnmatch.translate(pattern).removeprefix("(?s:").removesuffix(")\\Z") + "$"
-    out = subprocess.run(["apt-cache", "search", "--names-only", regex], capture_output=True, text=True)
-    names = [line.split(" ", 1)[0] for line in out.stdout.splitlines()]
-    keep = (n for n in names if fnmatch.fnmatchcase(n, pattern) and not any(fnmatch.fnmatchcase(n, x) for x in exclude))
-    return sorted(keep, key=_natural)
+_natural = debarchive.natural
 
 
 def _unpack(debs: list[Path], dest: Path) -> None:
@@ -128,12 +125,15 @@ def _unpack(debs: list[Path], dest: Path) -> None:
 
 def _finish(alias: str, root: Path, source: str, extra: dict[str, str]) -> Kernel:
     """Find vmlinuz and modules in an unpacked tree, run depmod, record kernel.json."""
-    images = sorted((root / "boot").glob("vmlinuz-*"), key=lambda p: _natural(p.name))
-    if not images:
-        raise LabError(f"no boot/vmlinuz-* in {root}: the .deb files given hold no kernel image "
-                       "(supply the linux-image-* package, not only linux-modules-*)")
-    vmlinuz = images[-1]
-    release = vmlinuz.name.removeprefix("vmlinuz-")
+    found = {p.name.removeprefix("vmlinuz-"): p for p in (root / "boot").glob("vmlinuz-*")}
+    for sub in ("usr/lib/modules", "lib/modules"):  # the split layout: linux-binary-* packages
+        found.update({p.parent.name: p for p in (root / sub).glob("*/vmlinuz")})
+    if not found:
+        raise LabError(f"no boot/vmlinuz-* or usr/lib/modules/*/vmlinuz in {root}: the .deb files given hold "
+                       "no kernel image (supply the linux-image-* package, or for newer Debian kernels "
+                       "linux-binary-* with linux-modules-*, not only the modules)")
+    release = sorted(found, key=_natural)[-1]
+    vmlinuz = found[release]
     moddir = None
     for cand in (root / "lib" / "modules" / release, root / "usr" / "lib" / "modules" / release):
         if cand.is_dir():
@@ -169,35 +169,40 @@ def cached(paths: Paths) -> dict[str, list[Kernel]]:
     return out
 
 
+def debian_packages(entry: CatalogEntry, paths: Paths) -> tuple[debarchive.Suite, str, list[str]]:
+    """(suite, newest image package name, the packages that hold its image and modules)."""
+    suite = debarchive.Suite(entry.suite, paths.cache)
+    names = suite.candidates(entry.package, entry.exclude)
+    if not names:
+        raise LabError(f"no package in Debian {entry.suite} matches {entry.package!r} for kernel {entry.alias} "
+                       f"(lists in {suite.lists}; `./labctl kernels.list --refresh` re-reads the archive)")
+    name = names[-1]
+    split = "linux-binary-" + name.removeprefix("linux-image-")
+    if suite.has(split):  # newer kernels: linux-image-* is a meta package over binary + modules
+        return suite, name, [split, "linux-modules-" + name.removeprefix("linux-image-")]
+    return suite, name, [name]
+
+
 def fetch_debian(entry: CatalogEntry, paths: Paths, refresh: bool = False) -> Kernel:
     adir = paths.kernels / entry.alias
     have = _cached(adir)
     if have and not refresh:
         return have[-1]
-    names = _apt_candidates(entry.package, entry.exclude)
-    if not names:
-        subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
-        names = _apt_candidates(entry.package, entry.exclude)
-    if not names:
+    try:
+        suite, name, pkgs = debian_packages(entry, paths)
+    except LabError:
         if have:
             return have[-1]
-        raise LabError(f"no Debian package matches {entry.package!r} for kernel {entry.alias}: "
-                       "check that the Debian archive is in your apt sources and run `apt-get update`")
-    name = names[-1]
+        raise
     dest = adir / name
     if (dest / "kernel.json").exists():
         return Kernel.from_json(json.loads((dest / "kernel.json").read_text()))
-    debdir = paths.kernels / "debs"
-    debdir.mkdir(parents=True, exist_ok=True)
-    print(f"kernel {entry.alias}: apt-get download {name}", flush=True)
-    proc = subprocess.run(["apt-get", "download", name], cwd=debdir, capture_output=True, text=True)
-    debs = sorted(debdir.glob(f"{name}_*.deb"))
-    if proc.returncode != 0 or not debs:
-        raise LabError(f"apt-get download {name} failed: {proc.stderr.strip()[-500:]} "
-                       "(is the Debian archive reachable? `apt-get update` first)")
-    version = debs[-1].name.split("_")[1]
-    _unpack([debs[-1]], dest)
-    return _finish(entry.alias, dest, f"Debian package {name} {version}", {"package": name, "version": version})
+    print(f"kernel {entry.alias}: {name} from Debian {entry.suite}", flush=True)
+    debs = [suite.download(p, paths.kernels / "debs") for p in pkgs]
+    version = debs[0].name.split("_")[1].replace("%3a", ":")
+    _unpack(debs, dest)
+    return _finish(entry.alias, dest, f"Debian {entry.suite} package {name} {version}",
+                   {"package": name, "version": version, "suite": entry.suite, "debs": " ".join(pkgs)})
 
 
 def supplied_dir(alias: str, paths: Paths) -> Path:

@@ -2,21 +2,33 @@
 
 from invoke import Exit, task
 
-from lab import kernels
+from lab import debarchive, kernels
 from lab.config import LabError, Paths
 
 
-@task(name="list")
-def list_(c):
-    """Kernel aliases, where each comes from, and what is already cached."""
+@task(name="list", help={"refresh": "re-read the Debian archive's package lists now (else at most 6 h old)",
+                         "offline": "show only the catalog and the cache, do not read the archive"})
+def list_(c, refresh=False, offline=False):
+    """Kernel aliases, where each comes from, the version the archive offers now, and what is cached."""
     default, entries = kernels.catalog()
-    have = kernels.cached(Paths())
+    paths = Paths()
+    have = kernels.cached(paths)
     for alias, e in entries.items():
         mark = " (default)" if alias == default else ""
         print(f"{alias:6s} {e.source:7s} {e.description}{mark}")
-        src = e.package or ", ".join(e.packages) or ""
-        if src:
-            print(f"{'':15s}from: {src}")
+        if e.source == "debian":
+            offer = "(not read: --offline)"
+            if not offline:
+                try:
+                    if refresh:
+                        debarchive.Suite(e.suite, paths.cache).update(force=True)
+                    suite, name, pkgs = kernels.debian_packages(e, paths)
+                    offer = f"{name} {suite.version(pkgs[0])}" + (f" (as {', '.join(pkgs)})" if pkgs != [name] else "")
+                except LabError as err:
+                    offer = f"unavailable: {err}"
+            print(f"{'':15s}Debian {e.suite}: {e.package}\n{'':15s}offered now: {offer}")
+        elif e.packages:
+            print(f"{'':15s}from: {', '.join(e.packages)}")
         for k in have.get(alias, []):
             print(f"{'':15s}cached: {k.release}  [{k.source}]  {k.vmlinuz}")
         if e.source in ("debian", "ubuntu") and not have.get(alias):
