@@ -98,6 +98,14 @@ def image_release(vmlinuz: Path) -> str:
 _natural = debarchive.natural
 
 
+def _images(root: Path) -> dict[str, Path]:
+    """release -> kernel image in an unpacked tree, in either Debian layout."""
+    found = {p.name.removeprefix("vmlinuz-"): p for p in (root / "boot").glob("vmlinuz-*")}
+    for sub in ("usr/lib/modules", "lib/modules"):  # the split layout: linux-binary-* packages
+        found.update({p.parent.name: p for p in (root / sub).glob("*/vmlinuz")})
+    return found
+
+
 def _unpack(debs: list[Path], dest: Path) -> None:
     """Unpack .debs into dest (via dest.tmp, removed on every path). Each must be a Debian package
     and together they must hold a kernel image, else a LabError and nothing is left in the cache."""
@@ -111,9 +119,10 @@ def _unpack(debs: list[Path], dest: Path) -> None:
             if proc.returncode != 0:
                 why = proc.stderr.strip().splitlines()[-1:] or [f"dpkg-deb exited {proc.returncode}"]
                 raise LabError(f"{deb} is not a Debian package that can be unpacked: {why[0]}")
-        if not list((tmp / "boot").glob("vmlinuz-*")):
-            raise LabError(f"{', '.join(d.name for d in debs)} hold no kernel image (no boot/vmlinuz-*): supply "
-                           "the linux-image-* package, not only linux-modules-*")
+        if not _images(tmp):
+            raise LabError(f"{', '.join(d.name for d in debs)} hold no kernel image (no boot/vmlinuz-* or "
+                           "usr/lib/modules/*/vmlinuz): supply the linux-image-* package (for newer Debian "
+                           "kernels linux-binary-* with linux-modules-*), not only the modules")
         shutil.rmtree(dest, ignore_errors=True)
         tmp.rename(dest)
     finally:
@@ -125,9 +134,7 @@ def _unpack(debs: list[Path], dest: Path) -> None:
 
 def _finish(alias: str, root: Path, source: str, extra: dict[str, str]) -> Kernel:
     """Find vmlinuz and modules in an unpacked tree, run depmod, record kernel.json."""
-    found = {p.name.removeprefix("vmlinuz-"): p for p in (root / "boot").glob("vmlinuz-*")}
-    for sub in ("usr/lib/modules", "lib/modules"):  # the split layout: linux-binary-* packages
-        found.update({p.parent.name: p for p in (root / sub).glob("*/vmlinuz")})
+    found = _images(root)
     if not found:
         raise LabError(f"no boot/vmlinuz-* or usr/lib/modules/*/vmlinuz in {root}: the .deb files given hold "
                        "no kernel image (supply the linux-image-* package, or for newer Debian kernels "
