@@ -1,9 +1,11 @@
 /* Map suite: the cost of one map update or lookup, driven in the kernel.
  *
  * One program run = bpf_loop(st.loops) map operations on keys st.keys[] (cyclic, from a random
- * index, st.loops <= st.nkeys), run by BPF_PROG_TEST_RUN with a repeat count, so the syscall is paid once per
- * `repeat` runs. The map type, flags and max_entries of bench_map are set by the helper before
- * load (bpf_map__set_type / set_map_flags / set_max_entries): one object serves every map type.
+ * index), run by BPF_PROG_TEST_RUN with a repeat count, so the syscall is paid once per `repeat`
+ * runs. With st.stride set (disjoint keys), the CPU running the program picks its own key slot:
+ * keys[slot[cpu] * stride ..], so pinned threads never share a key. The map type, flags and
+ * max_entries of bench_map are set by the helper before load (bpf_map__set_type /
+ * set_map_flags / set_max_entries): one object serves every map type.
  * Key 4 B, value 8 B, as in the talk. Successful operations are counted in st.done.
  */
 #include "lab.h"
@@ -19,19 +21,21 @@ struct {
 struct mb_state st;
 
 struct loop_ctx {
-	__u32 start; /* key index of iteration 0; iteration i uses (start + i) mod nkeys */
-	__u32 nkeys; /* loops <= nkeys (the helper sees to it), so one subtraction wraps */
+	__u32 base;  /* first key of this CPU's slot (0 with shared keys) */
+	__u32 pos;   /* next key: keys[base + pos], pos cycling through 0..nkeys-1 */
+	__u32 nkeys;
+	__u32 pad;
 	__u64 ok;
 	__u64 sum;
 };
 
-/* The i-th key of this run (keys wrap around the table); -1 stops the loop. */
+/* The next key of this run (keys wrap around the table); -1 stops the loop. */
 static __always_inline int key_at(struct loop_ctx *c, __u32 i, __u32 *key)
 {
-	__u32 idx = c->start + i;
+	__u32 idx = c->base + c->pos;
 
-	if (idx >= c->nkeys)
-		idx -= c->nkeys;
+	if (++c->pos >= c->nkeys)
+		c->pos = 0;
 	if (idx >= MB_MAX_KEYS)
 		return -1;
 	*key = st.keys[idx];
@@ -87,8 +91,15 @@ static __always_inline int drive(int (*cb)(__u32, void *))
 
 	if (n == 0 || n > MB_MAX_KEYS)
 		return 1;
+	if (st.stride) {
+		__u32 cpu = bpf_get_smp_processor_id();
+
+		if (cpu >= MB_MAX_CPUS)
+			return 1;
+		c.base = st.slot[cpu] * st.stride;
+	}
 	c.nkeys = n;
-	c.start = bpf_get_prandom_u32() % n;
+	c.pos = bpf_get_prandom_u32() % n;
 	bpf_loop(st.loops, cb, &c, 0);
 	__sync_fetch_and_add(&st.done, c.ok);
 	__sync_fetch_and_add(&st.sum, c.sum);

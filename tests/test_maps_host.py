@@ -114,14 +114,53 @@ def test_real_memory_or_unsupported_row(quick_rows):
     assert real or (cg and cg[0]["status"] == "unsupported" and cg[0]["reason"])
 
 
-def test_fill_sweep_rows(quick_rows):
+def test_occupancy_rows_keep_the_working_set(quick_rows):
     rows, _, _ = quick_rows
-    fill = [r for r in rows if str(r["key_space"]).startswith("fill-")]
-    assert {r["key_space"] for r in fill} == {"fill-06", "fill-100"}
-    for r in fill:
-        assert r["status"] == "ok" and r["operation"] == "lookup"
-        want = 4096 * int(r["key_space"][5:]) // 100
-        assert r["live_entries"] <= want and r["nkeys"] == r["live_entries"]
+    occ = [r for r in rows if str(r["key_space"]).startswith("occupancy-")]
+    assert {r["key_space"] for r in occ} == {"occupancy-06", "occupancy-100"}
+    for r in occ:
+        assert r["status"] == "ok" and r["operation"] == "lookup", r["reason"]
+        assert r["nkeys"] == 128 and r["max_entries"] == 4096  # the same working set at every level
+        want = max(128, 4096 * int(r["key_space"][10:]) // 100)
+        assert r["fill_entries"] == want and r["live_entries"] <= want
+        assert r["live_entries"] >= 0.95 * want  # the filler keys went in (LRU may evict a few)
+
+
+CONTENTION_TYPES = ["array", "percpu_array", "hash", "percpu_hash"]
+
+
+def test_contention_rows_shared_and_disjoint(quick_rows):
+    rows, _, _ = quick_rows
+    con = [r for r in rows if r["key_space"] == "contention"]
+    got = {(r["map_type"], r["contention"], r["nkeys"]) for r in con}
+    assert got == {(t, m, k) for t in CONTENTION_TYPES for m in ("shared", "disjoint") for k in (1, 16, 1024)}
+    for r in con:
+        assert r["status"] == "ok", r["reason"]
+        assert r["operation"] == "update" and r["driver"] == "kernel" and r["threads"] == os.cpu_count()
+        assert r["events"] == r["triggers"] > 0 and len(r["samples"]) == r["trials"] == 3
+    sizes = {r["max_entries"] for r in con}
+    assert len(sizes) == 1  # shared and disjoint rows use one map size
+
+
+def test_collide_is_far_slower_than_spread(quick_rows):
+    """Zero-seed hash: 64 keys in one bucket against 64 keys one per bucket. The placement was
+    checked against the kernel's own iteration order (else the rows would be invalid); the timing
+    must show it too: every collide trial well above every spread trial."""
+    rows, _, _ = quick_rows
+    for op in ("lookup", "update"):
+        col = [r for r in rows if r["key_space"] == "collide" and r["operation"] == op]
+        spr = [r for r in rows if r["key_space"] == "spread" and r["operation"] == op]
+        assert len(col) == len(spr) == 1
+        col, spr = col[0], spr[0]
+        for r in (col, spr):
+            assert r["status"] == "ok", r["reason"]
+            assert r["flags"] & 0x40 and r["map_type"] == "hash" and r["nkeys"] == 64 and r["contention"] == "1cpu"
+        assert col["max_entries"] == spr["max_entries"]
+        assert col["buckets_used"] == 1 and spr["buckets_used"] == 64
+        assert min(col["samples"]) > 1.5 * max(spr["samples"]), (op, col["samples"], spr["samples"])
+    lookups = {r["key_space"]: r["ns_median"] for r in rows if r["operation"] == "lookup"
+               and r["key_space"] in ("collide", "spread")}
+    assert lookups["collide"] > 2.5 * lookups["spread"], lookups
 
 
 def test_leaves_no_cgroup_behind(quick_rows):
@@ -132,7 +171,8 @@ def test_leaves_no_cgroup_behind(quick_rows):
 def test_refused_configuration_is_unsupported_with_reason():
     build = Paths().build / "bpf"
     params = {"types": ["lru_hash:1"], "operations": ["update"], "contention": False, "sparse": False,
-              "fill_levels": [], "user": False, "mem_max_entries": [1024], "talk_example": False,
+              "occupancy_levels": [], "contention_keys": [], "collision_keys": [], "user": False,
+              "mem_max_entries": [1024], "talk_example": False,
               "ops": 1024, "trials": 1}
     out = subprocess.run([sys.executable, "-m", "lab.agent", "--suite", "maps", "--bpf-dir", str(build),
                           "--params", json.dumps(params)], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -2,17 +2,24 @@
  * for, or creates bare maps, and measures:
  *
  *   mapbench info                       possible/online CPUs, page size, kernel struct sizes (BTF)
- *   mapbench kern -O OBJ [map opts] -o update|lookup -l LOOPS -r REPEAT -T TRIALS -j THREADS
+ *   mapbench kern -O OBJ [map opts] -o update|lookup -l LOOPS -r REPEAT -T TRIALS -j THREADS [-D] [-P N]
  *       map operations driven in the kernel: bpf_loop(LOOPS) inside a tc program run by
  *       BPF_PROG_TEST_RUN with repeat REPEAT, on 1 thread or on THREADS pinned threads at once
  *       (-j 0: one per CPU this process may run on). ns/op from the kernel's own test-run timer.
+ *       Every thread walks the same NKEYS keys, or with -D (disjoint) keys of its own: thread s
+ *       uses dense keys s*STRIDE .. s*STRIDE+NKEYS-1, STRIDE = NKEYS rounded up to 16 (so two
+ *       threads' array values never share a cache line). -P N: before timing, insert other keys
+ *       until the map holds N entries (occupancy with a fixed working set).
  *   mapbench user [map opts] -o update|lookup -N OPS -T TRIALS [-B]
  *       the same operations from user space: one bpf(2) call per element, or batches (-B)
  *   mapbench mem [map opts] -F N1,N2,... [-c CGROUP_DIR -g v1|v2]
  *       memlock from /proc/self/fdinfo after creation and after filling to each Ni entries,
  *       live entries counted by iteration, and memory-cgroup usage around it all
  *
- *   map opts: -t TYPE -f FLAGS -m MAX_ENTRIES -k dense|sparse|hashed -n NKEYS -K KEY_SPACE
+ *   map opts: -t TYPE -f FLAGS -m MAX_ENTRIES -k dense|sparse|hashed|list -n NKEYS -K KEY_SPACE
+ *             -L K1,K2,... (the keys of -k list, in insertion order). With -k list, `kern` also
+ *             prints "order": the keys in the kernel's iteration order (BPF_MAP_GET_NEXT_KEY walks
+ *             the buckets in index order, each chain from its head), which shows where they landed.
  *
  * Output: JSON objects, one per line, on stdout. A kernel refusal (map type, flag, batch op,
  * load) prints "unsupported: <op>: <kernel/libbpf error>" on stderr and exits 2; other
@@ -74,6 +81,9 @@ struct opts {
 	const char *fills;
 	const char *cgroup;
 	const char *cgkind;
+	const char *keylist; /* -L: explicit keys for -k list */
+	int disjoint;        /* -D: each thread its own keys */
+	__u32 prefill;       /* -P: fill the map to this many entries with other keys */
 };
 
 static struct opts o = {
@@ -183,8 +193,22 @@ static __u32 *make_keys(__u32 n)
 	} else if (!strcmp(o.keyspace, "hashed")) {
 		for (__u32 i = 0; i < n; i++)
 			keys[i] = (__u32)(i * 2654435761u + 0x9e3779b9u);
+	} else if (!strcmp(o.keyspace, "list")) {
+		const char *p = o.keylist ? o.keylist : "";
+		__u32 i = 0;
+
+		while (*p && i < n) {
+			char *end;
+
+			keys[i++] = (__u32)strtoul(p, &end, 0);
+			p = *end == ',' ? end + 1 : end;
+			if (end == p && *p)
+				die(1, "bad key list (-L)", EINVAL);
+		}
+		if (i != n)
+			die(1, "key list (-L) shorter than -n", EINVAL);
 	} else {
-		die(1, "unknown key space (dense|sparse|hashed)", EINVAL);
+		die(1, "unknown key space (dense|sparse|hashed|list)", EINVAL);
 	}
 	return keys;
 }
@@ -365,6 +389,22 @@ static void print_list(const char *name, const double *v, int n)
 	printf("]");
 }
 
+/* The first n keys in the kernel's iteration order: for a hash map, bucket by bucket in index
+ * order, each bucket's chain from its head (the most recently inserted element first). */
+static void print_order(int fd, __u32 n)
+{
+	__u32 key, next;
+	void *prev = NULL;
+
+	printf("{\"mode\": \"order\", \"order\": [");
+	for (__u32 i = 0; i < n && bpf_map_get_next_key(fd, prev, &next) == 0; i++) {
+		printf("%s%u", i ? ", " : "", next);
+		key = next;
+		prev = &key;
+	}
+	printf("]}\n");
+}
+
 static int cmd_kern(void)
 {
 	struct bpf_object *obj;
@@ -380,10 +420,12 @@ static int cmd_kern(void)
 	pthread_barrier_t barrier;
 	cpu_set_t set;
 
+	__u32 stride = 0, total, filler = 0;
+
 	if (!st || !ns || !wall || !agg || !val)
 		die(1, "calloc", ENOMEM);
-	if (o.nkeys > MB_MAX_KEYS)
-		die(1, "too many keys", E2BIG);
+	if (o.nkeys > MB_MAX_KEYS || o.nkeys == 0)
+		die(1, "key count out of range", E2BIG);
 
 	/* CPUs: -j 1 runs on the current CPU unpinned; -j N / -j 0 pins one thread per allowed CPU */
 	sched_getaffinity(0, sizeof(set), &set);
@@ -418,18 +460,55 @@ static int cmd_kern(void)
 
 	/* the keys, present in the map before the first timed operation (so every update replaces
 	 * an element and every lookup finds one) */
-	keys = make_keys(o.nkeys);
-	fill(map_fd, keys, o.nkeys, val);
-	nkeys = present(map_fd, keys, o.nkeys, val);
+	if (o.disjoint) { /* thread s: dense keys s*stride .. s*stride+nkeys-1 */
+		stride = (o.nkeys + 15) / 16 * 16;
+		if ((__u64)stride * nthreads > MB_MAX_KEYS)
+			die(1, "disjoint keys: threads x stride over the key table", E2BIG);
+		total = stride * nthreads;
+		keys = calloc(total, sizeof(*keys));
+		if (!keys)
+			die(1, "calloc", ENOMEM);
+		for (int t = 0; t < nthreads; t++) {
+			for (__u32 j = 0; j < o.nkeys; j++) {
+				keys[t * stride + j] = t * stride + j;
+				*(__u64 *)val = keys[t * stride + j];
+				if (bpf_map_update_elem(map_fd, &keys[t * stride + j], val, BPF_ANY))
+					die(refused(errno) ? 2 : 1, "insert a disjoint key (max_entries too small?)", errno);
+			}
+			if (cpus[t] >= 0 && cpus[t] < MB_MAX_CPUS)
+				st->slot[cpus[t]] = t;
+		}
+		nkeys = o.nkeys;
+	} else {
+		keys = make_keys(o.nkeys);
+		fill(map_fd, keys, o.nkeys, val);
+		if (!strcmp(o.keyspace, "list")) { /* exactly these keys, or the row means nothing */
+			nkeys = present(map_fd, keys, o.nkeys, val);
+			if (nkeys != o.nkeys)
+				die(1, "a listed key could not be inserted", ENOSPC);
+		} else {
+			nkeys = present(map_fd, keys, o.nkeys, val);
+		}
+		total = nkeys;
+	}
 	if (nkeys == 0)
 		die(1, "no key could be inserted", ENOSPC);
-	if (o.loops > nkeys) /* the program wraps the key index with one subtraction */
-		o.loops = nkeys;
+	/* occupancy: other keys (NOEXIST: never one of the working set) until the map holds prefill */
+	for (__u32 i = 0; o.prefill > nkeys && filler < o.prefill - nkeys && i < 4 * o.prefill; i++) {
+		__u32 k = (__u32)(i * 2654435761u + 0x9e3779b9u);
+
+		*(__u64 *)val = k;
+		if (bpf_map_update_elem(map_fd, &k, val, BPF_NOEXIST) == 0)
+			filler++;
+	}
 	st->nkeys = nkeys;
 	st->loops = o.loops;
-	memcpy(st->keys, keys, nkeys * sizeof(*keys));
+	st->stride = stride;
+	memcpy(st->keys, keys, total * sizeof(*keys));
 	if (bpf_map_update_elem(bpf_map__fd(bss), &zero, st, 0))
 		die(1, "write .bss", errno);
+	if (!strcmp(o.keyspace, "list") && nkeys <= 4096) /* where the keys landed, before any update */
+		print_order(map_fd, nkeys);
 
 	/* one untimed warm-up run per thread */
 	pthread_barrier_init(&barrier, NULL, nthreads);
@@ -460,12 +539,14 @@ static int cmd_kern(void)
 
 	printf("{\"mode\": \"kern\", \"map_type\": \"%s\", \"flags\": %u, \"max_entries\": %u, \"op\": \"%s\", "
 	       "\"nkeys\": %u, \"threads\": %d, \"loops\": %u, \"repeat\": %u, \"ops_per_trial\": %llu, "
-	       "\"events\": %llu, \"triggers\": %llu, \"live_entries\": %llu, \"key_min\": %u, \"key_max\": %u, ",
+	       "\"events\": %llu, \"triggers\": %llu, \"live_entries\": %llu, \"key_min\": %u, \"key_max\": %u, "
+	       "\"disjoint\": %d, \"stride\": %u, \"filler\": %u, ",
 	       map_types[o.type_idx].name, o.flags, o.max_entries, op_names[o.lookup], nkeys,
 	       nthreads, o.loops, o.repeat, (unsigned long long)o.repeat * o.loops,
 	       (unsigned long long)st->done,
 	       (unsigned long long)(o.trials + 1) * nthreads * o.repeat * o.loops,
-	       (unsigned long long)live_entries(map_fd), keys[0], keys[nkeys - 1]);
+	       (unsigned long long)live_entries(map_fd), keys[0], keys[o.disjoint ? total - stride + nkeys - 1 : nkeys - 1],
+	       o.disjoint, stride, filler);
 	print_list("ns_per_op", ns, o.trials);
 	printf(", ");
 	print_list("wall_ns_per_op", wall, o.trials);
@@ -663,7 +744,7 @@ int main(int argc, char **argv)
 	}
 	o.mode = argv[1];
 	optind = 2;
-	while ((c = getopt(argc, argv, "O:t:f:m:k:n:K:o:l:r:T:j:N:BF:c:g:")) != -1) {
+	while ((c = getopt(argc, argv, "O:t:f:m:k:n:K:o:l:r:T:j:N:BF:c:g:L:DP:")) != -1) {
 		switch (c) {
 		case 'O': o.obj = optarg; break;
 		case 't': o.type_idx = type_by_name(optarg); break;
@@ -682,6 +763,9 @@ int main(int argc, char **argv)
 		case 'F': o.fills = optarg; break;
 		case 'c': o.cgroup = optarg; break;
 		case 'g': o.cgkind = optarg; break;
+		case 'L': o.keylist = optarg; break;
+		case 'D': o.disjoint = 1; break;
+		case 'P': o.prefill = strtoul(optarg, NULL, 0); break;
 		default: return 1;
 		}
 	}

@@ -17,11 +17,16 @@ Parameters (playbook `suites.maps`, all optional):
   nkeys        keys 0..nkeys-1 in the dense key space, and the number of sparse keys (1024)
   operations   (["update", "lookup"])
   contention   also run every update from all vCPUs at once, one pinned thread each (true)
+  contention_keys     key counts K of the shared/disjoint contention rows ([1, 16, 1024]); [] skips them
+  contention_types    map configurations of those rows (["array", "percpu_array", "hash", "percpu_hash"])
+  collision_keys      key counts K of the collide/spread rows ([64]); [] skips them
+  collision_max_entries  max_entries of those maps (1024: 1024 buckets)
   sparse       sparse PID-like keys from [1, pid_max), arrays sized pid_max (true)
   sparse_alloc_limit  largest predicted array (bytes) the sparse run may create (536870912)
-  fill_levels  percent fill levels of the fill sweep ([6, 25, 50, 75, 100]); [] skips it
-  fill_max_entries    max_entries of the fill sweep maps (16384)
-  fill_types   map configurations of the fill sweep (every hash configuration of `types`)
+  occupancy_levels    percent occupancy levels of the occupancy sweep ([6, 25, 50, 75, 100]); [] skips it
+  occupancy_max_entries  max_entries of the occupancy maps (16384)
+  occupancy_keys      the fixed working set W looked up at every level (256)
+  occupancy_types     map configurations of the occupancy sweep (every hash configuration of `types`)
   user         user-space driver rows: one syscall per element and batch ops (true)
   user_ops, user_trials   operations per trial (20000) and trials (5) of the user driver
   memory       memory rows (true)
@@ -31,18 +36,27 @@ Parameters (playbook `suites.maps`, all optional):
 
 Rows (schema.SUITES["maps"]): operation update/lookup (timed: ns per operation, median and 95%
 CI over trials, events = successful operations vs triggers = operations issued) or memory.
+Experiments that isolate one cause each (results/README.md, "maps"):
+  contention  key_space "contention", contention "shared" (one pinned thread per CPU, all updating
+              the same K keys) or "disjoint" (each thread its own K keys), nkeys K, threads N;
+  collisions  hash with BPF_F_ZERO_SEED (flags 0x40), key_space "collide" (K keys in one bucket) or
+              "spread" (K keys, a bucket each), keys chosen here (mapkeys.py) and their placement
+              checked against the kernel's iteration order (a mismatch makes the row invalid);
+  occupancy   key_space "occupancy-NN": the same W keys looked up in a map filled with other keys to
+              NN% of max_entries (this replaced the fill-NN rows, whose working set grew with the fill).
 Extra fields: loop_ns (the bpf_loop + key fetch alone, same run shape), map_ns (ns_median -
 loop_ns), threads, agg_ns_per_op (wall time / all threads' operations), memlock_regime,
 memlock_terms, real_memory_peak, cgroup, possible_cpus, talk_setup_predicted.
 """
 
 import json
-import os
 import platform
 import subprocess
 
 from . import memlock
 from .common import check_params, timing_fields
+from .mapexp import CONTENTION_TYPES, Experiments, disjoint_size
+from .mapmem import make_cgroup, memory_fields, remove_cgroup
 
 DEFAULT_TYPES = ["array", "percpu_array", "hash", "hash:1", "percpu_hash", "percpu_hash:1",
                  "lru_hash", "lru_percpu_hash"]
@@ -61,6 +75,7 @@ class Failed(Exception):
 
 
 def run_mapbench(helper, mode, args, timeout=1800):
+    """The helper's record (its first JSON line; an "order" line, if any, becomes its "order" field)."""
     proc = subprocess.run([helper, mode] + [str(a) for a in args], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
     text = " | ".join(ln.strip() for ln in proc.stderr.splitlines() if ln.strip())[-1500:]
@@ -69,8 +84,12 @@ def run_mapbench(helper, mode, args, timeout=1800):
     if proc.returncode != 0:
         raise Failed("mapbench %s exit %d: %s" % (mode, proc.returncode, text or "no message"))
     recs = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    order = [r["order"] for r in recs if r.get("mode") == "order"]
+    recs = [r for r in recs if r.get("mode") != "order"]
     if not recs:
         raise Failed("mapbench %s printed no record" % mode)
+    if order:
+        recs[0]["order"] = order[0]
     return recs[0]
 
 
@@ -80,9 +99,11 @@ def parse_type(spec):
     return name, int(flags, 0) if flags else 0
 
 
-PARAMS = ("types", "ops", "trials", "loops", "max_entries", "nkeys", "operations", "contention", "sparse",
-          "sparse_alloc_limit", "fill_levels", "fill_max_entries", "fill_types", "user", "user_ops", "user_trials",
-          "memory", "mem_max_entries", "talk_example")
+PARAMS = ("types", "ops", "trials", "loops", "max_entries", "nkeys", "operations", "contention", "contention_keys",
+          "contention_types", "collision_keys", "collision_max_entries", "sparse", "sparse_alloc_limit",
+          "occupancy_levels", "occupancy_max_entries", "occupancy_keys", "occupancy_types", "user", "user_ops",
+          "user_trials", "memory", "mem_max_entries", "talk_example")
+
 
 
 def _type_problem(spec):
@@ -96,10 +117,18 @@ def _type_problem(spec):
 
 def check(params):
     """Problems with the playbook's maps parameters (checked on the host before anything boots)."""
-    return check_params(params, PARAMS, {"types": _type_problem, "fill_types": _type_problem,
-                                         "operations": ("update", "lookup")},
-                        ints=("ops", "trials", "loops", "max_entries", "nkeys", "fill_max_entries", "user_ops",
-                              "user_trials"))
+    def count(v):
+        return None if isinstance(v, int) and not isinstance(v, bool) and v > 0 else "a positive integer"
+
+    def level(v):
+        return None if isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 100 else "a percentage 1..100"
+
+    return check_params(params, PARAMS, {"types": _type_problem, "occupancy_types": _type_problem,
+                                         "contention_types": _type_problem, "operations": ("update", "lookup"),
+                                         "contention_keys": count, "collision_keys": count,
+                                         "occupancy_levels": level},
+                        ints=("ops", "trials", "loops", "max_entries", "nkeys", "occupancy_max_entries",
+                              "occupancy_keys", "collision_max_entries", "user_ops", "user_trials"))
 
 
 def is_hash(name):
@@ -130,83 +159,9 @@ def validity(rec):
     return "ok", ""
 
 
-def memory_fields(rec, stage, version, ncpus, sizes, page_size, cg_kind):
-    """Row fields of one fill stage of a `mapbench mem` record, with the model's prediction."""
-    pred = memlock.predict(version, rec["map_type"], rec["key_size"], rec["value_size"], rec["max_entries"],
-                           rec["flags"], ncpus, stage["live"], sizes, page_size)
-    measured = stage["memlock"] if stage["memlock"] >= 0 else None
-    real = peak = None
-    if rec["cg_before"] >= 0 and stage["cg"] >= 0:
-        real = stage["cg"] - rec["cg_before"]
-        peak = rec["cg_peak"] - rec["cg_before"] if rec["cg_peak"] >= 0 else None
-    f = dict(max_entries=rec["max_entries"], live_entries=stage["live"], memlock_measured=measured,
-             memlock_predicted=pred.bytes if pred else None, memlock_note=memlock.note(measured, pred, real),
-             real_memory=real, real_memory_peak=peak, cgroup=cg_kind, possible_cpus=ncpus,
-             inserted=stage["inserted"])
-    if real is not None and real < 0:  # the cgroup gave back more (cached per-CPU charge) than the map took
-        f.update(real_memory=None, real_memory_raw_delta=real,
-                 real_memory_note="no figure: the memory cgroup %s fell by %d B while the map was made "
-                                  "(its per-CPU charge cache was returned meanwhile)" % (cg_kind, -real))
-        real = None
-    if pred:
-        f["memlock_regime"] = pred.regime
-        f["memlock_terms"] = pred.terms
-        if real is not None:
-            f["real_memory_note"] = ("memory cgroup %s delta since before map creation; the cgroup charges "
-                                     "in per-CPU batches (up to 64 pages), so small maps read coarse" % cg_kind)
-    return f
-
-
-# ---- memory cgroup for real-memory readings ----
-
-def _mounts():
-    try:
-        with open("/proc/mounts") as f:
-            return [ln.split() for ln in f]
-    except OSError:
-        return []
-
-
-def make_cgroup():
-    """Create a child memory cgroup; returns (path, kind) or (None, reason)."""
-    name = "lab-maps-%d" % os.getpid()
-    for _dev, mnt, fstype, _opts, *_ in _mounts():
-        if fstype == "cgroup2":
-            try:
-                with open(os.path.join(mnt, "cgroup.controllers")) as f:
-                    if "memory" not in f.read().split():
-                        continue
-                with open(os.path.join(mnt, "cgroup.subtree_control")) as f:
-                    if "memory" not in f.read().split():
-                        continue
-                path = os.path.join(mnt, name)
-                os.mkdir(path)
-                return path, "v2"
-            except OSError:
-                continue
-    for _dev, mnt, fstype, opts, *_ in _mounts():
-        if fstype == "cgroup" and "memory" in opts.split(","):
-            try:
-                path = os.path.join(mnt, name)
-                os.mkdir(path)
-                return path, "v1"
-            except OSError as e:
-                return None, "cannot create a memory cgroup under %s: %s" % (mnt, e)
-    return None, ("no memory cgroup: cgroup v2 has no memory controller enabled for children and no "
-                  "cgroup v1 memory hierarchy is mounted")
-
-
-def remove_cgroup(path):
-    if path:
-        try:
-            os.rmdir(path)
-        except OSError:
-            pass
-
-
 # ---- the suite ----
 
-class MapSuite:
+class MapSuite(Experiments):
     def __init__(self, ctx):
         self.ctx = ctx
         p = ctx.param
@@ -220,13 +175,18 @@ class MapSuite:
         self.nkeys = int(p("nkeys", 1024))
         self.operations = list(p("operations", ["update", "lookup"]))
         self.contention = bool(p("contention", True))
+        self.contention_keys = [int(k) for k in p("contention_keys", [1, 16, 1024])]
+        self.contention_types = [parse_type(t) for t in p("contention_types", CONTENTION_TYPES)]
+        self.collision_keys = [int(k) for k in p("collision_keys", [64])]
+        self.collision_max_entries = int(p("collision_max_entries", 1024))
         self.sparse = bool(p("sparse", True))
         self.sparse_alloc_limit = int(p("sparse_alloc_limit", 512 << 20))
-        self.fill_levels = list(p("fill_levels", [6, 25, 50, 75, 100]))
-        self.fill_max_entries = int(p("fill_max_entries", 16384))
-        fill_types = p("fill_types", None)
-        self.fill_types = ([parse_type(t) for t in fill_types] if fill_types is not None
-                           else [t for t in self.types if is_hash(t[0])])
+        self.occ_levels = [int(x) for x in p("occupancy_levels", [6, 25, 50, 75, 100])]
+        self.occ_max_entries = int(p("occupancy_max_entries", 16384))
+        self.occ_keys = int(p("occupancy_keys", 256))
+        occ_types = p("occupancy_types", None)
+        self.occ_types = ([parse_type(t) for t in occ_types] if occ_types is not None
+                          else [t for t in self.types if is_hash(t[0])])
         self.user = bool(p("user", True))
         self.user_ops = int(p("user_ops", 20000))
         self.user_trials = int(p("user_trials", 5))
@@ -259,23 +219,23 @@ class MapSuite:
 
     # -- kernel driver
 
-    def kern(self, name, flags, op, keyspace, nkeys, max_entries, threads, ops=None, key_space_size=None):
-        ops = ops or self.ops
-        loops = min(self.loops, nkeys)
-        repeat = max(1, -(-ops // loops))
+    def kern(self, name, flags, op, keyspace, nkeys, max_entries, threads, key_space_size=None, extra=()):
+        """One `mapbench kern` run; extra: more helper options (-D disjoint, -L keys, -P prefill)."""
+        repeat = max(1, -(-self.ops // self.loops))
         args = ["-O", self.obj, "-t", name, "-f", flags, "-m", max_entries, "-o", op, "-k", keyspace,
-                "-n", nkeys, "-l", loops, "-r", repeat, "-T", self.trials, "-j", threads]
+                "-n", nkeys, "-l", self.loops, "-r", repeat, "-T", self.trials, "-j", threads] + list(extra)
         if key_space_size:
             args += ["-K", key_space_size]
         return run_mapbench(self.helper, "kern", args)
 
-    def baseline(self, threads, nkeys):
-        """ns per iteration of the same loop (same threads, same key count) without the map
-        operation: the program only fetches the key. Cached per run shape."""
-        key = (threads, nkeys)
+    def baseline(self, threads, nkeys, disjoint=False):
+        """ns per iteration of the same loop (same threads, same key count, same key slots) without
+        the map operation: the program only fetches the key. Cached per run shape."""
+        key = (threads, nkeys, disjoint)
         if key not in self.loop_ns:
             try:
-                rec = self.kern("array", 0, "empty", "dense", nkeys, nkeys, threads)
+                size = disjoint_size(self.info.get("online_cpus", 1), nkeys) if disjoint else nkeys
+                rec = self.kern("array", 0, "empty", "dense", nkeys, size, threads, extra=["-D"] if disjoint else [])
                 self.loop_ns[key] = timing_fields("x", rec["ns_per_op"], 1)["ns_median"]
             except (Refused, Failed) as e:
                 self.ctx.log("loop baseline failed: %s" % e)
@@ -283,20 +243,31 @@ class MapSuite:
         return self.loop_ns[key]
 
     def kern_row(self, name, flags, op, keyspace, nkeys, max_entries, contention, key_space_size=None,
-                 label=None):
-        threads = 0 if contention == "allcpu" else 1
+                 label=None, extra=(), check=None, more=None):
+        """One kernel-driven row. contention: 1cpu (one thread), allcpu / shared / disjoint (one pinned
+        thread per CPU; disjoint: each its own keys). check(rec) -> (status, reason) adds a proof;
+        more: extra row fields."""
+        threads = 1 if contention == "1cpu" else 0
+        disjoint = contention == "disjoint"
         fields = self.base(name, flags, operation=op, driver="kernel", contention=contention,
-                           key_space=label or keyspace, max_entries=max_entries)
+                           key_space=label or keyspace, max_entries=max_entries, **(more or {}))
         method = "bpf_loop in BPF_PROG_TEST_RUN (tc), kernel test-run timer"
+        args = list(extra) + (["-D"] if disjoint else [])
 
         def go():
-            loop_ns = self.baseline(threads, nkeys)
+            loop_ns = self.baseline(threads, nkeys, disjoint)
             rec = self.kern(name, flags, op, keyspace, nkeys, max_entries, threads,
-                            key_space_size=key_space_size)
+                            key_space_size=key_space_size, extra=args)
             status, reason = validity(rec)
-            extra = timed_fields(rec, method, loop_ns)
-            extra.update(nkeys=rec["nkeys"], key_min=rec["key_min"], key_max=rec["key_max"])
-            return status, reason, extra
+            if status == "ok" and check:
+                status, reason = check(rec)
+            f = timed_fields(rec, method, loop_ns)
+            f.update(nkeys=rec["nkeys"], key_min=rec["key_min"], key_max=rec["key_max"])
+            if disjoint:
+                f["key_stride"] = rec["stride"]
+            if rec.get("filler"):
+                f["filler_entries"] = rec["filler"]
+            return status, reason, f
 
         return self.guarded(fields, go)
 
@@ -370,10 +341,14 @@ class MapSuite:
         for name, flags in self.types:
             for op in self.operations:
                 yield self.kern_row(name, flags, op, "dense", self.nkeys, self.max_entries, "1cpu")
-        # contention: the same updates from every vCPU at once
+        # contention: the same updates from every vCPU at once; then shared vs disjoint keys
         if self.contention:
             for name, flags in self.types:
                 yield self.kern_row(name, flags, "update", "dense", self.nkeys, self.max_entries, "allcpu")
+        if self.contention_keys:
+            yield from self.contention_rows()
+        if self.collision_keys:
+            yield from self.collision_rows()
         # sparse PID-like keys: arrays need max_entries = pid_max
         if self.sparse:
             pid_max = int(self.info["pid_max"]) if self.info.get("pid_max", -1) > 0 else 4194304
@@ -394,12 +369,8 @@ class MapSuite:
                 if self.memory:
                     yield from self.mem_rows(name, flags, size, [self.nkeys], "sparse", "sparse", pid_max,
                                              extra={"pid_max": pid_max})
-        # fill sweep: lookups in hash maps filled to a share of max_entries
-        for level in self.fill_levels:
-            n = max(1, self.fill_max_entries * int(level) // 100)
-            for name, flags in self.fill_types:
-                yield self.kern_row(name, flags, "lookup", "hashed", n, self.fill_max_entries, "1cpu",
-                                    label="fill-%02d" % int(level))
+        # occupancy: a fixed working set in maps filled with other keys
+        yield from self.occupancy_rows()
         # user space: one syscall per element, and batches
         if self.user:
             for name, flags in self.types:

@@ -50,10 +50,12 @@ SUITES = {
         TIMED,
         map_type=str,
         flags=int,
-        key_space=str,  # dense | sparse | fill-NN
+        key_space=str,  # dense | sparse | talk | cgroup | contention | collide | spread | occupancy-NN
         operation=str,  # update | lookup | memory
         driver=str,  # kernel | user | user_batch
-        contention=str,  # 1cpu | allcpu
+        contention=str,  # 1cpu | allcpu | shared | disjoint
+        nkeys=int,  # keys per thread (the working set)
+        threads=int,  # threads updating/looking up at once (one pinned per CPU unless 1)
         max_entries=int,
         live_entries=int,
         memlock_measured=int,
@@ -77,7 +79,7 @@ OPTIONAL = {
     "ns_median", "ns_ci_low", "ns_ci_high", "samples", "trials", "ops_per_trial", "method",
     "body_ns", "dispatch_ns", "events", "triggers",
     "max_entries", "live_entries", "memlock_measured", "memlock_predicted", "memlock_note",
-    "real_memory", "flags", "key_space", "driver", "contention",
+    "real_memory", "flags", "key_space", "driver", "contention", "nkeys", "threads",
     "baseline_ops", "tool_ops", "overhead_pct", "load", "variant", "attach_point",
 }
 
