@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from lab.agent import hooks, schema
+from lab.agent import hookperf, hooks, schema
 from lab.agent.common import Context
 
 
@@ -32,15 +32,6 @@ def test_count_check():
     assert hooks.count_check(5, 5) == ("ok", "")
     status, reason = hooks.count_check(4, 5)
     assert status == "invalid" and "4 events for 5 triggers" in reason
-
-
-def test_perf_check_tolerance():
-    period = 1_000_000
-    good = [trial(0, 1, 2, 1, events=100, clock_ns=100_500_000), trial(1, 1, 2, 1, events=99, clock_ns=99_000_000)]
-    assert hooks.perf_check(good, period) == ("ok", "", 199)
-    bad = [trial(0, 1, 2, 1, events=50, clock_ns=100_000_000)]
-    status, reason, expected = hooks.perf_check(bad, period)
-    assert status == "invalid" and expected == 100 and "50 events, 100 expected" in reason
 
 
 def test_stats_body_runs_per_op():
@@ -122,8 +113,105 @@ def test_unknown_hook_is_an_error(tmp_path):
 def test_sample_check_against_the_ring_buffer_count():
     counts = [{"trial": 0, "events": 90, "samples": 88, "lost": 2, "clock_ns": 100_000_000},
               {"trial": 1, "events": 75, "samples": 75, "lost": 0, "clock_ns": 100_000_000}]
-    assert hooks.sample_check(counts) == ("ok", "", 165, 165)
-    assert hooks.delivered_pct(counts, 1_000_000) == pytest.approx(82.5)
+    assert hookperf.sample_check(counts) == ("ok", "", 165, 165)
+    assert hookperf.delivered_pct(counts, 1_000_000) == pytest.approx(82.5)
     bad = counts + [{"trial": 2, "events": 10, "samples": 12, "lost": 0, "clock_ns": 1}]
-    status, reason, events, samples = hooks.sample_check(bad)
+    status, reason, events, samples = hookperf.sample_check(bad)
     assert status == "invalid" and "10 events" in reason and "12 samples" in reason and samples == 177
+
+
+# ---- perf_event: arms base / none / programs per trial, sized by samples ----
+
+def arm(name, ns, count, events, cpu=None):
+    return {"arm": name, "ns": ns, "cpu_ns": ns if cpu is None else cpu, "count": count, "events": events}
+
+
+def perf_records(stray=0, body_events=1000, counts_ok=True):
+    """Two trials (fwd, rev) of a 1 ms-period cpu-clock event: base 1 s; the none arm loses 2 us per
+    sample, empty 2.5 us, body 3 us (over base)."""
+    recs = [{"kind": "setup", "prog": "perf_event_body,perf_event_empty", "mode": "perf", "ops": 10**6,
+             "clk_tck": 100, "period_ns": 1_000_000, "samples_target": 1000, "calib_ops": 10**5,
+             "calib_events": 100, "progs": ["perf_event_empty", "perf_event_body"]}]
+    for t in range(2):
+        arms = [arm("base", 10**9, 0, 0), arm("none", 10**9 + 2000 * 1000, 1_002_000_000, stray),
+                arm("perf_event_empty", 10**9 + 2500 * 1000, 1_002_500_000, 1000),
+                arm("perf_event_body", 10**9 + 3000 * body_events, 1_003_000_000, body_events)]
+        recs.append({"kind": "ptrial", "trial": t, "order": "fwd" if t == 0 else "rev",
+                     "arms": arms if t == 0 else arms[::-1]})
+    for p in ("perf_event_empty", "perf_event_body"):
+        recs.append({"kind": "stats", "prog": p, "trial": 0, "run_time_ns": 200 * 200, "run_cnt": 200,
+                     "events": 200, "triggers": 10, "hook_ns": 1, "clock_ns": 200_000_000})
+        recs.append({"kind": "count", "prog": p, "trial": 0, "events": 200, "samples": 200 if counts_ok else 150,
+                     "lost": 0, "clock_ns": 200_000_000})
+    return recs
+
+
+def perf_rows(tmp_path, recs, accelerator="host"):
+    suite = hooks.Suite(make_ctx(tmp_path, accelerator=accelerator))
+    base = dict(hook="perf_event", attach_point="cpu-clock 999 Hz", freq_hz=999, perf_event="sw")
+    return hookperf.perf_rows_from_records(suite.row, base, recs, 999, ["body", "empty"])
+
+
+def pick(rows, method, variant):
+    out = [r for r in rows if r["method"] == method and r["variant"] == variant]
+    assert len(out) == 1, (method, variant)
+    return out[0]
+
+
+def test_perf_rows_pair_none_with_each_program(tmp_path):
+    rows = perf_rows(tmp_path, perf_records())
+    assert {(r["method"], r["variant"]) for r in rows} == {
+        (m, v) for m in ("throughput_abba", "cpu_abba") for v in ("none", "body", "empty")} | {
+        ("bpf_stats", "body"), ("bpf_stats", "empty")}
+    for r in rows:
+        assert schema.validate(r) == [], r
+        assert r["status"] == "ok", r["reason"]
+        assert r["hook"] == "perf_event" and r["freq_hz"] == 999 and r["perf_event"] == "sw"
+    for method in ("throughput_abba", "cpu_abba"):
+        none, body, empty = (pick(rows, method, v) for v in ("none", "body", "empty"))
+        # the none arm's samples: each program's count scaled by the event's own count ratio
+        assert none["sample_counts"] == [999, 999] and none["events"] is None  # 1000 x 1.002 / 1.0025-1.003
+        assert none["samples"] == pytest.approx([2000.0, 2000.0], rel=1e-3)
+        assert body["samples"] == pytest.approx([3000.0, 3000.0]) and body["sample_counts"] == [1000, 1000]
+        assert body["none_samples"] == none["samples"]
+        assert body["minus_none_samples"] == pytest.approx([1000.0, 1000.0], rel=1e-2)
+        assert empty["minus_none_samples"] == pytest.approx([500.0, 500.0], rel=1e-2)
+        assert "none_samples" not in none and "minus_none_median" not in body  # intervals: the host's job
+        assert body["events"] == body["triggers"] == 200 and "ring buffer" in body["trigger_check"]
+        assert body["delivered_pct"] == pytest.approx(100.0)
+        assert body["loss_pct_median"] == pytest.approx(100 * 3e6 / (1e9 + 3e6))
+        assert body["loss_samples"] == pytest.approx([100 * 3e6 / (1e9 + 3e6)] * 2, abs=1e-4)
+        assert body["samples_target"] == 1000 and "sample_note" not in body
+    assert pick(rows, "cpu_abba", "body")["irq_time_accounting"] in (True, False, None)
+    assert pick(rows, "bpf_stats", "body")["body_ns"] == pytest.approx(200.0)
+
+
+def test_perf_rows_invalid_when_a_program_runs_detached_or_counts_differ(tmp_path):
+    rows = perf_rows(tmp_path, perf_records(stray=3))
+    assert all(r["status"] == "invalid" and "none arm" in r["reason"] for r in rows)
+    rows = perf_rows(tmp_path, perf_records(counts_ok=False))
+    body = pick(rows, "throughput_abba", "body")
+    assert body["status"] == "invalid" and "200 events" in body["reason"] and "150 samples" in body["reason"]
+    assert pick(rows, "throughput_abba", "none")["status"] == "ok"
+
+
+def test_perf_rows_a_program_that_never_fired_is_invalid_and_short_trials_say_so(tmp_path):
+    rows = perf_rows(tmp_path, perf_records(body_events=0))
+    body = pick(rows, "cpu_abba", "body")
+    assert body["status"] == "invalid" and "never fired" in body["reason"]
+    assert "fewer than the 1000" in body["sample_note"]
+    assert pick(rows, "cpu_abba", "empty")["status"] == "ok"
+
+
+def test_perf_helper_is_asked_for_every_variant_at_once(tmp_path):
+    out = "".join(json.dumps(r) + "\n" for r in perf_records())
+    path = fake_helper(tmp_path, 0, "", stdout=out)
+    path.write_text(path.read_text().replace("cat ", f"echo \"$@\" > '{tmp_path / 'args'}'\ncat ", 1))
+    ctx = make_ctx(tmp_path, {"hooks": ["perf_event"], "variants": ["body", "empty"], "freqs": [999],
+                              "perf_events": ["sw"], "perf_samples": 1000, "perf_trials": 2})
+    rows = list(hooks.run(ctx))
+    args = (tmp_path / "args").read_text().split()
+    assert args[args.index("--prog") + 1] == "perf_event_body,perf_event_empty"
+    assert args[args.index("--samples") + 1] == "1000" and args[args.index("--trials") + 1] == "2"
+    assert len(rows) == 8 and all(r["status"] == "ok" for r in rows)
+    assert hooks.check({"perf_ms": 100}) and not hooks.check({"perf_samples": 1000, "perf_trials": 4})

@@ -71,13 +71,24 @@ def test_working_hooks_fire_once_per_trigger(quick_rows, hook):
 
 def test_perf_event_software_ok_hardware_reported(quick_rows):
     rows, _, _ = quick_rows
-    sw = pick(rows, "perf_event", "throughput_abba", perf_event="sw")
-    assert sw["status"] == "ok", sw["reason"]
-    assert sw["freq_hz"] == 999 and sw["events"] > 0
-    # the independent count: samples the kernel wrote to the event's ring buffer, exactly
-    assert sw["events"] == sw["triggers"] and "ring buffer" in sw["trigger_check"]
-    assert 50 < sw["delivered_pct"] <= 101
-    assert pick(rows, "perf_event", "throughput_abba", variant="none", perf_event="sw")["status"] == "ok"
+    for freq in (999, 9999):
+        for method in ("throughput_abba", "cpu_abba"):
+            sw = pick(rows, "perf_event", method, perf_event="sw", freq_hz=freq)
+            assert sw["status"] == "ok", sw["reason"]
+            assert sw["events"] > 0
+            # the independent count: samples the kernel wrote to the event's ring buffer, exactly
+            assert sw["events"] == sw["triggers"] and "ring buffer" in sw["trigger_check"]
+            assert 50 < sw["delivered_pct"] <= 101
+            # trials sized by samples: every trial of the program generated at least 1000
+            assert sw["samples_target"] == 1000 and min(sw["sample_counts"]) >= 1000, sw["sample_counts"]
+            assert len(sw["samples"]) == len(sw["none_samples"]) == len(sw["minus_none_samples"]) == sw["trials"]
+            for x, a, b in zip(sw["minus_none_samples"], sw["samples"], sw["none_samples"], strict=True):
+                assert x == pytest.approx(a - b, abs=0.01)
+            none = pick(rows, "perf_event", method, variant="none", perf_event="sw", freq_hz=freq)
+            assert none["status"] == "ok" and none["events"] is None and min(none["sample_counts"]) >= 900
+            assert none["samples"] == sw["none_samples"]
+        # the sampling interrupt costs something: CPU time lost per sample without a program is > 0
+        assert pick(rows, "perf_event", "cpu_abba", variant="none", perf_event="sw", freq_hz=freq)["ns_median"] > 0
     hw = pick(rows, "perf_event", "throughput_abba", perf_event="hw")
     if hw["status"] == "unsupported":  # no hardware counters here: perf_event_open's errno
         assert "perf_event_open(hardware cycles" in hw["reason"]

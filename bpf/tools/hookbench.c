@@ -4,7 +4,8 @@
  *
  *   hookbench open   --obj hook_open.bpf.o --prog tracepoint_body --trials 20 --ops 20000 [--path F]
  *   hookbench uprobe --obj hook_uprobe.bpf.o --prog uprobe_body ...
- *   hookbench perf   --obj hook_perf.bpf.o --prog perf_event_body|none --event sw|hw --freq 999 --ms 100
+ *   hookbench perf   --obj hook_perf.bpf.o --prog perf_event_body[,perf_event_empty...] --event sw|hw
+ *                    --freq 999 --samples 1000 (--prog none: sampling without a program only)
  *   hookbench net    --obj hook_net.bpf.o --prog xdp_body|socket_body --netns-tx P --netns-rx P
  *                    --ifname vrx --dst 10.201.0.2 --port 9000 [--xdp-mode skb|drv] ...
  *
@@ -15,6 +16,15 @@
  *    "base_events":.. (counted during the baseline: must be 0),"triggers":..,...}
  *   {"kind":"stats","trial":i,"run_time_ns":..,"run_cnt":..,"events":..,"triggers":..,"hook_ns":..}
  *   {"kind":"count","trial":i,"events":..,"samples":..,"lost":..,"clock_ns":..}   (perf mode)
+ * perf mode replaces "trial" records with
+ *   {"kind":"ptrial","trial":i,"order":"fwd"|"rev","arms":[{"arm":"base"|"none"|PROG,"ns":..,
+ *    "cpu_ns":..,"count":..,"events":..},...]}
+ * one per trial: the same loop with no event open (base), the event open without a program (none)
+ * and the event with each program, in one order on even trials and the reverse on odd ones, so the
+ * arms pair within a trial and a linear drift cancels over two. The loop is sized so that every
+ * program arm generates at least --samples samples (from a calibration run's samples per loop
+ * iteration, +10%); "count" is the event's own count (cpu-clock ns, or cycles); "events" the
+ * program's runs (for base and none: runs counted meanwhile, which must be 0).
  * Trials run baseline and hook alternately in ABBA order (A = no program, B = attached), so a
  * linear drift cancels in the per-pair difference. Body time (bpf_stats) is measured in its own
  * phase because enabling the stats adds two clock reads to every program run. The stats are
@@ -62,12 +72,16 @@
 
 static struct {
 	const char *mode, *obj, *prog, *path, *event, *netns_tx, *netns_rx, *ifname, *dst, *xdp_mode;
-	int trials, stats_trials, port, freq, ms;
+	int trials, stats_trials, port, freq, ms, samples;
 	long ops;
 } opt = {
 	.path = "/dev/null", .event = "sw", .ifname = "vrx", .dst = "10.201.0.2", .xdp_mode = "skb",
-	.trials = 10, .stats_trials = 3, .port = 9000, .freq = 999, .ms = 100, .ops = 10000,
+	.trials = 10, .stats_trials = 3, .port = 9000, .freq = 999, .ms = 100, .ops = 10000, .samples = 1000,
 };
+
+#define MAX_PROGS 4
+static struct bpf_program *perf_progs[MAX_PROGS]; /* perf mode: the programs of --prog (none: 0) */
+static int nperf_progs;
 
 static struct bpf_object *obj;
 static struct bpf_program *prog; /* NULL for perf --prog none */
@@ -401,8 +415,9 @@ static void count_phase(long ops)
 			die(3, "attach failed during the count phase");
 		want_ring = 0;
 		set_pass(0);
-		printf("{\"kind\":\"count\",\"trial\":%d,\"events\":%llu,\"samples\":%llu,\"lost\":%llu,"
-		       "\"clock_ns\":%lld}\n", i, ev, ring_samples, ring_lost, last_clock_ns);
+		printf("{\"kind\":\"count\",\"prog\":\"%s\",\"trial\":%d,\"events\":%llu,\"samples\":%llu,"
+		       "\"lost\":%llu,\"clock_ns\":%lld}\n", bpf_program__name(prog), i, ev, ring_samples, ring_lost,
+		       last_clock_ns);
 		fflush(stdout);
 	}
 }
@@ -513,16 +528,17 @@ static void setup_net(void)
 	die(1, "no datagram arrives from %s to %s:%d", opt.netns_tx, opt.dst, opt.port);
 }
 
-/* perf mode: pick the loop length so one run takes about --ms milliseconds. */
+/* perf mode: pick the loop length so one run takes about --ms milliseconds of this thread's CPU
+ * time (what a per-task cpu-clock event samples; wall time would count other tasks running). */
 static long calibrate(void)
 {
 	long n = 1000000;
 	long long t;
 
 	for (;;) {
-		t = now_ns();
+		t = cpu_ns();
 		sink = spin(n);
-		t = now_ns() - t;
+		t = cpu_ns() - t;
 		if (t > 20000000LL)
 			break;
 		n *= 4;
@@ -555,13 +571,108 @@ static void stats_phase(long ops)
 		memset(&info, 0, sizeof(info));
 		len = sizeof(info);
 		bpf_obj_get_info_by_fd(pfd, &info, &len);
-		printf("{\"kind\":\"stats\",\"trial\":%d,\"run_time_ns\":%llu,\"run_cnt\":%llu,\"events\":%llu,"
-		       "\"triggers\":%ld,\"hook_ns\":%lld,\"clock_ns\":%lld}\n",
-		       i, (unsigned long long)info.run_time_ns - t0, (unsigned long long)info.run_cnt - c0, ev, ops,
-		       s.ns, last_clock_ns);
+		printf("{\"kind\":\"stats\",\"prog\":\"%s\",\"trial\":%d,\"run_time_ns\":%llu,\"run_cnt\":%llu,"
+		       "\"events\":%llu,\"triggers\":%ld,\"hook_ns\":%lld,\"clock_ns\":%lld}\n",
+		       bpf_program__name(prog), i, (unsigned long long)info.run_time_ns - t0,
+		       (unsigned long long)info.run_cnt - c0, ev, ops, s.ns, last_clock_ns);
 		fflush(stdout);
 	}
 	close(sfd); /* the kernel turns the stats off again when the last such fd closes */
+}
+
+/* Is `name` one of the comma-separated names in `list`? */
+static int in_list(const char *name, const char *list)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; p && *p;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (len == n && !strncmp(p, name, n))
+			return 1;
+		p = end ? end + 1 : NULL;
+	}
+	return 0;
+}
+
+/* One arm of a perf trial: no event (base), the event alone (none, prog NULL) or with a program. */
+static void perf_arm(const char *name, struct bpf_program *p, int with_event, int first)
+{
+	unsigned long long ev = 0;
+	struct sample s;
+
+	prog = p;
+	last_clock_ns = 0;
+	if (!with_event) {
+		unsigned long long e0 = nperf_progs ? read_events() : 0;
+
+		s = measure(opt.ops);
+		ev = nperf_progs ? read_events() - e0 : 0;
+	} else {
+		unsigned long long e0 = nperf_progs ? read_events() : 0;
+
+		if (attach())
+			die(3, "attach failed (%s)", name);
+		s = measure(opt.ops);
+		detach();
+		ev = nperf_progs ? read_events() - e0 : 0;
+	}
+	printf("%s{\"arm\":\"%s\",\"ns\":%lld,\"cpu_ns\":%lld,\"count\":%lld,\"events\":%llu}", first ? "" : ",",
+	       name, s.ns, s.cpu, with_event ? last_clock_ns : 0, ev);
+}
+
+/* perf mode: base / none / each program per trial, sized by samples (see the header). */
+static void perf_main(void)
+{
+	long calib_ops;
+	unsigned long long ev = 0;
+	struct sample s;
+	long long period = strcmp(opt.event, "hw") ? 1000000000LL / opt.freq : 0;
+
+	/* loop length for samples / freq seconds of CPU, then corrected by a calibration run's
+	 * samples per iteration (a late timer, e.g. under emulation, delivers fewer) */
+	opt.ms = (int)(1000.0 * opt.samples / opt.freq) + 1;
+	opt.ops = calibrate();
+	calib_ops = opt.ops / 10 + 1;
+	prog = nperf_progs ? perf_progs[0] : NULL;
+	if (run_hooked(calib_ops, &s, &ev))
+		die(3, "attaching %s refused", prog ? bpf_program__name(prog) : "the perf event");
+	if (prog && ev >= 20)
+		opt.ops = (long)(1.1 * opt.samples * (double)calib_ops / ev) + 1;
+	else
+		opt.ops = (long)(1.1 * opt.ops) + 1;
+	printf("{\"kind\":\"setup\",\"prog\":\"%s\",\"mode\":\"perf\",\"ops\":%ld,\"clk_tck\":%ld,"
+	       "\"period_ns\":%lld,\"samples_target\":%d,\"calib_ops\":%ld,\"calib_events\":%llu,\"progs\":[",
+	       opt.prog, opt.ops, sysconf(_SC_CLK_TCK), period, opt.samples, calib_ops, prog ? ev : 0ULL);
+	for (int i = 0; i < nperf_progs; i++)
+		printf("%s\"%s\"", i ? "," : "", bpf_program__name(perf_progs[i]));
+	printf("]}\n");
+
+	for (int t = 0; t < opt.trials; t++) {
+		int narms = 2 + nperf_progs, fwd = t % 2 == 0;
+
+		printf("{\"kind\":\"ptrial\",\"trial\":%d,\"order\":\"%s\",\"arms\":[", t, fwd ? "fwd" : "rev");
+		for (int k = 0; k < narms; k++) {
+			int a = fwd ? k : narms - 1 - k;
+
+			if (a == 0)
+				perf_arm("base", NULL, 0, k == 0);
+			else if (a == 1)
+				perf_arm("none", NULL, 1, k == 0);
+			else
+				perf_arm(bpf_program__name(perf_progs[a - 2]), perf_progs[a - 2], 1, k == 0);
+		}
+		printf("]}\n");
+		fflush(stdout);
+	}
+	/* body time (bpf_stats) and the independent sample count, per program, on shorter runs */
+	opt.ops = opt.ops / 5 + 1;
+	for (int i = 0; i < nperf_progs && opt.stats_trials > 0; i++) {
+		prog = perf_progs[i];
+		stats_phase(opt.ops);
+		count_phase(opt.ops);
+	}
 }
 
 static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
@@ -575,7 +686,7 @@ int main(int argc, char **argv)
 		{"obj", 1, 0, 'o'}, {"prog", 1, 0, 'p'}, {"trials", 1, 0, 't'}, {"ops", 1, 0, 'n'},
 		{"stats-trials", 1, 0, 's'}, {"path", 1, 0, 'f'}, {"event", 1, 0, 'e'}, {"freq", 1, 0, 'F'},
 		{"ms", 1, 0, 'm'}, {"netns-tx", 1, 0, 'X'}, {"netns-rx", 1, 0, 'R'}, {"ifname", 1, 0, 'i'},
-		{"dst", 1, 0, 'd'}, {"port", 1, 0, 'P'}, {"xdp-mode", 1, 0, 'x'}, {0, 0, 0, 0},
+		{"dst", 1, 0, 'd'}, {"port", 1, 0, 'P'}, {"xdp-mode", 1, 0, 'x'}, {"samples", 1, 0, 'S'}, {0, 0, 0, 0},
 	};
 	struct bpf_program *p;
 	int c;
@@ -601,6 +712,7 @@ int main(int argc, char **argv)
 		case 'd': opt.dst = optarg; break;
 		case 'P': opt.port = atoi(optarg); break;
 		case 'x': opt.xdp_mode = optarg; break;
+		case 'S': opt.samples = atoi(optarg); break;
 		default: die(1, "bad option");
 		}
 	}
@@ -619,14 +731,26 @@ int main(int argc, char **argv)
 	if (!obj)
 		die(2, "open %s: %s", opt.obj, strerror(errno));
 	bpf_object__for_each_program(p, obj) {
-		int mine = !strcmp(bpf_program__name(p), opt.prog);
+		int perf = !strcmp(opt.mode, "perf");
+		int mine = perf ? in_list(bpf_program__name(p), opt.prog) : !strcmp(bpf_program__name(p), opt.prog);
 
 		bpf_program__set_autoload(p, mine);
-		if (mine)
+		if (mine && perf && nperf_progs < MAX_PROGS)
+			perf_progs[nperf_progs++] = p;
+		if (mine && !prog)
 			prog = p;
 	}
 	if (!prog && !(strcmp(opt.mode, "perf") == 0 && strcmp(opt.prog, "none") == 0))
 		die(2, "no program %s in %s", opt.prog, opt.obj);
+	if (nperf_progs) { /* every listed program must exist */
+		int listed = 1;
+
+		for (const char *c = opt.prog; *c; c++)
+			listed += *c == ',';
+		if (listed != nperf_progs)
+			die(2, "not every program of %s is in %s (found %d of %d)", opt.prog, opt.obj, nperf_progs,
+			    listed);
+	}
 	if (prog) {
 		__u32 tgid = getpid();
 
@@ -641,8 +765,14 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(opt.mode, "net"))
 		setup_net();
-	if (!strcmp(opt.mode, "perf"))
-		opt.ops = calibrate();
+	if (!strcmp(opt.mode, "perf")) {
+		if (opt.samples < 1)
+			die(1, "need --samples >= 1");
+		perf_main();
+		if (nperf_progs)
+			bpf_object__close(obj);
+		return 0;
+	}
 
 	/* A first attach proves the kernel takes it (else: exit 3 with its reason) and warms up. */
 	struct sample s;
@@ -674,8 +804,6 @@ int main(int argc, char **argv)
 	}
 	if (prog && opt.stats_trials > 0)
 		stats_phase(opt.ops);
-	if (prog && opt.stats_trials > 0 && !strcmp(opt.mode, "perf"))
-		count_phase(opt.ops);
 	if (prog)
 		bpf_object__close(obj);
 	return 0;

@@ -7,8 +7,9 @@ suite going when the kernel refuses a hook (a row with status "unsupported" and 
 Parameters (playbook `suites.hooks`, all optional):
   trials (10), stats_trials (3), ops (20000 opens per trial), uprobe_ops (5000), net_ops (5000),
   hooks (all of HOOKS), variants (["body", "empty"]; "heavy" = the sanity-check program),
-  freqs ([99, 999, 9999]), perf_events (["sw", "hw"]), perf_ms (100 ms of loop per trial),
-  perf_trials (same as trials), path ("/dev/null": the file the open loop opens).
+  freqs ([99, 999, 9999]), perf_events (["sw", "hw"]), perf_samples (1000: samples every program
+  arm of a perf trial generates at least; trials are sized by samples, not time), perf_trials (6),
+  path ("/dev/null": the file the open loop opens).
 
 Rows (see schema.SUITES["hooks"]); for each (hook, variant) that loads:
   method "wall_abba"     precise: added wall ns per op (hook trial minus the adjacent baseline
@@ -19,7 +20,9 @@ Rows (see schema.SUITES["hooks"]); for each (hook, variant) that loads:
   method "talk_jiffies"  the talk's exact metric: /proc/self/stat stime ticks per op (open path).
   method "bpf_stats"     body time per program run from run_time_ns / run_cnt (stats switched on
                          only for this phase); dispatch_ns = wall added - body x runs per op.
-perf_event rows: ns_* = added ns per sample event; loss_pct_* = throughput the loop lost.
+perf_event rows (lab/agent/hookperf.py): per variant none / empty / body, ns per sample over a
+no-event baseline, with the none arm of the same trials paired in body/empty rows (none_samples,
+minus_none_samples); loss_pct_* = throughput the loop lost.
 """
 
 import os
@@ -27,6 +30,7 @@ import shutil
 import subprocess
 
 from .common import check_params, median_ci, timing_fields
+from .hookperf import perf_rows_from_records
 
 OPEN_HOOKS = {
     # hook: (program prefix, attach point)
@@ -52,7 +56,7 @@ HOOKS = list(OPEN_HOOKS) + list(UPROBE_HOOKS) + ["perf_event"] + list(NET_HOOKS)
 
 VARIANTS = ("body", "empty", "heavy")
 PARAMS = ("trials", "stats_trials", "ops", "uprobe_ops", "net_ops", "hooks", "variants", "freqs", "perf_events",
-          "perf_ms", "perf_trials", "path")
+          "perf_samples", "perf_trials", "path")
 
 
 def check(params):
@@ -60,11 +64,10 @@ def check(params):
     return check_params(params, PARAMS, {"hooks": HOOKS, "variants": VARIANTS, "perf_events": ("sw", "hw"),
                                          "freqs": lambda f: None if isinstance(f, int) and f > 0 else
                                          "a positive frequency in Hz"},
-                        ints=("trials", "stats_trials", "ops", "uprobe_ops", "net_ops", "perf_ms", "perf_trials"))
+                        ints=("trials", "stats_trials", "ops", "uprobe_ops", "net_ops", "perf_samples", "perf_trials"))
 
 
 TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead figures"
-PERF_TOLERANCE = 0.02  # perf: events may differ from clock/period by 2% (or 2 samples)
 
 
 class Refused(Exception):
@@ -120,46 +123,6 @@ def baseline_check(trials):
     return "ok", ""
 
 
-def perf_expected(clock_ns, period_ns):
-    """Samples a cpu-clock event with a fixed period must produce over clock_ns of task time."""
-    return int(clock_ns // period_ns)
-
-
-def perf_check(trials, period_ns):
-    """Every trial's event count within tolerance of clock/period: (status, reason, expected)."""
-    expected = sum(perf_expected(t["clock_ns"], period_ns) for t in trials)
-    for t in trials:
-        exp = perf_expected(t["clock_ns"], period_ns)
-        if abs(t["events"] - exp) > max(2, PERF_TOLERANCE * exp):
-            return "invalid", ("trial %d: %d events, %d expected from %d ns of cpu-clock at a %d ns period"
-                               % (t["trial"], t["events"], exp, t["clock_ns"], period_ns)), expected
-    return "ok", "", expected
-
-
-def generated(count):
-    """Samples the kernel generated in one count trial: recorded in the ring buffer, or reported lost."""
-    return count["samples"] + count["lost"]
-
-
-def sample_check(counts):
-    """The count phase: the program's events against the samples the kernel generated, trial by
-    trial. (status, reason, events, samples)."""
-    events = sum(c["events"] for c in counts)
-    samples = sum(generated(c) for c in counts)
-    for c in counts:
-        if c["events"] != generated(c):
-            return "invalid", ("count trial %d: the program counted %d events, the kernel generated %d samples"
-                               % (c["trial"], c["events"], generated(c))), events, samples
-    return "ok", "", events, samples
-
-
-def delivered_pct(counts, period_ns):
-    """Samples the kernel generated as a percentage of clock / period (below 100 when its timer
-    fires late, e.g. under emulation, and missed periods are skipped)."""
-    exp = sum(perf_expected(c["clock_ns"], period_ns) for c in counts)
-    return 100.0 * sum(generated(c) for c in counts) / exp if exp else None
-
-
 def stats_body(stats, ops):
     """From the bpf_stats records: per-trial body ns per run, and program runs per op."""
     body = [s["run_time_ns"] / float(s["run_cnt"]) for s in stats if s["run_cnt"] > 0]
@@ -190,8 +153,8 @@ class Suite:
         self.variants = list(p("variants", ["body", "empty"]))
         self.freqs = [int(f) for f in p("freqs", [99, 999, 9999])]
         self.perf_events = list(p("perf_events", ["sw", "hw"]))
-        self.perf_ms = int(p("perf_ms", 100))
-        self.perf_trials = int(p("perf_trials", self.trials))
+        self.perf_samples = int(p("perf_samples", 1000))
+        self.perf_trials = int(p("perf_trials", 6))
         self.path = str(p("path", "/dev/null"))
         self.helper = ctx.path("hookbench")
         unknown = [h for h in self.hooks if h not in HOOKS]
@@ -315,79 +278,31 @@ class Suite:
             for ns in (tx, rx):
                 subprocess.run([ip, "netns", "del", ns], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    # -- perf_event: throughput a CPU-bound loop loses to sampling at each frequency --
+    # -- perf_event: what sampling costs a CPU-bound loop, per sample, with and without a program --
     def perf_rows(self):
         for event in self.perf_events:
             for freq in self.freqs:
-                for variant in ["none"] + self.variants:
-                    for row in self.perf_one(event, freq, variant):
-                        yield row
+                yield from self.perf_one(event, freq)
 
-    def perf_one(self, event, freq, variant):
-        prog = "none" if variant == "none" else "perf_event_%s" % variant
+    def perf_one(self, event, freq):
+        """One helper run per event and frequency: base, none and every variant's arm in each trial."""
         what = "software cpu-clock" if event == "sw" else "hardware cycles"
-        base = dict(hook="perf_event", attach_point="%s %d Hz (this process)" % (what, freq),
-                    variant=variant, program=prog, freq_hz=freq, perf_event=event)
-        args = ["--obj", self.ctx.path("hook_perf.bpf.o"), "--prog", prog, "--event", event, "--freq", freq,
-                "--ms", self.perf_ms, "--trials", self.perf_trials, "--stats-trials", self.stats_trials]
-        self.ctx.log("perf_event %s %d Hz %s" % (event, freq, variant))
+        base = dict(hook="perf_event", attach_point="%s %d Hz (this process)" % (what, freq), freq_hz=freq,
+                    perf_event=event)
+        variants = [v for v in self.variants if v != "none"]
+        progs = ",".join("perf_event_%s" % v for v in variants) or "none"
+        args = ["--obj", self.ctx.path("hook_perf.bpf.o"), "--prog", progs, "--event", event, "--freq", freq,
+                "--samples", self.perf_samples, "--trials", self.perf_trials, "--stats-trials", self.stats_trials]
+        self.ctx.log("perf_event %s %d Hz: none + %s, %d trials of >= %d samples"
+                     % (event, freq, ", ".join(variants) or "no program", self.perf_trials, self.perf_samples))
         try:
-            recs = run_bench(self.helper, "perf", args)
+            recs = run_bench(self.helper, "perf", args, timeout=3600)
         except Refused as e:
-            return [self.row("unsupported", str(e), **base)]
+            return [self.row("unsupported", str(e), **dict(base, variant=v, program=p))
+                    for v, p in [("none", "none")] + [(v, "perf_event_%s" % v) for v in variants]]
         except (Failed, subprocess.TimeoutExpired) as e:
-            return [self.row("error", str(e), **base)]
-        setup = [r for r in recs if r.get("kind") == "setup"][0]
-        trials = [r for r in recs if r.get("kind") == "trial"]
-        stats = [r for r in recs if r.get("kind") == "stats"]
-        counts = [r for r in recs if r.get("kind") == "count"]
-        ops, period = setup["ops"], setup["period_ns"]
-        extra = {}
-        if counts:  # the independent count: samples the kernel recorded in the event's ring buffer
-            status, reason, events, expected = sample_check(counts)
-            check = ("events vs samples the kernel recorded in the event's ring buffer (+ lost), "
-                     "%d count trials" % len(counts))
-            if period:
-                extra["delivered_pct"] = delivered_pct(counts, period)
-            per_trial_events = [t["events"] for t in trials]  # proven equal to the samples above
-        elif period:
-            status, reason, expected = perf_check(trials, period)
-            if prog == "none":  # no program: nothing to count, clock/period is only the sample estimate
-                status, reason = "ok", ""
-            events = sum(t["events"] for t in trials) if prog != "none" else None
-            per_trial_events = [perf_expected(t["clock_ns"], period) for t in trials]
-            check = "events vs cpu-clock time / period (tolerance %d%%)" % (PERF_TOLERANCE * 100)
-        else:  # hardware cycles in frequency mode without a count phase: no independent count
-            expected = None
-            per_trial_events = [t["events"] for t in trials]
-            events = sum(per_trial_events) if prog != "none" else None
-            fired = prog == "none" or sum(per_trial_events) > 0
-            status, reason = ("ok", "") if fired else ("invalid", "the program never fired")
-            check = "events > 0 (frequency mode has no independent trigger count)"
-        added = [(t["hook_ns"] - t["base_ns"]) / float(max(1, e)) for t, e in zip(trials, per_trial_events)]
-        loss = [100.0 * (t["hook_ns"] - t["base_ns"]) / t["hook_ns"] for t in trials]
-        lmed, llo, lhi = median_ci(loss)
-        fields = dict(base, **timing_fields("throughput_abba", added, ops))
-        fields.update(events=events, triggers=expected,
-                      loss_pct_median=lmed, loss_pct_ci_low=llo, loss_pct_ci_high=lhi,
-                      loss_samples=[round(x, 4) for x in loss], trigger_check=check,
-                      loop_ns=median_ci([t["base_ns"] for t in trials])[0], **extra)
-        if extra.get("delivered_pct") is not None and extra["delivered_pct"] < 100 * (1 - PERF_TOLERANCE):
-            fields["sample_note"] = ("the kernel generated %.0f%% of the clock/period samples (its timer fired late; "
-                              "missed periods are skipped): cost is per sample generated" % extra["delivered_pct"])
-        body, runs_per_op = stats_body(stats, ops)
-        rows = []
-        if body:
-            fields["body_ns"] = median_ci(body)[0]
-            fields["dispatch_ns"] = fields["ns_median"] - fields["body_ns"]
-        rows.append(self.row(status, reason, **fields))
-        if body:
-            # bpf_stats rows share the throughput row's count check (run_cnt == events in this phase)
-            srow = dict(base, events=events, triggers=expected, runs=sum(s["run_cnt"] for s in stats),
-                        **timing_fields("bpf_stats", body, ops))
-            srow.update(body_ns=fields["body_ns"], dispatch_ns=fields["dispatch_ns"], trigger_check=check, **extra)
-            rows.append(self.row(status, reason, **srow))
-        return rows
+            return [self.row("error", str(e), **dict(base, variant="none", program="none"))]
+        return perf_rows_from_records(self.row, base, recs, freq, variants)
 
 
 def run(ctx):
