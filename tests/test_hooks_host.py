@@ -87,8 +87,6 @@ def test_perf_event_software_ok_hardware_reported(quick_rows):
             none = pick(rows, "perf_event", method, variant="none", perf_event="sw", freq_hz=freq)
             assert none["status"] == "ok" and none["events"] is None and min(none["sample_counts"]) >= 900
             assert none["samples"] == sw["none_samples"]
-        # the sampling interrupt costs something: CPU time lost per sample without a program is > 0
-        assert pick(rows, "perf_event", "cpu_abba", variant="none", perf_event="sw", freq_hz=freq)["ns_median"] > 0
     hw = pick(rows, "perf_event", "throughput_abba", perf_event="hw")
     if hw["status"] == "unsupported":  # no hardware counters here: perf_event_open's errno
         assert "perf_event_open(hardware cycles" in hw["reason"]
