@@ -33,6 +33,12 @@ class AgentExit:
     stderr_tail: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)  # what clean-up removed after it
 
+    @property
+    def cleaned_up(self) -> bool:
+        """Did the agent end on its own terms (done, failed, or stopped by a signal it handled: then
+        it removed its helpers, namespaces and cgroups itself)? Else clean-up is ours."""
+        return self.rc is not None and (self.rc in (0, 1) or 128 < self.rc < 160)
+
     def describe(self) -> str:
         if self.rc is None:
             what = "the agent ended without an exit status (killed, or its connection went away)"

@@ -139,7 +139,7 @@ class LocalTarget:
             rc = proc.wait()
             proc.stdout.close()
             proc.stderr.close()
-        left = cleanup_after(proc.pid) if rc not in (0, 1) else []
+        left = [] if AgentExit(rc).cleaned_up else cleanup_after(proc.pid)
         return AgentExit(rc, list(err.tail), left)
 
     @staticmethod
@@ -199,8 +199,9 @@ class RemoteTarget:
         if not self.pushed:
             self.push()
         pidfile = f"{self.workdir}/agent-{secrets.token_hex(4)}.pid"
+        # the shell writes its pid (= the agent's, after exec) before anything can ask for it
         cmd = (f"cd {self.workdir} && echo $$ > {pidfile} && exec python3 -m agent --bpf-dir {self.workdir}/bpf "
-               + " ".join(shlex.quote(a) for a in agent_args))
+               f"--pidfile {pidfile} " + " ".join(shlex.quote(a) for a in agent_args))
         chan = self.conn.transport.open_session(timeout=15)
         out, err = LineSplitter(on_row), StderrTail()
         rc: int | None = None
@@ -211,21 +212,22 @@ class RemoteTarget:
             try:
                 ended = self._pump(chan, out, err, None)
             except BaseException:
+                t0 = time.monotonic()
                 self._guest(f"kill -s TERM -- -$(cat {pidfile}) 2>/dev/null")
                 ended = self._pump(chan, out, err, time.monotonic() + STOP_GRACE)
+                print(f"agent in the guest {'stopped' if ended else 'did not stop'} within "
+                      f"{time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
                 raise
         finally:
             if ended and chan.exit_status_ready() and chan.exit_status != -1:
                 rc = chan.exit_status
             chan.close()
             left: list[str] = []
-            if rc not in (0, 1):  # killed, stopped or lost: remove what it may have left in the guest
+            if not AgentExit(rc).cleaned_up:  # killed or lost: remove what it may have left in the guest
                 res = self._guest(f"cd {self.workdir} && python3 -m agent --cleanup $(cat {pidfile}) 2>&1; "
                                   f"rm -f {pidfile}", timeout=20)
                 left = [ln.split(" left ", 1)[1].removesuffix(": removed") for ln in (res or "").splitlines()
                         if " left " in ln]
-            else:
-                self._guest(f"rm -f {pidfile}")
         return AgentExit(rc, list(err.tail), left)
 
     def _pump(self, chan, out: LineSplitter, err: LineSplitter, deadline: float | None) -> bool:

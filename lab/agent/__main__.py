@@ -30,6 +30,7 @@ def main(argv=None):
     ap.add_argument("--bpf-dir", help="directory with the host-built BPF objects and helpers")
     ap.add_argument("--params", default="{}", help="suite parameters as a JSON object")
     ap.add_argument("--out", help="also append rows to this file")
+    ap.add_argument("--pidfile", help="holds this agent's pid (written by the caller); removed at exit")
     ap.add_argument("--cleanup", type=int, metavar="PID", help="remove what a killed agent PID left behind")
     args = ap.parse_args(argv)
     if args.cleanup:
@@ -90,6 +91,14 @@ def main(argv=None):
             out.close()
         if os.getpgrp() == os.getpid():  # we lead our group: nothing we started outlives us
             kill_group_members(os.getpid())
+        if args.pidfile:
+            try:
+                with open(args.pidfile) as f:
+                    mine = f.read().strip() == str(os.getpid())
+                if mine:
+                    os.unlink(args.pidfile)
+            except OSError:
+                pass
     return rc
 
 
