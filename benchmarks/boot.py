@@ -1,5 +1,7 @@
-"""Benchmark: lab.up boot-to-SSH next to bare virtme-ng (`vng --run K --root R --exec true`) on the
-same kernel, root and accelerator, alternated in one run; prints medians and their ratio.
+"""Benchmark: lab.up boot-to-SSH next to bare virtme-ng (`vng --run K --root R --exec 'echo MARKER'`)
+on the same kernel, root and accelerator, alternated in one run; prints medians and their ratio.
+A bare run counts only if the marker its command printed is in vng's output (else it stops with
+the output's last lines: the guest never ran the command, so its time means nothing).
 
     ./labctl bench.boot --kernel 6.12 --reps 5
 
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -25,15 +29,34 @@ from lab.labs import Lab  # noqa: E402
 from lab.playbooks import VmSpec  # noqa: E402
 
 
-def bare_vng(k, img, acc, spec: VmSpec) -> float:
+class GuestDidNotRun(RuntimeError):
+    """The bare guest's output lacks the marker its command prints: it did not run the command."""
+
+
+def bare_vng(k, img, acc, spec: VmSpec, timeout: float = 600) -> float:
+    """Seconds for a bare `vng --run ... --exec 'echo MARKER'`; raises GuestDidNotRun unless the
+    marker printed by the guest's command is in vng's output."""
+    marker = f"lab-boot-marker-{secrets.token_hex(6)}"
     cmd = vm.vng_command(k, img, acc, vm.VmSpec(spec.cpus, spec.memory, 0, "bench-bare"), Path("/nonexistent"),
-                         exec_cmd="true")
-    cmd.remove("--verbose")  # as a user would run it (with --verbose vng exits 255 on the console fallback)
+                         exec_cmd=f"echo {marker}")
+    cmd.remove("--verbose")  # as a user would run it
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
     t0 = time.monotonic()
-    subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=False, env=env)  # exit 255 here: see README (virtme console fallback)
-    return time.monotonic() - t0
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=env, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:  # timed out or interrupted: stop the guest's whole session
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    took = time.monotonic() - t0
+    text = out.decode(errors="replace")
+    if marker not in text:
+        tail = "\n".join(text.splitlines()[-15:])
+        raise GuestDidNotRun(f"bare vng (exit {proc.returncode}) did not run its command: {marker!r} is not in its "
+                             f"output; last lines:\n{tail}")
+    return took
 
 
 def lab_up(kernel: str, spec: VmSpec) -> tuple[float, float]:
@@ -59,19 +82,22 @@ def main() -> None:
     lab_up(a.kernel, spec)  # warm caches (kernel, image, accelerator verdict, page cache)
     bare, total, boot = [], [], []
     for i in range(a.reps):  # alternate so drift hits both alike
-        bare.append(bare_vng(k, img, acc, spec))
+        try:
+            bare.append(bare_vng(k, img, acc, spec))
+        except GuestDidNotRun as e:
+            raise SystemExit(f"error: {e}") from None
         t, b = lab_up(a.kernel, spec)
         total.append(t)
         boot.append(b)
-        print(f"  rep {i + 1}: bare vng --exec true {bare[-1]:.2f} s   lab.up {t:.2f} s (boot-to-SSH {b:.2f} s)",
-              flush=True)
+        print(f"  rep {i + 1}: bare vng --exec 'echo MARKER' (marker seen) {bare[-1]:.2f} s   "
+              f"lab.up {t:.2f} s (boot-to-SSH {b:.2f} s)", flush=True)
 
     def fmt(xs: list[float]) -> str:
         return f"median {statistics.median(xs):.2f} s  [min {min(xs):.2f}, max {max(xs):.2f}]"
 
     print(f"kernel {k.release}  accelerator {acc.name}  host CPU {cpu_model()} x{os.cpu_count()}  "
           f"guest {a.cpus} vCPU {a.memory}  reps {a.reps}")
-    print(f"bare virtme-ng (--exec true):     {fmt(bare)}")
+    print(f"bare virtme-ng (--exec echo, marker seen): {fmt(bare)}")
     print(f"lab.up (call to SSH answering):   {fmt(total)}")
     print(f"lab.up boot-to-SSH (launch->SSH): {fmt(boot)}")
     print(f"ratio lab.up / bare vng: {statistics.median(total) / statistics.median(bare):.2f}x "

@@ -46,9 +46,17 @@ def talk_comparison(rows: list[dict[str, Any]], talk: dict[str, Any]) -> list[st
     sol = implied_setup(ex["memlock"][0], ex["memlock"][1], ex["max_entries"], ex["key_size"], ex["value_size"])
     if sol:
         s = sol[0]
-        lines.append(f"  the two figures fit only the 6.4+ map_mem_usage model: possible CPUs {s['possible_cpus']}, "
-                     f"{s['live_entries']} live entries in the 0x1 map, sizeof(struct bpf_htab) "
-                     f"{s['sizeof_bpf_htab']} (Debian 6.12: {SIZES_6_12['bpf_htab']})")
+        others = sol[1:]
+        lines.append(f"  one solution consistent with the talk's figures (6.4+ map_mem_usage model): possible CPUs "
+                     f"{s['possible_cpus']}, {s['live_entries']} live entries in the 0x1 map, sizeof(struct bpf_htab) "
+                     f"{s['sizeof_bpf_htab']} (Debian 6.12: {SIZES_6_12['bpf_htab']}); "
+                     f"{len(others)} other integer solution{'s' if len(others) != 1 else ''} fit as well"
+                     + (f" (possible CPUs {', '.join(str(o['possible_cpus']) for o in others)}, with "
+                        f"sizeof(struct bpf_htab) from {min(o['sizeof_bpf_htab'] for o in others)} to "
+                        f"{max(o['sizeof_bpf_htab'] for o in others)}): this one is the closest to a real "
+                        "kernel's struct size, not the only fit" if others else ""))
+    else:
+        lines.append("  no setup of the 6.4+ map_mem_usage model gives both of the talk's figures")
     return lines
 
 

@@ -14,11 +14,11 @@ from lab import bench, report
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "runs"
-TCG_RUN = FIXTURES / "20250101T000000Z-6.12.38+deb12-amd64-f1x7"
-HOST_RUN = FIXTURES / "20250101T010000Z-6.18.0-host-a2c4"
+HOST_RUN = FIXTURES / "20261127T050454Z-6.18.44-fc-v782-d270"
+TCG_RUN = FIXTURES / "20261127T050558Z-6.12.117_deb12-amd64-b1c4"
 
 
-def test_report_from_fixtures_has_plots_tables_claims_and_screenshot(tmp_path):
+def test_report_from_fixtures_has_plots_tables_claims_json_and_screenshot(tmp_path):
     html = report.write_report([TCG_RUN, HOST_RUN], tmp_path / "rep")
     page = parse(html)
     text = html.read_text()
@@ -30,23 +30,25 @@ def test_report_from_fixtures_has_plots_tables_claims_and_screenshot(tmp_path):
     assert page.tables >= 10
     # the TCG run is visibly marked and never decides a timing verdict
     assert "TCG: emulated" in text and "pipeline checked, timing not representative" in text
-    # each of the talk's 9 claims, with a verdict per kernel
+    # claims.json beside the report: what the claims section shows
+    verdicts = json.loads((html.parent / "claims.json").read_text())
+    assert {v["claim"] for v in verdicts} == set(range(1, 10)) and len(verdicts) == 18
+    by = {(v["claim"], v["group"].split(" (")[1].split(",")[0]): v for v in verdicts}
+    for cid in (1, 2, 4, 9):
+        assert by[(cid, "tcg")]["verdict"] == "not measurable here"
+    assert by[(7, "tcg")]["verdict"] == "holds" and by[(7, "host")]["verdict"] == "holds"
+    for v in verdicts:
+        assert v["verdict"] in ("holds", "does not hold", "inconclusive", "not measurable here")
+        assert v["verdict"] in text
+        for p in v["parts"]:
+            assert set(p) >= {"name", "verdict", "test", "effect", "p", "q", "n_a", "n_b", "rows_a", "rows_b"}
+        if v["verdict"] == "holds":
+            assert all(p["verdict"] == "holds" for p in v["parts"])
+    assert "maps.jsonl:" in text and "918,544" in text
+    # the talk's two summary tables with one measured column per target
     ctx = report.build([TCG_RUN, HOST_RUN], tmp_path / "ctx")
-    assert [c["id"] for c in ctx["claims"]] == list(range(1, 10))
-    verdicts = {c["id"]: {v.group: v for v in c["verdicts"]} for c in ctx["claims"]}
-    tcg, host = "6.12.38+deb12-amd64 (tcg)", "6.18.0 (host)"
-    for cid in (1, 2, 3, 4, 5, 6):
-        assert verdicts[cid][tcg].verdict == "not measurable here"
-        assert verdicts[cid][tcg].note.startswith("pipeline checked, timing not representative")
-    assert verdicts[1][host].verdict == "not measurable here"  # kprobe and fentry unsupported here
-    assert "Operation not permitted" in verdicts[1][host].note
-    assert verdicts[3][host].verdict == "holds" and verdicts[4][host].verdict == "holds"
-    assert verdicts[7][tcg].verdict == "holds" and verdicts[7][host].verdict == "holds"  # memory: any accel
-    assert verdicts[9][tcg].verdict == "not measurable here"
-    assert all(v.rows for v in verdicts[7].values())  # the rows behind the verdict, file:line
-    assert "hooks.jsonl:" in text and "931,712" in text
-    # the talk's two summary tables with one measured column per kernel
-    assert ctx["talk_maps"]["head"][-2:] == [f"measured: {tcg} †", f"measured: {host}"]
+    assert ctx["talk_maps"]["head"][-1].startswith("measured: 6.18.44-fc-v782 (host, 2 vCPU")
+    assert ctx["talk_maps"]["head"][-2].endswith(" †")
     assert [r[0] for r in ctx["talk_hooks"]["rows"]] == ["Tracepoint", "Fentry", "Perf_event", "XDP", "Kprobe"]
     md = (html.parent / "report.md").read_text()
     assert "## The talk's claims" in md and "![hooks](hooks_open.png)" in md
@@ -54,6 +56,22 @@ def test_report_from_fixtures_has_plots_tables_claims_and_screenshot(tmp_path):
     shot = tmp_path / "report.png"
     screenshot(html, shot, tmp_path)
     assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+
+
+def test_report_escapes_row_text_and_warns_on_incomplete_runs(tmp_path):
+    run_dir = tmp_path / "store" / HOST_RUN.name
+    shutil.copytree(HOST_RUN, run_dir)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest.update(status="interrupted", status_reason="SIGINT <during maps>")
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    lines = (run_dir / "hooks.jsonl").read_text().splitlines()
+    bad = json.loads(next(ln for ln in lines if '"unsupported"' in ln))
+    bad["reason"] = "<script>alert(1)</script>"
+    (run_dir / "hooks.jsonl").write_text("\n".join(lines + [json.dumps(bad)]) + "\n")
+    html = report.write_report([run_dir], tmp_path / "rep").read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "is interrupted</b>: SIGINT &lt;during maps&gt;" in html
+    assert "Run " + HOST_RUN.name + " is interrupted" in (tmp_path / "rep" / "report.md").read_text()
 
 
 def test_report_with_corrupt_line_still_renders_and_names_it(tmp_path):
@@ -67,11 +85,15 @@ def test_report_with_corrupt_line_still_renders_and_names_it(tmp_path):
     assert f"maps.jsonl:{n}: not JSON" in text
     assert "1 problem(s) reading the store" in text
     assert len(parse(html).imgs) >= 4  # the rest still made it into the plots
+    assert (html.parent / "claims.json").exists()
     assert f"maps.jsonl:{n}" in (html.parent / "report.md").read_text()
 
 
 def test_report_without_tools_says_not_measured(tmp_path):
-    html = report.write_report([TCG_RUN], tmp_path)
+    run_dir = tmp_path / "store" / TCG_RUN.name
+    shutil.copytree(TCG_RUN, run_dir)
+    (run_dir / "tools.jsonl").unlink()
+    html = report.write_report([run_dir], tmp_path)
     text = html.read_text()
     assert "Tool overhead: <b>not measured</b>" in text
     assert "tools.png" not in text
@@ -94,6 +116,7 @@ def test_bench_then_report_on_this_kernel(tmp_path, monkeypatch):
                       report=True)
     html = store.path / "report.html"
     assert html.exists()
+    assert (store.path / "claims.json").exists()
     ctx = report.build([store.path], tmp_path / "ctx")
     assert ctx["problems"] == []
     (group,) = ctx["groups"]
@@ -101,7 +124,20 @@ def test_bench_then_report_on_this_kernel(tmp_path, monkeypatch):
     claim1 = ctx["claims"][0]["verdicts"][0]
     # kprobe and fentry do not work on this host kernel: the claim cannot be decided here
     assert claim1.verdict == "not measurable here"
-    statuses = {r["cells"][1]: r["status"] for r in ctx["tables"]["hooks"]["rows"]}
+    statuses = {r["cells"][2]: r["status"] for r in ctx["tables"]["hooks"]["rows"]}
     assert statuses["tracepoint"] == "ok" and statuses["kprobe"] == "unsupported"
     for src in parse(html).imgs:
         assert (store.path / src).exists()
+
+
+def test_talk_memlock_text_says_one_solution_of_several():
+    from lab import talkmaps
+    from lab.agent import memlock
+
+    talk = talkmaps.load_talk()
+    fig = talk["memlock_example"]["memlock"]
+    n = len(memlock.implied_setup(fig[0], fig[1]))
+    line = talkmaps.talk_comparison([], talk)[-1]
+    assert n == 17
+    assert "one solution consistent with the talk's figures" in line and "possible CPUs 128" in line
+    assert f"{n - 1} other integer solutions fit as well" in line and "fit only" not in line

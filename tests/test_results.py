@@ -1,4 +1,5 @@
-"""The result store, aggregation, statistics and `results.compare` (fixtures and made-up rows)."""
+"""The result store, the tidy table and `results.compare` (recorded fixture runs and rows made with the
+agent's own row builder)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from lab import aggregate, results
+from lab import aggregate, results, stats
+from lab import compare as comparing
 from lab.agent.common import timing_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "runs"
-TCG_RUN = FIXTURES / "20250101T000000Z-6.12.38+deb12-amd64-f1x7"
-HOST_RUN = FIXTURES / "20250101T010000Z-6.18.0-host-a2c4"
+HOST_RUN = FIXTURES / "20261127T050454Z-6.18.44-fc-v782-d270"
+TCG_RUN = FIXTURES / "20261127T050558Z-6.12.117_deb12-amd64-b1c4"
 
 
 def hooks_row(run_id: str, hook: str, center: float, seed: int, accel: str = "host") -> dict:
@@ -88,8 +91,8 @@ def test_select_runs_by_id_kernel_and_prefix():
     assert results.select_runs(FIXTURES, HOST_RUN.name) == [HOST_RUN]
     assert results.select_runs(FIXTURES, "host") == [HOST_RUN]
     assert results.select_runs(FIXTURES, "6.12") == [TCG_RUN]
-    assert results.select_runs(FIXTURES, "6.12.38+deb12-amd64") == [TCG_RUN]
-    assert results.select_runs(FIXTURES, "20250101T0000") == [TCG_RUN]
+    assert results.select_runs(FIXTURES, "6.12.117+deb12-amd64") == [TCG_RUN]
+    assert results.select_runs(FIXTURES, "20261127T0505") == [TCG_RUN]
     assert results.select_runs(FIXTURES, "6.2") == []
 
 
@@ -99,49 +102,85 @@ def test_tidy_table_and_exports(tmp_path):
     assert set(df["suite"]) == {"hooks", "maps", "tools"}
     assert df.loc[df["accelerator"] == "tcg", "emulated"].all()
     assert not df.loc[df["accelerator"] == "host", "emulated"].any()
+    # targets: kernel, accelerator, vCPUs and CPU model
+    assert set(df["group"]) == {aggregate.group_label(k, a, c, v) for k, a, c, v in
+                                df[list(aggregate.GROUP_KEYS)].drop_duplicates().itertuples(index=False)}
+    assert len(set(df["group"])) == 2
     csv, pq = aggregate.export(df, tmp_path)
     back = pd.read_parquet(pq)
-    assert len(back) == len(df) and list(back["samples"].iloc[0]) == df["samples"].iloc[0]
+    first = df["samples"].map(lambda s: isinstance(s, list)).idxmax()
+    assert len(back) == len(df) and list(back["samples"].iloc[first]) == df["samples"].iloc[first]
     assert len(pd.read_csv(csv)) == len(df)
 
 
-def test_median_ci_and_significance():
-    med, lo, hi = aggregate.median_ci([10.0, 11.0, 9.0, 10.5, 9.5, 10.2, 9.8])
-    assert lo <= med <= hi and med == 10.0
-    assert aggregate.significance([1, 2, 3, 4, 5, 6], [11, 12, 13, 14, 15, 16]) < 0.01
-    assert aggregate.significance([1, 2, 3, 4, 5, 6], [1.5, 2.5, 3.5, 4.5, 5.5, 6.5]) > 0.05
-    assert aggregate.significance([1, 2, 3], [11, 12, 13], test="welch") < 0.01
-    assert aggregate.significance([1], [2]) is None
+def tools_row(run_id: str, tool: str, samples: list[float]) -> dict:
+    return {"schema": 1, "run_id": run_id, "suite": "tools", "kernel": "6.18.0", "accelerator": "host",
+            "cpu_model": "test cpu", "vcpus": 2, "status": "ok", "reason": "", "time": "2025-01-01T00:00:00+00:00",
+            "tool": tool, "load": "stress-ng", "method": "throughput_abba", "trials": len(samples),
+            "overhead_pct": stats.median_ci(samples).median, "overhead_samples": samples, "events": 10}
+
+
+def compare_runs(a: Path | list[Path], b: Path | list[Path], **kw) -> pd.DataFrame:
+    fa = aggregate.load_frame(a if isinstance(a, list) else [a])[0]
+    fb = aggregate.load_frame(b if isinstance(b, list) else [b])[0]
+    return comparing.compare(fa, fb, **kw)
 
 
 def test_compare_gives_the_known_verdicts(tmp_path):
     a, b = known_difference_runs(tmp_path)
-    res = aggregate.compare(aggregate.load_frame([a])[0], aggregate.load_frame([b])[0])
+    res = compare_runs(a, b)
     verdicts = {w.split()[0]: (v, p) for w, v, p in zip(res["what"], res["verdict"], res["p_value"], strict=True)}
     assert verdicts["tracepoint"][0] == "regression" and verdicts["tracepoint"][1] < 0.001
     assert verdicts["raw_tp"][0] == "improvement" and verdicts["raw_tp"][1] < 0.001
     assert verdicts["tp_btf"][0] == "no change"
-    welch = aggregate.compare(aggregate.load_frame([a])[0], aggregate.load_frame([b])[0], test="welch")
+    # one policy: q is stats.bh over every p of the table
+    assert list(res["q_value"]) == pytest.approx(stats.bh(list(res["p_value"])))
+    welch = compare_runs(a, b, test="welch")
     assert list(welch["verdict"]) == list(res["verdict"])
+
+
+def test_tool_overhead_is_compared_on_samples_in_points(tmp_path):
+    base = [1.0, 1.4, 0.6, 1.2, 0.8, 1.1, 0.9, 1.0]
+    a = make_run(tmp_path, "run-a", [tools_row("run-a", "shift", base), tools_row("run-a", "jump", base),
+                                     tools_row("run-a", "few", [1.0, 1.2])])
+    b = make_run(tmp_path, "run-b", [tools_row("run-b", "shift", [x + 0.1 for x in base]),  # inside the noise
+                                     tools_row("run-b", "jump", [x + 5 for x in base]),
+                                     tools_row("run-b", "few", [5.0, 6.0])])
+    res = compare_runs(a, b).set_index(compare_runs(a, b)["what"].str.split().str[0])
+    assert res.loc["shift", "verdict"] == "no change" and res.loc["shift", "delta"] == pytest.approx(0.1)
+    assert res.loc["shift", "delta_unit"] == "pt"
+    assert res.loc["jump", "verdict"] == "regression" and res.loc["jump", "delta"] == pytest.approx(5.0)
+    assert res.loc["few", "verdict"] == "no change" and res.loc["few", "p_value"] > 0.05  # 2 vs 2 trials
+    text = comparing.format_compare(compare_runs(a, b), "A", "B")
+    assert "+5.0 pt" in text and "[no interval] n=2" in text
+
+
+def test_compare_pools_runs_as_units(tmp_path):
+    a1 = make_run(tmp_path, "a1", [hooks_row("a1", "tracepoint", 100, 1)])
+    a2 = make_run(tmp_path, "a2", [hooks_row("a2", "tracepoint", 100, 2)])
+    b1 = make_run(tmp_path, "b1", [hooks_row("b1", "tracepoint", 130, 3)])
+    res = compare_runs([a1, a2], b1)
+    assert res["unit"].iloc[0] == "runs" and (res["a_n"].iloc[0], res["b_n"].iloc[0]) == (2, 1)
+    assert res["verdict"].iloc[0] == "no change"  # one run against two cannot be significant
 
 
 def test_compare_marks_emulated_and_unsupported(tmp_path):
     a, b = known_difference_runs(tmp_path, accel="tcg")
-    res = aggregate.compare(aggregate.load_frame([a])[0], aggregate.load_frame([b])[0])
+    res = compare_runs(a, b)
     assert set(res["verdict"]) == {"regression (emulated)", "improvement (emulated)", "no change (emulated)"}
-    fa, fb = aggregate.load_frame([TCG_RUN])[0], aggregate.load_frame([HOST_RUN])[0]
-    res = aggregate.compare(fa, fb)
-    kprobe = res[res["what"].str.startswith("kprobe ") & res["what"].str.contains("wall_abba")
-                 & res["what"].str.contains("body")]
-    assert kprobe["verdict"].iloc[0] == "not comparable" and "B unsupported" in kprobe["note"].iloc[0]
-    mem = res[(res["metric"] == "memlock B")]
-    assert (mem["verdict"] == "no change").all()  # same bytes on both; exact metric, never "(emulated)"
-    text = aggregate.format_compare(res, "A", "B")
+    res = compare_runs(TCG_RUN, HOST_RUN)
+    kprobe = res[res["what"].str.startswith("kprobe ") & (res["verdict"] != "only in B")]
+    assert len(kprobe) == 5  # wall_abba, cpu_abba, talk_stime, talk_jiffies, bpf_stats in the guest
+    assert (kprobe["verdict"] == "not comparable").all() and kprobe["note"].str.contains("B unsupported").all()
+    mem = res[(res["metric"] == "memlock B") & (res["verdict"] != "only in A") & (res["verdict"] != "only in B")]
+    assert not mem.empty and not mem["verdict"].str.contains("emulated").any()  # exact bytes
+    assert mem["p_value"].isna().all()
+    text = comparing.format_compare(res, "A", "B")
     assert "pipeline checked, timing not representative" in text
 
 
 def test_compare_task_on_two_host_runs(tmp_path):
-    """`inv results.compare A B` as a user runs it: a table with p-values and the verdicts; a side
+    """`inv results.compare A B` as a user runs it: a table with p, q and the verdicts; a side
     that did not complete is flagged, and results.list shows each run's status."""
     _, b = known_difference_runs(tmp_path)
     m = json.loads((b / "manifest.json").read_text())

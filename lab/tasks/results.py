@@ -7,6 +7,7 @@ from pathlib import Path
 from invoke import Exit, task
 
 from lab import aggregate, report, results, talkmaps
+from lab import compare as comparing
 from lab.config import Paths
 
 
@@ -55,9 +56,13 @@ def report_(c, run=None, out=""):
     out_dir = Path(out) if out else (dirs[0] if len(dirs) == 1 else _store() / f"report-{len(dirs)}-runs")
     path = report.write_report(dirs, out_dir)
     for d in dirs:
-        for p in results.load_run(d).problems:
+        run = results.load_run(d)
+        for p in run.problems:
             print(f"problem: {p}")
+        if run.status not in ("complete", "unknown"):  # unknown: made before runs recorded a status
+            print(f"warning: run {run.run_id} is {run.status}: {run.manifest.get('status_reason') or 'no reason'}")
     print(f"report: {path}")
+    print(f"claims: {path.parent / 'claims.json'}")
     print(f"markdown: {path.with_suffix('.md')}")
 
 
@@ -86,9 +91,11 @@ def compare(c, a, b, test="mannwhitney"):
                   "(its rows are compared, but it did not finish as planned)")
     if fa.empty or fb.empty:
         raise Exit(f"error: no valid rows in {'A' if fa.empty else 'B'}", code=1)
-    res = aggregate.compare(fa, fb, test=test)
+    if test not in ("mannwhitney", "welch"):
+        raise Exit(f"error: unknown test {test!r}: mannwhitney or welch", code=1)
+    res = comparing.compare(fa, fb, test=test)
     names = [f"{s} ({', '.join(d.name for d in ds)})" for s, ds in ((a, da), (b, db))]
-    print(aggregate.format_compare(res, names[0], names[1], test=test))
+    print(comparing.format_compare(res, names[0], names[1], test=test))
 
 
 @task(iterable=["run"], help={"run": "run id, directory or kernel (repeatable; default: every run)",

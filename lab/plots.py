@@ -1,0 +1,221 @@
+"""The report's plots (matplotlib's object API: a Figure per plot, no global pyplot state), one facet
+per target group. Every interval drawn is lab/stats.py's, from the rows' per-trial samples.
+TCG-emulated facets are hatched with a red title: pipeline checked, timing not representative."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from . import stats
+from .selectors import select
+
+OPEN_PATH_HOOKS = ("kprobe", "kretprobe", "kprobe_multi", "fentry", "fexit", "tracepoint", "raw_tp", "tp_btf")
+OTHER_HOOKS = ("uprobe", "uretprobe", "xdp", "xdp_drv", "socket_filter")
+Bar = tuple[stats.Interval | None, str]  # interval (None: no ok row) and the status to show instead
+
+
+def interval(rows: pd.DataFrame, column: str = "samples") -> Bar:
+    """The host's interval of the pooled per-trial samples of ok rows (one run's trials, or every run's)."""
+    if rows.empty:
+        return None, ""
+    ok = rows[rows["status"] == "ok"]
+    if ok.empty:
+        return None, str(rows["status"].iloc[0])
+    vals = [x for v in ok[column] if isinstance(v, list) for x in stats.clean(v)] if column in ok else []
+    return (stats.median_ci(vals), "ok") if vals else (None, "no samples")
+
+
+def group_meta(g: pd.DataFrame) -> dict[str, Any]:
+    first = g.iloc[0]
+    timed = g[(g["status"] == "ok") & g["samples"].map(lambda s: isinstance(s, list) and len(s) > 0)]
+    trials = sorted({len(s) for s in timed["samples"]})
+    spreads = [x for x in (stats.spread_pct(stats.median_ci(s)) for s in timed["samples"]) if x is not None]
+    return {
+        "group": first["group"], "kernel": first["kernel"], "accelerator": first["accelerator"],
+        "emulated": bool(first["emulated"]), "cpu_model": first["cpu_model"], "vcpus": int(first["vcpus"]),
+        "trials": "-" if not trials else str(trials[0]) if len(trials) == 1 else f"{trials[0]}-{trials[-1]}",
+        "spread": f"median {pd.Series(spreads).median():.0f}%, max {max(spreads):.0f}%" if spreads else
+        "- (no intervals: fewer than 3 trials)" if trials else "-",
+    }
+
+
+def _title(meta: dict[str, Any], timing: bool) -> str:
+    emu = " - EMULATED: timing not representative" if timing else " - emulated (memory accounting unaffected)"
+    acc = meta["accelerator"] + (emu if meta["emulated"] else "")
+    return (f"kernel {meta['kernel']} | {acc}\n{meta['cpu_model']}, {meta['vcpus']} vCPU | "
+            f"trials {meta['trials']} | spread (CI width / median) {meta['spread']}")
+
+
+def bars(ax: Axes, labels: list[str], series: list[tuple[str, list[Bar], str]], emulated: bool, xlabel: str) -> None:
+    n = len(series)
+    height = 0.8 / max(n, 1)
+    seen: set[str] = set()
+    for i, (name, sides, color) in enumerate(series):
+        for j, (iv, status) in enumerate(sides):
+            y = j + (i - (n - 1) / 2) * height
+            if iv is None:
+                if status:
+                    ax.text(0, y, f"  {status}", va="center", fontsize=7, color="#a33")
+                continue
+            lo = iv.median if iv.low is None else iv.low
+            hi = iv.median if iv.high is None else iv.high
+            ax.barh(y, iv.median, height=height * 0.95, color=color, hatch="//" if emulated else None,
+                    edgecolor="#555" if emulated else color, capsize=2,
+                    xerr=[[max(0.0, iv.median - lo)], [max(0.0, hi - iv.median)]],
+                    label=None if name in seen else name)
+            seen.add(name)
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    if seen:
+        ax.legend(fontsize=7, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+
+
+def facets(groups: list[tuple[str, pd.DataFrame]], draw: Callable[[Axes, pd.DataFrame, dict[str, Any]], None],
+           path: Path, row_height: float, timing: bool = True) -> Path | None:
+    if not groups:
+        return None
+    fig = Figure(figsize=(9, row_height * len(groups) + 0.6))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(groups), 1, squeeze=False)
+    for ax, (_, g) in zip(axes[:, 0], groups, strict=True):
+        meta = group_meta(g)
+        draw(ax, g, meta)
+        ax.set_title(_title(meta, timing), fontsize=8, loc="left",
+                     color="#b00" if meta["emulated"] and timing else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _groups(df: pd.DataFrame, sel: dict[str, Any]) -> list[tuple[str, pd.DataFrame]]:
+    return [(k, g) for k, g in df.groupby("group") if not select(g, sel).empty]
+
+
+def plot_hooks(df: pd.DataFrame, out: Path, hooks: tuple[str, ...], name: str) -> Path | None:
+    def draw(ax: Axes, g: pd.DataFrame, meta: dict[str, Any]) -> None:
+        present = [h for h in hooks if not select(g, {"suite": "hooks", "hook": h}).empty]
+        series = []
+        for variant, color, label in (("body", "#2a6fbb", "body (PID+comm into a map)"),
+                                      ("empty", "#9cc3e6", "empty program")):
+            sides = [interval(select(g, {"suite": "hooks", "hook": h, "variant": variant, "method": "wall_abba"}))
+                     if not select(g, {"suite": "hooks", "hook": h, "variant": variant}).empty else (None, "")
+                     for h in present]
+            if any(s[0] is not None or s[1] for s in sides):
+                series.append((label, sides, color))
+        bars(ax, present, series, meta["emulated"], "added ns per event, wall_abba (median, interval)")
+
+    return facets(_groups(df, {"suite": "hooks", "hook": list(hooks)}), draw, out / name, 0.35 * len(hooks) + 1.2)
+
+
+def plot_perf(df: pd.DataFrame, out: Path) -> Path | None:
+    sel = {"suite": "hooks", "hook": "perf_event", "method": "throughput_abba", "status": "ok"}
+
+    def draw(ax: Axes, g: pd.DataFrame, meta: dict[str, Any]) -> None:
+        rows = select(g, sel)
+        for (event, variant), r in rows.groupby(["perf_event", "variant"]):
+            col = "loss_samples" if "loss_samples" in r and r["loss_samples"].map(
+                lambda s: isinstance(s, list)).any() else None
+            pts = []
+            for f, x in sorted(r.groupby("freq_hz"), key=lambda t: t[0]):
+                iv, _ = interval(x, col) if col else (None, "")
+                if iv is None:  # rows recorded before loss_samples: the agent's own median, no interval
+                    med = float(x["loss_pct_median"].median())
+                    iv = stats.Interval(med, None, None, None, 1, "")
+                pts.append((float(f), iv))
+            xs = [p[0] for p in pts]
+            ys = [p[1].median for p in pts]
+            lo = [p[1].median - (p[1].low if p[1].low is not None else p[1].median) for p in pts]
+            hi = [(p[1].high if p[1].high is not None else p[1].median) - p[1].median for p in pts]
+            ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o-", capsize=3, label=f"{event} {variant}", alpha=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("sampling frequency (Hz)", fontsize=8)
+        ax.set_ylabel("throughput lost (%)", fontsize=8)
+        ax.axhline(0, color="#888", lw=0.6)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+
+    return facets(_groups(df, sel), draw, out / "perf_event.png", 2.6)
+
+
+MAP_KERNEL = {"suite": "maps", "driver": "kernel", "key_space": "dense"}
+
+
+def plot_maps(df: pd.DataFrame, out: Path) -> Path | None:
+    def draw(ax: Axes, g: pd.DataFrame, meta: dict[str, Any]) -> None:
+        m = select(g, dict(MAP_KERNEL, operation=["update", "lookup"]))
+        kinds = sorted({(str(t), int(f)) for t, f in zip(m["map_type"], m["flags"].fillna(0), strict=True)})
+        series = []
+        for op, cont, color, label in (("update", "1cpu", "#c0504d", "update, 1 CPU"),
+                                       ("lookup", "1cpu", "#4f81bd", "lookup, 1 CPU"),
+                                       ("update", "allcpu", "#f2a09e", "update, every vCPU at once")):
+            sides = [interval(select(g, dict(MAP_KERNEL, map_type=t, flags=f, operation=op, contention=cont)))
+                     for t, f in kinds]
+            if any(s[0] is not None for s in sides):
+                series.append((label, sides, color))
+        labels = [t + (" NO_PREALLOC" if f & 1 else "") for t, f in kinds]
+        bars(ax, labels, series, meta["emulated"], "ns per operation, in-kernel, dense keys (median, interval)")
+
+    return facets(_groups(df, dict(MAP_KERNEL, operation=["update", "lookup"])), draw, out / "maps.png", 3.6)
+
+
+def plot_memlock(df: pd.DataFrame, out: Path, example: dict[str, Any]) -> Path | None:
+    sel = {"suite": "maps", "operation": "memory", "status": "ok", "key_space": "dense",
+           "max_entries": example["max_entries"], "inserted": 0}
+
+    def draw(ax: Axes, g: pd.DataFrame, meta: dict[str, Any]) -> None:
+        m = select(g, sel).drop_duplicates(["map_type", "flags"])
+        labels = [f"{t}{' NO_PREALLOC' if int(f) & 1 else ''}" for t, f in zip(m["map_type"], m["flags"], strict=True)]
+        y = list(range(len(labels)))
+        ax.barh([i - 0.2 for i in y], m["memlock_measured"], height=0.4, color="#4f81bd", label="measured (fdinfo)")
+        ax.barh([i + 0.2 for i in y], m["memlock_predicted"].fillna(0), height=0.4, color="#f79646",
+                label="predicted (model)")
+        for i, (t, f) in enumerate(zip(m["map_type"], m["flags"], strict=True)):
+            if t == "hash":
+                v = example["no_prealloc_bytes"] if int(f) & 1 else example["prealloc_bytes"]
+                ax.plot([v], [i], marker="*", markersize=11, color="black", linestyle="none",
+                        label="the talk (6.2, bpftool)" if not any(
+                            h == "the talk (6.2, bpftool)" for h in ax.get_legend_handles_labels()[1]) else None)
+        ax.set_yticks(y)
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"memlock bytes, max_entries={example['max_entries']}, empty map", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.legend(fontsize=7, loc="lower right")
+        ax.grid(axis="x", alpha=0.3)
+
+    return facets(_groups(df, sel), draw, out / "memlock.png", 3.2, timing=False)
+
+
+def plot_tools(df: pd.DataFrame, out: Path) -> Path | None:
+    sel = {"suite": "tools", "status": "ok"}
+
+    def draw(ax: Axes, g: pd.DataFrame, meta: dict[str, Any]) -> None:
+        t = select(g, sel)
+        sides = [interval(select(t, {"tool": name}), "overhead_samples") for name in t["tool"]]
+        bars(ax, [str(x) for x in t["tool"]], [("throughput lost", sides, "#8064a2")], meta["emulated"],
+             "throughput lost under load, % (median, interval)")
+
+    return facets(_groups(df, sel), draw, out / "tools.png", 2.8)
+
+
+def all_plots(df: pd.DataFrame, out: Path, talk: dict[str, Any]) -> dict[str, str]:
+    made = {
+        "hooks": plot_hooks(df, out, OPEN_PATH_HOOKS, "hooks_open.png"),
+        "hooks_other": plot_hooks(df, out, OTHER_HOOKS, "hooks_other.png"),
+        "perf_event": plot_perf(df, out),
+        "maps": plot_maps(df, out),
+        "memlock": plot_memlock(df, out, talk["memlock_example"]),
+        "tools": plot_tools(df, out),
+    }
+    return {k: v.name for k, v in made.items() if v is not None}

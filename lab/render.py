@@ -1,0 +1,30 @@
+"""Rendering: the report's jinja2 templates (lab/templates/) into report.html (autoescape on) and
+report.md (Markdown: no HTML escaping, table cells made pipe-safe)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+HERE = Path(__file__).resolve().parent
+CSS = {"holds": "holds", "does not hold": "fails", "inconclusive": "inconclusive"}
+
+
+def env() -> Environment:
+    e = Environment(loader=FileSystemLoader(str(HERE / "templates")), undefined=StrictUndefined,
+                    trim_blocks=True, lstrip_blocks=True,
+                    autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default=False))
+    e.filters["md"] = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
+    e.filters["css"] = lambda verdict: CSS.get(str(verdict), "na")
+    e.filters["num"] = lambda v, d=2: "-" if v is None else f"{v:.{d}g}" if isinstance(v, float) else str(v)
+    return e
+
+
+def write(ctx: dict[str, Any], out_dir: Path) -> Path:
+    e = env()
+    (out_dir / "report.md").write_text(e.get_template("report.md.j2").render(**ctx))
+    html = out_dir / "report.html"
+    html.write_text(e.get_template("report.html.j2").render(**ctx))
+    return html

@@ -1,0 +1,201 @@
+"""What the report's tables show: the manifest facts of each run (with its completion status), the
+target groups, every row with the host's median and interval (never the agent's own), and the
+talk's two summary tables with a measured column per group. Plain data for the templates."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from . import stats
+from .plots import group_meta, interval
+from .results import LoadedRun
+from .selectors import select
+
+COMPLETE = "complete"
+
+
+def fmt(v: Any, digits: int = 1) -> str:
+    """A number as tables show it ('-' for missing)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float) and v.is_integer() and abs(v) >= 1000:
+        return f"{int(v):,}"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def run_status(run: LoadedRun) -> tuple[str, str]:
+    """The run's completion status and reason from its manifest; a run recorded before runs had a
+    status (LoadedRun.status 'unknown') counts as complete."""
+    status = run.status
+    if status == "unknown":
+        return COMPLETE, "recorded before runs had a status"
+    return status, str(run.manifest.get("status_reason") or "")
+
+
+def run_facts(run: LoadedRun) -> dict[str, Any]:
+    guest = run.fact("guest")
+    guest_txt = (f"{guest.get('vcpus')} vCPUs, {guest.get('memory')} memory" if isinstance(guest, dict)
+                 else "none (no VM: the machine's own kernel)" if run.fact("accelerator") == "host" else "-")
+    suites = run.fact("suites") or {}
+    status, why = run_status(run)
+    return {
+        "run_id": run.run_id,
+        "status": status,
+        "status_reason": why,
+        "complete": status == COMPLETE,
+        "facts": [
+            ("status", status + (f": {why}" if why else "")),
+            ("time", run.fact("time")),
+            ("playbook", f"{run.fact('playbook_name') or '-'} ({run.fact('playbook') or '-'})"),
+            ("kernel", f"{run.kernel} (alias {run.fact('kernel_alias') or '-'})"),
+            ("kernel source", run.fact("kernel_source")),
+            ("accelerator", f"{run.accelerator}" + (f": {run.fact('accelerator_reason')}"
+                                                    if run.fact("accelerator_reason") else "")),
+            ("image recipe hash", run.fact("image_recipe_hash")),
+            ("host CPU", f"{run.fact('host_cpu_model') or '-'} x {run.fact('host_cpus') or '-'}"),
+            ("host kernel", run.fact("host_kernel")),
+            ("guest", guest_txt),
+            ("lab version", run.fact("lab_version")),
+            ("suites and parameters", ", ".join(f"{k} {v or '{}'}" for k, v in suites.items()) or "-"),
+            ("rows", f"{len(run.rows)} valid ({', '.join(run.suites) or 'none'}), {len(run.problems)} problems"),
+            ("outcome", run.fact("outcome")),
+        ],
+        "missing": run.missing_manifest_fields(),
+        "emulated": run.accelerator == "tcg",
+    }
+
+
+def groups(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [group_meta(g) for _, g in df.groupby("group")] if not df.empty else []
+
+
+def _host_interval(r: pd.Series, column: str) -> tuple[str, str]:
+    v = r.get(column)
+    vals = stats.clean(v) if isinstance(v, list) else []
+    if not vals:
+        return "-", "-"
+    iv = stats.median_ci(vals)
+    if iv.low is None:
+        return fmt(iv.median), iv.note
+    lvl = "" if iv.level is not None and iv.level >= stats.LEVEL else f" ({iv.level:.0%})"
+    return fmt(iv.median), f"[{fmt(iv.low)}, {fmt(iv.high)}]{lvl}"
+
+
+def _cells(r: pd.Series, cols: list[tuple[str, str]]) -> dict[str, Any]:
+    cells = []
+    for key, _ in cols:
+        if key in ("median", "interval"):
+            cells.append(_host_interval(r, "samples")[0 if key == "median" else 1])
+        elif key in ("overhead", "overhead_ci"):
+            cells.append(_host_interval(r, "overhead_samples")[0 if key == "overhead" else 1])
+        elif key in ("loss", "loss_ci"):
+            cells.append(_host_interval(r, "loss_samples")[0 if key == "loss" else 1])
+        elif key == "events":
+            ev, tr = r.get("events"), r.get("triggers")
+            cells.append("-" if pd.isna(ev) else f"{fmt(int(ev))}/{fmt(int(tr)) if pd.notna(tr) else '-'}")
+        elif key == "reason":
+            cells.append(str(r.get("reason") or "")[:160])
+        elif key == "row":
+            cells.append(f"{r['_file']}:{int(r['_line'])}")
+        else:
+            v = r.get(key)
+            if key == "flags" and v is not None and not pd.isna(v):
+                v = f"{int(v):#x}"
+            elif isinstance(v, float) and v.is_integer():
+                v = int(v)
+            cells.append(fmt(v))
+    return {"cells": cells, "emulated": bool(r["emulated"]), "status": r["status"]}
+
+
+def table(df: pd.DataFrame, cols: list[tuple[str, str]]) -> dict[str, Any]:
+    cols = [("group", "target"), ("row", "row")] + cols
+    return {"head": [h for _, h in cols], "rows": [_cells(r, cols) for _, r in df.iterrows()]}
+
+
+def row_tables(df: pd.DataFrame) -> dict[str, Any]:
+    hooks = select(df, {"suite": "hooks"})
+    maps = select(df, {"suite": "maps"})
+    tools = select(df, {"suite": "tools"})
+    mem = maps["operation"] == "memory" if not maps.empty else pd.Series(dtype=bool)
+    return {
+        "hooks": table(hooks, [("hook", "hook"), ("attach_point", "attach point"), ("variant", "variant"),
+                               ("method", "method"), ("freq_hz", "Hz"), ("trials", "trials"),
+                               ("median", "added ns/op"), ("interval", "interval"), ("loss", "loss %"),
+                               ("loss_ci", "loss interval"), ("body_ns", "body ns"), ("dispatch_ns", "dispatch ns"),
+                               ("events", "events/triggers"), ("status", "status"), ("reason", "reason")]),
+        "maps": table(maps[~mem] if not maps.empty else maps,
+                      [("map_type", "map type"), ("flags", "flags"), ("operation", "op"), ("key_space", "keys"),
+                       ("nkeys", "nkeys"), ("driver", "driver"), ("contention", "CPUs"), ("threads", "threads"),
+                       ("max_entries", "max entries"), ("trials", "trials"), ("median", "ns/op"),
+                       ("interval", "interval"), ("status", "status"), ("reason", "reason")]),
+        "memlock": table(maps[mem] if not maps.empty else maps,
+                         [("map_type", "map type"), ("flags", "flags"), ("key_space", "keys"),
+                          ("max_entries", "max entries"), ("inserted", "inserted"), ("live_entries", "live"),
+                          ("memlock_measured", "memlock measured B"), ("memlock_predicted", "predicted B"),
+                          ("real_memory", "real memory B"), ("memlock_note", "note"), ("status", "status"),
+                          ("reason", "reason")]),
+        "tools": table(tools, [("tool", "tool"), ("load", "load"), ("trials", "trials"),
+                               ("baseline_ops", "baseline ops/s"), ("tool_ops", "with tool ops/s"),
+                               ("overhead", "overhead %"), ("overhead_ci", "interval"), ("status", "status"),
+                               ("reason", "reason")]) if not tools.empty else None,
+    }
+
+
+def _cell(rows: pd.DataFrame, unit: str = "", column: str = "samples") -> str:
+    if rows.empty:
+        return "not measured"
+    iv, status = interval(rows, column)
+    if iv is None:
+        return status
+    return iv.text(1, unit)
+
+
+def talk_tables(df: pd.DataFrame, talk: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    gl = list(df.groupby("group")) if not df.empty else []
+    head = ["type", "fits (talk)", "strength (talk)", "weakness (talk)"]
+    head += [f"measured: {name}" + (" †" if bool(g["emulated"].any()) else "") for name, g in gl]
+    kernel = {"suite": "maps", "driver": "kernel", "key_space": "dense", "contention": "1cpu", "flags": 0}
+    maps_rows = []
+    for t in talk["map_table"]:
+        cells = [t["type"], t["fits"], t["strength"], t["weakness"]]
+        for _, g in gl:
+            upd = select(g, dict(kernel, map_type=t["key"], operation="update"))
+            look = select(g, dict(kernel, map_type=t["key"], operation="lookup"))
+            cont = {"suite": "maps", "map_type": t["key"], "operation": "update", "key_space": "contention",
+                    "nkeys": 1, "flags": 0}
+            shared, disjoint = interval(select(g, dict(cont, contention="shared"))), interval(
+                select(g, dict(cont, contention="disjoint")))
+            slow = (f"x{shared[0].median / disjoint[0].median:.2f}" if shared[0] and disjoint[0]
+                    and disjoint[0].median else "not measured")
+            mem = select(g, {"suite": "maps", "operation": "memory", "status": "ok", "map_type": t["key"],
+                             "flags": 0, "key_space": "dense", "max_entries": 10240, "inserted": 0})
+            memtxt = f"{int(mem['memlock_measured'].iloc[0]):,} B" if not mem.empty else "not measured"
+            cells.append(f"update {_cell(upd, ' ns')}; lookup {_cell(look, ' ns')}; shared-key / disjoint-key "
+                         f"update (1 key) {slow}; memlock@10240 {memtxt}")
+        maps_rows.append(cells)
+    hooks_rows = []
+    for t in talk["hook_table"]:
+        cells = [t["type"], t["fits"], t["strength"], t["weakness"]]
+        for _, g in gl:
+            if t["key"] == "perf_event":
+                r = select(g, {"suite": "hooks", "hook": "perf_event", "variant": "body",
+                               "method": "throughput_abba", "status": "ok"})
+                cells.append("; ".join(f"{e} {int(f)} Hz: {_cell(x, '% lost', 'loss_samples')}"
+                                       for (e, f), x in r.groupby(["perf_event", "freq_hz"])) or "not measured")
+            else:
+                rows = select(g, {"suite": "hooks", "hook": t["key"], "variant": "body", "method": "wall_abba"})
+                if rows.empty:
+                    rows = select(g, {"suite": "hooks", "hook": t["key"], "variant": "body"})
+                unit = " ns/packet" if t["key"] in ("xdp", "xdp_drv") else " ns/event"
+                cells.append(_cell(rows, unit))
+        hooks_rows.append(cells)
+    return {"head": head, "rows": maps_rows}, {"head": head, "rows": hooks_rows}
