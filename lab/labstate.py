@@ -129,7 +129,7 @@ def verify(st: LabState) -> Inspection:
             problem = f"pid {p.pid} is in session {sess}, not {st.sid}"
         problems.append(problem)
     if all(x.endswith("has exited") for x in problems):
-        return Inspection("exited", st, f"its VM has exited (session {st.sid} is gone)")
+        return Inspection("exited", st, f"its VM has exited: session {st.sid} is gone")
     return Inspection("stale", st, "; ".join(problems))
 
 
