@@ -99,7 +99,18 @@ class LabWatch:
         why = "the VM died (QEMU exited)" if st is not None else "the VM was stopped (its lab state is gone)"
         oops = self.oops()
         return (f"{why}{'; ' + oops if oops else ''}; serial log {self.lab.serial_log}, last lines:\n"
-                f"{self.lab.serial_tail(15)}")
+                f"{self.tail()}")
+
+    def tail(self, n: int = 12) -> str:
+        """The serial log's last non-blank lines (the console writes CR LF, and blank lines)."""
+        try:
+            with open(self.lab.serial_log, "rb") as f:
+                f.seek(max(0, f.seek(0, 2) - 16384))
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return "    (no serial log)"
+        lines = [ln.rstrip() for ln in text.replace("\r", "\n").split("\n") if ln.strip()]
+        return "\n".join("    " + ln for ln in lines[-n:])
 
     def oops(self) -> str | None:
         try:

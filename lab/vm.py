@@ -48,8 +48,13 @@ umount /etc/shadow 2>/dev/null || {
   sed 's/^root:[^:]*:/root:ssh-key-only:/' /etc/shadow > /run/lab-shadow && mount --bind /run/lab-shadow /etc/shadow
 }
 up "sshd starting"
-# -r: no re-exec of sshd per connection (saves an exec over 9p under emulation)
-exec /usr/sbin/sshd -D -e -r -f {guest}/sshd_config
+# -r: no re-exec of sshd per connection (saves an exec over 9p under emulation).
+# sshd is also the guest's reaper: pid 1 (virtme-ng-init) waits only for this script, so orphans
+# (the helpers and tools of an agent that was killed) would stay zombies under it. perl (always in
+# Debian) sets PR_SET_CHILD_SUBREAPER (prctl 36, x86-64 syscall 157), which exec keeps: orphans
+# below sshd become its children, and its SIGCHLD handler waits for any child.
+exec perl -e 'syscall(157, 36, 1) == 0 or print STDERR "lab-guest: no subreaper: $!\n"; exec @ARGV or die "$!"' \
+  /usr/sbin/sshd -D -e -r -f {guest}/sshd_config
 """
 
 SSHD_CONFIG = """Port 22

@@ -78,3 +78,25 @@ def test_cleanup_after_a_killed_agent_removes_its_group_and_namespaces():
             proc.wait()
         for ns in names:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_vm_death_names_the_serial_log_its_last_lines_and_an_oops(tmp_path):
+    """The VM side faked: a lab whose state is gone and whose serial log holds an oops."""
+    from lab.outcome import LabWatch
+
+    class GoneLab:
+        serial_log = tmp_path / "serial.log"
+
+        def state(self):
+            return None
+
+    GoneLab.serial_log.write_bytes(b"booting\r\n\r\n")
+    watch = LabWatch(GoneLab())
+    watch.mark()
+    with open(GoneLab.serial_log, "ab") as f:
+        f.write(b"[ 12.0] BUG: kernel NULL pointer dereference\r\n\r\n[ 12.1] Oops: 0000 [#1]\r\nlast\r\n")
+    msg = watch.died()
+    assert msg.startswith("the VM was stopped (its lab state is gone); kernel oops in the serial log: "
+                          "[ 12.0] BUG: kernel NULL pointer dereference")
+    assert msg.endswith("    booting\n    [ 12.0] BUG: kernel NULL pointer dereference\n    [ 12.1] Oops: 0000 [#1]\n"
+                        "    last")
