@@ -33,10 +33,10 @@ MANIFEST_FIELDS = (
     "kernel_alias", "kernel_release", "kernel_source", "accelerator", "accelerator_reason",
     "image_recipe_hash", "host_cpu_model", "host_cpus", "host_kernel", "guest",
 )
-# Fields the VM side may spell differently; the first present wins when reading.
+# The VM target records why it chose its accelerator as `accelerator_why` (lab/labs.py); the report
+# and results/README.md call it `accelerator_reason`.
 MANIFEST_ALIASES = {
-    "accelerator_reason": ("accelerator_reason", "accelerator_why", "accel_reason"),
-    "image_recipe_hash": ("image_recipe_hash", "image_hash", "recipe_hash", "image"),
+    "accelerator_reason": ("accelerator_reason", "accelerator_why"),
 }
 
 

@@ -15,7 +15,7 @@ from lab.results import load_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "runs"
-HOST_RUN = FIXTURES / "20261127T050454Z-6.18.44-fc-v782-d270"
+HOST_RUN = FIXTURES / "20261127T053143Z-6.18.44-fc-v782-ee1e"
 TCG_RUN = FIXTURES / "20261127T050558Z-6.12.117_deb12-amd64-b1c4"
 SPEC = claims.parse_claims(report.talk_data())
 H, F, INC, N = claims.HOLDS, claims.FAILS, claims.INCONCLUSIVE, claims.NOT_MEASURABLE
@@ -40,16 +40,29 @@ def test_host_run_verdicts_a_reviewer_would_give():
     assert v[1].verdict == N and v[2].verdict == N
     assert "Operation not permitted" in part(v[1], "fentry < kprobe").reason
     assert "unsupported" in part(v[1], "tracepoint < kprobe").reason
-    # one sampling frequency in the quick playbook: no series to test
-    assert v[3].verdict == N and "fewer than two values of freq_hz" in v[3].reason
+    # perf_event: 999 vs 9999 Hz throughput lost, 6 trials each, the spread of a busy host: neither way
+    assert v[3].verdict == INC and len(v[3].parts) == 1
+    p3 = v[3].parts[0]
+    assert p3.name.endswith("[perf_event=sw, freq_hz 999 < 9999]") and p3.effect_unit == "points"
     # xdp vs socket filter: 4 noisy trials each, nothing significant
     assert v[4].verdict == INC and all(p.verdict == INC for p in v[4].parts)
     assert "more trials (now 4 vs 4 trials)" in part(v[4], "xdp < socket_filter").reason
-    # array vs hash measured (3 trials: Mann-Whitney cannot reach 0.05), contention rows absent
-    assert part(v[5], "array < hash").verdict == INC and part(v[5], "array < hash").n_a == 3
-    assert v[5].verdict == N and "no rows match" in part(v[5], "hash: disjoint").reason
-    # no collision rows in this run: never decided on other rows
-    assert v[6].verdict == N and all(p.verdict == N for p in v[6].parts)
+    # maps, 3 trials a side: Mann-Whitney cannot reach 0.05 (smallest p 0.1), however large the effect;
+    # the contention parts say what else would decide them
+    for p in v[5].parts + v[6].parts:
+        assert p.verdict == INC and p.n_a == p.n_b == 3 and p.p >= 0.1, p.name
+    assert v[5].verdict == INC and v[6].verdict == INC
+    assert "more vCPUs, or a KVM / bare-metal target" in part(v[5], "hash: disjoint").reason
+    # the collision parts compare one operation with the same keys count and map size on both sides
+    coll = part(v[6], "lookup: keys spread")
+    assert coll.name.endswith("[nkeys=64, max_entries=1024]") and coll.effect < -50  # one bucket: far slower
+    df = aggregate.rows_frame(load_runs([HOST_RUN]))
+    df = df[df["_file"] == "maps.jsonl"].set_index("_line")
+    ra = df.loc[[int(r.split(":")[-1]) for r in coll.rows_a]]
+    rb = df.loc[[int(r.split(":")[-1]) for r in coll.rows_b]]
+    for col in ("operation", "nkeys", "max_entries", "flags"):
+        assert set(ra[col]) == set(rb[col]) and len(set(ra[col])) == 1, col
+    assert set(ra["key_space"]) == {"spread"} and set(rb["key_space"]) == {"collide"}
     # memory: exact bytes
     assert v[7].verdict == H and len(v[7].parts) == 2
     assert all(p.test == "exact" and p.effect < -50 for p in v[7].parts)
@@ -213,3 +226,13 @@ def test_talk_yaml_parts_are_well_formed():
                 assert p.margin, p.name  # cheaper / equal claims carry an equivalence margin
     with pytest.raises(ValueError):
         claims.PartSpec.parse({"name": "x", "a": {}, "metric": "bogus", "relation": "less", "test": "exact"})
+
+
+def test_contention_on_one_vcpu_is_not_measurable_and_says_why():
+    df = aggregate.rows_frame(load_runs([HOST_RUN]))
+    df["vcpus"] = 1
+    df["group"] = [aggregate.group_label(*k) for k in df[list(aggregate.GROUP_KEYS)].itertuples(index=False)]
+    v = verdicts([], df, [c for c in SPEC if c["id"] == 5])[5]
+    assert v.verdict == N
+    assert part(v, "hash: disjoint").reason == "1 vCPU here: needs at least 2 for concurrency"
+    assert part(v, "array < hash").verdict == INC  # the 1-CPU part is still measured

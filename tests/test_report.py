@@ -14,7 +14,7 @@ from lab import bench, report
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "runs"
-HOST_RUN = FIXTURES / "20261127T050454Z-6.18.44-fc-v782-d270"
+HOST_RUN = FIXTURES / "20261127T053143Z-6.18.44-fc-v782-ee1e"
 TCG_RUN = FIXTURES / "20261127T050558Z-6.12.117_deb12-amd64-b1c4"
 
 
