@@ -501,6 +501,11 @@ static int cmd_kern(void)
 		if (bpf_map_update_elem(map_fd, &k, val, BPF_NOEXIST) == 0)
 			filler++;
 	}
+	if (filler) { /* an LRU map may have evicted working-set keys for filler: put them back */
+		fill(map_fd, keys, nkeys, val);
+		if (present(map_fd, keys, nkeys, val) != nkeys)
+			die(1, "the working set did not stay in the filled map", ENOSPC);
+	}
 	st->nkeys = nkeys;
 	st->loops = o.loops;
 	st->stride = stride;
