@@ -63,6 +63,38 @@ class Playbook:
     suites: dict[str, dict[str, Any]]
     vm: VmSpec = field(default_factory=VmSpec)
     description: str = ""
+    kernels: tuple[str, ...] = ()  # the matrix: kernel aliases or paths (lab guests)
+    targets: tuple[str, ...] = ()  # and targets without a lab VM: host, ssh://user@host[:port]
+    repetitions: int = 1  # runs per kernel/target
+
+    @property
+    def matrix(self) -> list[str]:
+        """Every kernel and target of the playbook's matrix, in order (empty: not a matrix)."""
+        return [*self.kernels, *self.targets]
+
+
+TOP_KEYS = ("name", "description", "vm", "suites", "kernels", "targets", "repetitions")
+
+
+def _matrix_fields(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("kernels", "targets"):
+        v = data.get(key) or []
+        if not isinstance(v, list) or not all(isinstance(x, str | int | float) for x in v):
+            raise LabError(f"playbook {path}: '{key}' must be a list of strings, e.g. {key}: "
+                           + ('["5.10", "6.12", latest]' if key == "kernels" else "[host, ssh://root@box:22]"))
+        out[key] = tuple(str(x) for x in v)
+    for t in out["targets"]:
+        if t != "host" and not t.startswith("ssh://"):
+            raise LabError(f"playbook {path}: target {t!r} is neither 'host' nor ssh://[user@]host[:port] "
+                           "(kernels to boot in a lab VM go under 'kernels:')")
+    if "host" in out["kernels"]:
+        raise LabError(f"playbook {path}: 'host' is a target, not a kernel: move it under 'targets:'")
+    reps = data.get("repetitions", 1)
+    if not isinstance(reps, int) or isinstance(reps, bool) or reps < 1:
+        raise LabError(f"playbook {path}: 'repetitions' must be a whole number >= 1, not {reps!r}")
+    out["repetitions"] = reps
+    return out
 
 
 def resolve(name_or_path: str) -> Path:
@@ -84,6 +116,9 @@ def load(name_or_path: str) -> Playbook:
         raise LabError(f"playbook {path} is not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise LabError(f"playbook {path} must be a mapping with a 'suites' key")
+    unknown_top = sorted(str(k) for k in data if k not in TOP_KEYS)
+    if unknown_top:
+        raise LabError(f"playbook {path}: unknown key(s) {', '.join(unknown_top)}; known: {', '.join(TOP_KEYS)}")
     suites = data.get("suites")
     if not isinstance(suites, dict) or not suites:
         raise LabError(f"playbook {path}: 'suites' must map suite names ({', '.join(KNOWN_SUITES)}) "
@@ -108,4 +143,4 @@ def load(name_or_path: str) -> Playbook:
         raise LabError(f"playbook {path}: bad 'vm' section: {e}") from None
     return Playbook(name=str(data.get("name", path.stem)), path=path,
                     suites={k: dict(v or {}) for k, v in suites.items()}, vm=vmspec,
-                    description=str(data.get("description", "")))
+                    description=str(data.get("description", "")), **_matrix_fields(path, data))

@@ -190,7 +190,8 @@ def talk_tables(df: pd.DataFrame, talk: dict[str, Any]) -> tuple[dict[str, Any],
                 r = select(g, {"suite": "hooks", "hook": "perf_event", "variant": "body",
                                "method": "throughput_abba", "status": "ok"})
                 cells.append("; ".join(f"{e} {int(f)} Hz: {_cell(x, '% lost', 'loss_samples')}"
-                                       for (e, f), x in r.groupby(["perf_event", "freq_hz"])) or "not measured")
+                                       for (e, f), x in r.groupby(["perf_event", "freq_hz"]))
+                             if not r.empty else "not measured")
             else:
                 rows = select(g, {"suite": "hooks", "hook": t["key"], "variant": "body", "method": "wall_abba"})
                 if rows.empty:

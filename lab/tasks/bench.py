@@ -41,10 +41,29 @@ def tools(c, kernel="6.12", playbook="default"):
     _run(["tools"], kernel, playbook)
 
 
-@task(name="all", help={"kernel": KHELP, "playbook": PHELP})
-def all_(c, kernel="6.12", playbook="default"):
+@task(name="all", help={"kernel": KHELP, "playbook": PHELP,
+                        "report": "write the run's report (--no-report: rows only)"})
+def all_(c, kernel="6.12", playbook="default", report=True):
     """Every suite on one kernel, then the report for that run (results/<run>/report.html)."""
-    _run(None, kernel, playbook, report=True)
+    _run(None, kernel, playbook, report=report)
+
+
+@task(name="run", positional=["playbook"],
+      help={"playbook": "a playbook with a matrix: kernels: [...] and/or targets: [host, ssh://...] "
+                        "(e.g. playbooks/smoke.yaml, or its name: smoke)",
+            "jobs": "guests at once (default: as many as the host's cores and memory allow)",
+            "report": "write the report across the matrix (--no-report: runs only)"})
+def run_(c, playbook, jobs=0, report=True):
+    """The kernel matrix of a playbook: every kernel in a guest (in parallel) and every target, one
+    report across them (results/matrix-<id>/). Exit 0 only if every run completed."""
+    from lab import matrix
+
+    try:
+        code = matrix.run_playbook(playbook, jobs=int(jobs) or None, report=report)
+    except LabError as e:
+        raise Exit(f"error: {e}", code=1) from None
+    if code:
+        raise Exit(code=code)
 
 
 @task(help={"kernel": "kernel alias", "reps": "alternated repetitions"})
