@@ -29,8 +29,14 @@ __all__ = ["BOOT_TIMEOUT", "Lab", "LabState", "all_labs", "lab_name", "open_targ
 BOOT_TIMEOUT = 240.0  # seconds to SSH under TCG on 2 busy cores; KVM needs a fraction
 
 
-def lab_name(kernel: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", kernel.strip("/").split("/")[-1]) or "lab"
+def lab_name(kernel: str, paths: Paths | None = None) -> str:
+    """A lab's name: the catalog alias, or for a kernel given by path, its release (`uname -r`):
+    short and stable whatever the file or directory is called."""
+    _, entries = kernels.catalog()
+    if kernel in entries or "/" not in kernel and not kernel.endswith(".deb") and not Path(kernel).exists():
+        return re.sub(r"[^A-Za-z0-9._-]", "_", kernel) or "lab"
+    release = kernels.resolve(kernel, paths or Paths()).release
+    return re.sub(r"[^A-Za-z0-9._-]", "_", release)[:48] or "lab"
 
 
 class Lab:
@@ -329,7 +335,7 @@ def open_target(kernel: str, spec: VmSpec, paths: Paths) -> Iterator[Target]:
         return
     from .outcome import LabWatch
 
-    lab = Lab(lab_name(kernel), paths)
+    lab = Lab(lab_name(kernel, paths), paths)
     _, booted = lab.ensure_up(kernel, spec, asked_by="the playbook's vm:")
     try:
         target = lab.target()

@@ -158,3 +158,12 @@ def test_debian_archive_offers_every_catalog_kernel():
         suite, name, pkgs = kernels.debian_packages(e, Paths())
         assert name.startswith("linux-image-"), alias
         assert suite.version(pkgs[0]), (alias, pkgs)
+
+
+def test_a_path_kernel_gets_a_short_stable_lab_name(tmp_path):
+    from lab.labs import lab_name
+
+    deb = _deb(tmp_path, "linux-image-6.9.0-1-amd64", "6.9.0-1", {"boot/vmlinuz-6.9.0-1-amd64": b"x"})
+    paths = Paths(cache=tmp_path / "cache")
+    assert lab_name(str(deb), paths) == "6.9.0-1-amd64"  # the release, not the file name
+    assert lab_name("latest", paths) == "latest" and lab_name("5.10", paths) == "5.10"
