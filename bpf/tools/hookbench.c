@@ -23,7 +23,7 @@
  * and the event with each program, in one order on even trials and the reverse on odd ones, so the
  * arms pair within a trial and a linear drift cancels over two. The loop is sized so that every
  * program arm generates at least --samples samples (from a calibration run's samples per loop
- * iteration, +10%); "count" is the event's own count (cpu-clock ns, or cycles); "events" the
+ * iteration, +15%); "count" is the event's own count (cpu-clock ns, or cycles); "events" the
  * program's runs (for base and none: runs counted meanwhile, which must be 0).
  * Trials run baseline and hook alternately in ABBA order (A = no program, B = attached), so a
  * linear drift cancels in the per-pair difference. Body time (bpf_stats) is measured in its own
@@ -634,14 +634,14 @@ static void perf_main(void)
 	 * samples per iteration (a late timer, e.g. under emulation, delivers fewer) */
 	opt.ms = (int)(1000.0 * opt.samples / opt.freq) + 1;
 	opt.ops = calibrate();
-	calib_ops = opt.ops / 10 + 1;
+	calib_ops = opt.ops / 5 + 1; /* ~200 samples: the rate estimate is within a few % */
 	prog = nperf_progs ? perf_progs[0] : NULL;
 	if (run_hooked(calib_ops, &s, &ev))
 		die(3, "attaching %s refused", prog ? bpf_program__name(prog) : "the perf event");
 	if (prog && ev >= 20)
-		opt.ops = (long)(1.1 * opt.samples * (double)calib_ops / ev) + 1;
+		opt.ops = (long)(1.15 * opt.samples * (double)calib_ops / ev) + 1;
 	else
-		opt.ops = (long)(1.1 * opt.ops) + 1;
+		opt.ops = (long)(1.15 * opt.ops) + 1;
 	printf("{\"kind\":\"setup\",\"prog\":\"%s\",\"mode\":\"perf\",\"ops\":%ld,\"clk_tck\":%ld,"
 	       "\"period_ns\":%lld,\"samples_target\":%d,\"calib_ops\":%ld,\"calib_events\":%llu,\"progs\":[",
 	       opt.prog, opt.ops, sysconf(_SC_CLK_TCK), period, opt.samples, calib_ops, prog ? ev : 0ULL);
