@@ -148,8 +148,9 @@ def test_sigterm_stops_the_matrix_and_its_jobs(tmp_path):
 
 @pytest.mark.vm
 def test_guest_matrix_in_parallel_with_the_host(tmp_path):
-    """Two catalog kernels from two Debian suites (5.10 from bullseye, the newest from unstable) in
-    guests at once, then the host: one report, memlock predicted == measured everywhere."""
+    """Two catalog kernels from two Debian suites (5.10 from bullseye with the boot/vmlinuz layout,
+    the newest from unstable with the split linux-binary/linux-modules layout) boot in guests at
+    once, then the host runs alone: one report, memlock predicted == measured everywhere."""
     pb = _pb(tmp_path, "name: mx\nkernels: ['5.10', latest]\ntargets: [host]\nvm: {cpus: 2, memory: 1G}\n")
     proc = _labctl(["bench.run", str(pb)], tmp_path / "results")
     out, _ = proc.communicate(timeout=1800)
