@@ -44,6 +44,8 @@ def test_a_tool_that_loads_is_measured_with_proof_it_ran(quick_rows):
     assert runqlat["trials"] == 2 and len(runqlat["overhead_samples"]) == 2
     assert runqlat["overhead_ci_low"] <= runqlat["overhead_pct"] <= runqlat["overhead_ci_high"]
     assert runqlat["baseline_ops"] > 0 and set(runqlat["per_stressor"]) == {"cpu", "vm", "hdd", "sock"}
+    assert runqlat["cpu_exec"] > 0 and runqlat["program_detail"] and runqlat["load_ms"] > 0
+    assert len(runqlat["cpu_unexplained_samples"]) == 2 and "map_access" in runqlat["not_separable"]
     assert runqlat["load"].startswith("stress-ng --cpu 1 --vm 1 --hdd 1 --sock 1")
 
 

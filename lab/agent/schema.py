@@ -71,6 +71,19 @@ SUITES = {
         tool_ops=NUM,
         overhead_pct=NUM,
         events=int,  # runs of the tool's programs in the proof phase
+        cpu_total=NUM,  # decomposition (toolcost.py), CPU ms per second of load: agent medians
+        cpu_exec=NUM,
+        cpu_user=NUM,
+        cpu_unexplained=NUM,
+        cpu_total_samples=list,  # per trial (the host computes the intervals)
+        cpu_exec_samples=list,
+        cpu_user_samples=list,
+        cpu_unexplained_samples=list,
+        load_ms=NUM,  # exec to attached, median over starts (one-time cost)
+        verified_insns=int,  # summed over the tool's programs (None before 5.16)
+        program_detail=dict,
+        maps=list,
+        not_separable=dict,
     ),
 }
 
@@ -81,6 +94,9 @@ OPTIONAL = {
     "max_entries", "live_entries", "memlock_measured", "memlock_predicted", "memlock_note",
     "real_memory", "flags", "key_space", "driver", "contention", "nkeys", "threads",
     "baseline_ops", "tool_ops", "overhead_pct", "load", "variant", "attach_point",
+    "cpu_total", "cpu_exec", "cpu_user", "cpu_unexplained", "cpu_total_samples", "cpu_exec_samples",
+    "cpu_user_samples", "cpu_unexplained_samples", "load_ms", "verified_insns", "program_detail", "maps",
+    "not_separable",
 }
 
 

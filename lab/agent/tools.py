@@ -29,10 +29,11 @@ Rows (schema.SUITES["tools"]): tool, load, method "throughput_abba", trials, bas
 tool_ops (median bogo-ops/s summed over stressors), overhead_pct with overhead_ci_low/high
 (median and bootstrap 95% CI over trials), overhead_samples (per trial), per_stressor
 (median loss % per stressor), events (program runs in the proof phase), programs (how many).
+Beside the total, where it comes from (toolcost.py): per trial, the throughput-derived CPU cost and
+the parts measured from counters (program run time, the tool's own CPU), the remainder unexplained;
+the one-time load cost (exec to attached, verified_insns) and the tool's maps.
 """
 
-import ctypes
-import json
 import os
 import shutil
 import signal
@@ -41,6 +42,7 @@ import tempfile
 import threading
 import time
 
+from . import toolcost
 from .common import check_params, median_ci, stopping
 
 # The talk's six tools, one pair per resource, as the CO-RE builds of libbpf-tools name them.
@@ -56,10 +58,6 @@ STRESSORS = ("cpu", "vm", "hdd", "sock", "udp", "matrix", "memcpy", "io")
 STRESSOR_OPTS = {"vm": ["--vm-bytes", "64M"], "hdd": ["--hdd-bytes", "16M"]}
 PARAMS = ("tools", "trials", "seconds", "proof_seconds", "load", "tool_dir")
 TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead figures"
-
-SYS_BPF = 321  # x86_64
-BPF_ENABLE_STATS = 32
-BPF_STATS_RUN_TIME = 0
 
 
 def check(params):
@@ -146,28 +144,6 @@ def mount_scratch(load_driver):
     return None, None
 
 
-# ---- the kernel side: BPF program ids and their run counts ----
-
-def bpf_stats_fd():
-    """BPF_ENABLE_STATS(BPF_STATS_RUN_TIME): run_cnt/run_time_ns count while the fd is open."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    attr = ctypes.create_string_buffer(120)  # union bpf_attr, zeroed; enable_stats.type = 0
-    ctypes.c_uint32.from_buffer(attr, 0).value = BPF_STATS_RUN_TIME
-    fd = libc.syscall(SYS_BPF, BPF_ENABLE_STATS, attr, ctypes.c_uint(len(attr)))
-    if fd < 0:
-        raise OSError(ctypes.get_errno(), "BPF_ENABLE_STATS: %s" % os.strerror(ctypes.get_errno()))
-    return fd
-
-
-def bpf_progs(bpftool):
-    """id -> run_cnt of every BPF program loaded on the system (bpftool prog show -j)."""
-    out = subprocess.run([bpftool, "-j", "prog", "show"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         universal_newlines=True, timeout=60)
-    if out.returncode != 0:
-        raise RuntimeError("bpftool prog show: %s" % out.stderr.strip()[-300:])
-    return {p["id"]: p.get("run_cnt", 0) for p in json.loads(out.stdout or "[]")}
-
-
 # ---- the suite ----
 
 class Refused(Exception):
@@ -198,20 +174,24 @@ class ToolSuite:
 
     # -- processes we start, stopped by pid --
     def stress_run(self, seconds):
-        """One stress-ng run; its stressors' bogo-ops/s (real time)."""
+        """One stress-ng run: (its stressors' bogo-ops/s (real time), the CPU seconds per second
+        its process tree used (getrusage of reaped children), its wall seconds)."""
         report = os.path.join(self.workdir, "stress.yaml")
         cmd = [self.stress, "--timeout", "%ds" % seconds, "--metrics-brief", "--yaml", report, "--temp-path",
                self.workdir]
         for s in self.load:
             cmd += ["--" + s, "1"] + STRESSOR_OPTS.get(s, [])
+        cpu0, t0 = toolcost.children_cpu(), time.monotonic()
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                               timeout=seconds * 4 + 60)
+        wall = time.monotonic() - t0
+        cpu = toolcost.children_cpu() - cpu0
         if proc.returncode != 0 or not os.path.exists(report):
             raise RuntimeError("stress-ng exit %d: %s" % (proc.returncode, proc.stderr.strip()[-500:]))
         with open(report) as f:
             metrics = parse_metrics(f.read())
         os.unlink(report)
-        return metrics
+        return metrics, cpu / wall, wall
 
     def start_tool(self, name):
         """Start a tool and wait until it is attached: it prints its banner or header line then
@@ -222,6 +202,7 @@ class ToolSuite:
             raise Refused("%s not found (Debian package libbpf-tools installs it there)" % path)
         log = open(os.path.join(self.workdir, name + ".err"), "w+")
         stdbuf = shutil.which("stdbuf")
+        t0 = time.monotonic()
         proc = subprocess.Popen(([stdbuf, "-oL"] if stdbuf else []) + [path], stdout=subprocess.PIPE, stderr=log,
                                 universal_newlines=True)
         proc.lab_log = log
@@ -248,6 +229,7 @@ class ToolSuite:
             text = " | ".join(ln.strip() for ln in log.read().splitlines() if ln.strip())[-1500:]
             log.close()
             raise Refused(text or "%s exited %d" % (name, proc.returncode))
+        proc.lab_load_ms = (time.monotonic() - t0) * 1000.0  # exec to attached (its first output line)
         return proc
 
     @staticmethod
@@ -262,24 +244,25 @@ class ToolSuite:
         proc.lab_log.close()
 
     # -- one tool --
-    def proof(self, name):
-        """(events, programs): run counts of the tool's own programs over a short loaded run."""
-        before = set(bpf_progs(self.bpftool))
+    def tool_side(self, name, seconds):
+        """One run of the load with the tool attached, with the tool's counters around it."""
+        before = set(toolcost.prog_ids())
+        proc = self.start_tool(name)
         try:
-            fd = bpf_stats_fd()
-        except OSError as e:
-            raise Refused("cannot count the tool's program runs: %s" % e) from None
-        try:
-            proc = self.start_tool(name)
-            try:
-                mine = [i for i in bpf_progs(self.bpftool) if i not in before]
-                self.stress_run(self.proof_seconds)
-                counts = bpf_progs(self.bpftool)
-            finally:
-                self.stop_tool(proc)
+            mine = [i for i in toolcost.prog_ids() if i not in before]
+            p0 = toolcost.progs(mine)
+            cpu0, sw0 = toolcost.proc_cpu(proc.pid)
+            metrics, load_cpu, wall = self.stress_run(seconds)
+            cpu1, sw1 = toolcost.proc_cpu(proc.pid)
+            p1 = toolcost.progs(mine)
+            maps = toolcost.tool_maps(p1.values())
         finally:
-            os.close(fd)
-        return sum(counts.get(i, 0) for i in mine), len(mine)
+            self.stop_tool(proc)
+        progs = toolcost.program_rows(p0, p1)
+        return dict(metrics=metrics, load_cpu=load_cpu, wall=wall, user_cpu=cpu1 - cpu0, switches=sw1 - sw0,
+                    exec_ns=sum(p["run_time_ns"] for p in progs.values()),
+                    events=sum(p["run_cnt"] for p in progs.values()), progs=progs, maps=maps,
+                    load_ms=proc.lab_load_ms, programs=len(mine))
 
     def measure(self, name):
         base = dict(tool=name, resource=TOOLS.get(name, "?"), method="throughput_abba")
@@ -291,32 +274,42 @@ class ToolSuite:
             return self.row("error", "%s: %s" % (type(e).__name__, e), **base)
 
     def measure_tool(self, name, base):
-        events, programs = self.proof(name)
-        pairs = []
+        """The kernel's BPF statistics are on for the whole measurement (proof and both sides of
+        every trial), so the trials' program run times are those of the throughput they lost."""
+        try:
+            fd = toolcost.bpf_stats_fd()
+        except OSError as e:
+            raise Refused("cannot count the tool's program runs: %s" % e) from None
+        try:
+            return self.measure_on(name, base)
+        finally:
+            os.close(fd)
+
+    def measure_on(self, name, base):
+        proof = self.tool_side(name, self.proof_seconds)
+        pairs, sides, loads = [], [], [proof["load_ms"]]
         for t in range(self.trials):
-            order = "AB" if t % 2 == 0 else "BA"
             got = {}
-            for side in order:
+            for side in ("AB" if t % 2 == 0 else "BA"):
                 if side == "A":
                     got["A"] = self.stress_run(self.seconds)
                 else:
-                    proc = self.start_tool(name)
-                    try:
-                        got["B"] = self.stress_run(self.seconds)
-                    finally:
-                        self.stop_tool(proc)
-            pairs.append((got["A"], got["B"]))
-        losses = [x for x in (loss_pct(b, t) for b, t in pairs) if x is not None]
-        med, lo, hi = median_ci(losses)
-        status, reason = ("ok", "") if events > 0 else (
+                    got["B"] = self.tool_side(name, self.seconds)
+            pairs.append((got["A"][0], got["B"]["metrics"]))
+            sides.append((got["A"], got["B"]))
+            loads.append(got["B"]["load_ms"])
+        losses = [loss_pct(b, t) for b, t in pairs]
+        med, lo, hi = median_ci([x for x in losses if x is not None])
+        status, reason = ("ok", "") if proof["events"] > 0 else (
             "invalid", "none of the tool's %d programs ran during the %d s proof run under load"
-            % (programs, self.proof_seconds))
+            % (proof["programs"], self.proof_seconds))
         return self.row(status, reason, trials=len(pairs), ops_per_trial=self.seconds,
                         baseline_ops=median_ci([sum(b.values()) for b, _ in pairs])[0],
                         tool_ops=median_ci([sum(t.values()) for _, t in pairs])[0],
                         overhead_pct=med, overhead_ci_low=lo, overhead_ci_high=hi,
-                        overhead_samples=[round(x, 3) for x in losses], per_stressor=per_stressor(pairs),
-                        events=events, programs=programs, **base)
+                        overhead_samples=[round(x, 3) for x in losses if x is not None],
+                        per_stressor=per_stressor(pairs), events=proof["events"], programs=proof["programs"],
+                        **toolcost.sources_fields(losses, sides, loads, proof), **base)
 
     def run(self):
         mount, dev = mount_scratch(load_driver=self.ctx.accelerator in ("kvm", "tcg"))

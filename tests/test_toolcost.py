@@ -1,0 +1,46 @@
+"""Tool overhead decomposition: the pure parts and the counters read from this process."""
+
+import os
+
+import pytest
+
+from lab.agent import schema, toolcost
+
+
+def test_parts_are_cpu_ms_per_second_and_the_rest_is_unexplained():
+    d = toolcost.decompose(loss_pct=10.0, base_load_cpu=2.0, wall=2.0, exec_ns=40e6, user_cpu=0.2)
+    assert d == pytest.approx(dict(total=200.0, exec=20.0, user=100.0, unexplained=80.0))
+    assert toolcost.decompose(None, 2.0, 1.0, 0, 0.0)["unexplained"] is None
+
+
+def test_program_runs_are_deltas_summed_per_program_name():
+    before = {7: dict(name="a", type="tracing", run_cnt=10, run_time_ns=1000, verified_insns=5)}
+    after = {7: dict(name="a", type="tracing", run_cnt=30, run_time_ns=5000, verified_insns=5),
+             8: dict(name="a", type="tracing", run_cnt=5, run_time_ns=500, verified_insns=5)}
+    assert toolcost.program_rows(before, after) == {
+        "a": dict(type="tracing", run_cnt=25, run_time_ns=4500, verified_insns=5)}
+
+
+def test_sources_fields_carry_raw_samples_and_validate():
+    prog = dict(type="raw_tracepoint", run_cnt=100, run_time_ns=10**6, verified_insns=9)
+    b = dict(wall=2.0, exec_ns=4e6, user_cpu=0.1, events=200, switches=10, load_cpu=1.5, progs={"p": prog})
+    proof = dict(progs={"p": prog}, maps=[dict(type="hash", max_entries=10, live_entries=3)])
+    f = toolcost.sources_fields([5.0, None], [(({}, 2.0, 2.0), b), (({}, 2.0, 2.0), b)], [40.0, 50.0], proof)
+    assert f["cpu_total_samples"] == [100.0] and f["cpu_exec_samples"] == [2.0, 2.0]
+    assert f["cpu_user_samples"] == [50.0, 50.0] and f["cpu_unexplained_samples"] == [48.0]
+    assert f["verified_insns"] == 9 and f["load_ms"] == 45.0
+    assert f["program_detail"]["p"]["run_cnt"] == 200 and f["program_detail"]["p"]["ns_per_run"] == 10000.0
+    assert set(f["not_separable"]) == {"map_access", "triggering", "verifier_time"}
+    row = dict(schema="x", run_id="r", suite="tools", kernel="k", accelerator="host", cpu_model="c", vcpus=2,
+               status="ok", reason="", time="t", tool="runqlat", load="l", ns_median=None, ns_ci_low=None,
+               ns_ci_high=None, **f)
+    assert [p for p in schema.validate(row) if "cpu_" in p or "maps" in p or "load_ms" in p] == []
+
+
+def test_process_counters_are_read_from_proc():
+    cpu0, sw0 = toolcost.proc_cpu(os.getpid())
+    x = 0
+    for i in range(3_000_000):
+        x += i
+    cpu1, sw1 = toolcost.proc_cpu(os.getpid())
+    assert cpu1 > cpu0 and sw1 >= sw0 >= 0
