@@ -15,7 +15,7 @@ from lab import bench, report
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "runs"
 HOST_RUN = FIXTURES / "20261127T053143Z-6.18.44-fc-v782-ee1e"
-TCG_RUN = FIXTURES / "20261127T050558Z-6.12.117_deb12-amd64-b1c4"
+TCG_RUN = FIXTURES / "20261127T055106Z-6.12.117_deb12-amd64-f721"
 
 
 def test_report_from_fixtures_has_plots_tables_claims_json_and_screenshot(tmp_path):

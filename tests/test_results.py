@@ -21,7 +21,7 @@ from lab.agent.common import timing_fields
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "runs"
 HOST_RUN = FIXTURES / "20261127T053143Z-6.18.44-fc-v782-ee1e"
-TCG_RUN = FIXTURES / "20261127T050558Z-6.12.117_deb12-amd64-b1c4"
+TCG_RUN = FIXTURES / "20261127T055106Z-6.12.117_deb12-amd64-f721"
 
 
 def hooks_row(run_id: str, hook: str, center: float, seed: int, accel: str = "host") -> dict:
@@ -92,7 +92,7 @@ def test_select_runs_by_id_kernel_and_prefix():
     assert results.select_runs(FIXTURES, "host") == [HOST_RUN]
     assert results.select_runs(FIXTURES, "6.12") == [TCG_RUN]
     assert results.select_runs(FIXTURES, "6.12.117+deb12-amd64") == [TCG_RUN]
-    assert results.select_runs(FIXTURES, "20261127T0505") == [TCG_RUN]
+    assert results.select_runs(FIXTURES, "20261127T0551") == [TCG_RUN]
     assert results.select_runs(FIXTURES, "6.2") == []
 
 
