@@ -234,6 +234,11 @@ def _probe_url(url: str, timeout: float = 4.0) -> str:
         return f"{type(e).__name__}: {getattr(e, 'reason', e)}"
 
 
+def ubuntu_version(entry: CatalogEntry) -> str:
+    """What names an Ubuntu kernel's packages for a cache key: its mainline directory (v6.2)."""
+    return entry.url.rstrip("/").removesuffix("/amd64").rsplit("/", 1)[-1] or entry.alias
+
+
 def fetch_ubuntu(entry: CatalogEntry, paths: Paths) -> Kernel:
     sdir = supplied_dir(entry.alias, paths)
     env_dir = os.environ.get("LAB_KERNEL_DEBS")

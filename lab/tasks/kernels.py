@@ -1,5 +1,7 @@
 """kernels.*: the kernel catalog (images/kernels.yaml) and the kernel cache."""
 
+import json
+
 from invoke import Exit, task
 
 from lab import debarchive, kernels
@@ -56,3 +58,25 @@ def add(c, alias, deb=None):
     except LabError as e:
         raise Exit(f"error: {e}", code=1) from None
     print(f"copied into {d}; kernel {k.release} ready")
+
+
+@task(help={"playbook": "print that playbook's kernels: and targets: instead of the whole catalog"})
+def matrix(c, playbook=""):
+    """The kernel matrix as JSON ({"kernel": [...]}): every catalog kernel, or a playbook's matrix."""
+    from lab import nightly
+
+    try:
+        print(json.dumps(nightly.matrix(playbook)))
+    except LabError as e:
+        raise Exit(f"error: {e}", code=1) from None
+
+
+@task(help={"kernel": "catalog alias"})
+def cachekey(c, kernel="6.12"):
+    """A CI cache key for a kernel: its package and version now offered, and the image recipe hash."""
+    from lab import nightly
+
+    try:
+        print(nightly.cachekey(kernel))
+    except LabError as e:
+        raise Exit(f"error: {e}", code=1) from None

@@ -109,3 +109,35 @@ def export(c, run=None, out=""):
             print(f"problem: {p}")
     paths = aggregate.export(df, Path(out) if out else _store())
     print(f"{len(df)} rows from {len(runs)} runs: " + ", ".join(str(p) for p in paths))
+
+
+@task(iterable=["run"], help={"run": "run id, directory or kernel (repeatable; default: every run)",
+                              "accelerator": "the accelerator every run must have recorded (e.g. kvm)"})
+def check(c, run=None, accelerator="kvm"):
+    """Fail unless each run's manifest records the given accelerator (CI: the guest really ran under KVM)."""
+    from lab import nightly
+    from lab.config import LabError
+
+    dirs = _resolve(list(run)) if run else results.list_runs(_store())
+    if not dirs:
+        raise Exit(f"error: no runs in {_store()}", code=1)
+    bad = []
+    for d in dirs:
+        try:
+            print(f"{d.name}: accelerator {nightly.check_accelerator(d, accelerator)}")
+        except LabError as e:
+            bad.append(str(e))
+    if bad:
+        raise Exit("error: " + "\nerror: ".join(bad), code=1)
+
+
+@task(iterable=["run"], help={"run": "run id, directory or kernel (repeatable; default: every run)",
+                              "report": "a report directory holding claims.json (claims per kernel)",
+                              "compare": "a file holding results.compare's output (regressions)"})
+def summary(c, run=None, report="", compare=""):
+    """A Markdown summary of runs (status, claims per kernel, regressions), e.g. for $GITHUB_STEP_SUMMARY."""
+    from lab import nightly
+
+    dirs = _resolve(list(run)) if run else results.list_runs(_store())
+    text = Path(compare).read_text() if compare and Path(compare).is_file() else ""
+    print(nightly.summary(dirs, Path(report) if report else None, text), end="")

@@ -1,0 +1,110 @@
+"""What the nightly workflow (.github/workflows/nightly.yml) asks the lab: the kernel matrix as JSON,
+a cache key per kernel, the accelerator check, and the Markdown summary of a night's runs.
+
+The workflow never lists kernels or writes summaries itself: every step is a lab task
+(kernels.matrix, kernels.cachekey, results.check, results.summary), tested in tests/test_nightly.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from . import kernels, playbooks
+from .config import LabError
+
+
+def matrix(playbook: str = "") -> dict[str, list[str]]:
+    """{"kernel": [...]}: every catalog kernel (host included), or a playbook's kernels and targets.
+    The shape GitHub Actions takes as a whole matrix: `matrix: ${{ fromJSON(...) }}`."""
+    if playbook:
+        pb = playbooks.load(playbook)
+        names = list(pb.matrix)
+        if not names:
+            raise LabError(f"playbook {pb.path} has no matrix: add kernels: [...] and/or targets: [host]")
+    else:
+        _, entries = kernels.catalog()
+        names = list(entries)
+    return {"kernel": names}
+
+
+def cachekey(kernel: str, image: str = "debian-12") -> str:
+    """A key for the CI cache of the lab cache's kernels/ and images/: the kernel's package and
+    version as the archive offers it now, and the image recipe's hash, so a new package or a changed
+    recipe misses the cache and a night with neither hits it."""
+    import os
+
+    from . import images
+    from .config import Paths
+
+    _, entries = kernels.catalog()
+    entry = entries.get(kernel)
+    if entry is None:
+        raise LabError(f"kernels.cachekey takes a catalog alias ({', '.join(entries)}), not {kernel!r}")
+    if entry.source == "host":
+        return "host"
+    if entry.source == "debian":
+        suite, name, pkgs = kernels.debian_packages(entry, Paths())
+        pkg = f"{name}_{suite.version(pkgs[0])}"
+    else:
+        pkg = kernels.ubuntu_version(entry)
+    variables = {k: v for k, v in {"mirror": os.environ.get("LAB_MIRROR")}.items() if v}
+    recipe = images.load_recipe(image, **variables)
+    return f"{kernel}-{pkg}-{recipe.name}-{recipe.hash}".replace(":", "_").replace("~", "_")
+
+
+def check_accelerator(run_dir: Path, want: str) -> str:
+    """The run's accelerator if it is `want`, else a LabError saying what the run recorded and why."""
+    from . import results
+
+    if not (run_dir / "manifest.json").is_file():
+        raise LabError(f"{run_dir} is not a run directory (no manifest.json)")
+    run = results.load_run(run_dir)
+    got = run.accelerator
+    if got != want:
+        why = run.fact("accelerator_reason") or "no reason recorded"
+        raise LabError(f"run {run.run_id} ran under {got}, not {want}: {why}")
+    return got
+
+
+def _claims(run_dir: Path) -> list[dict[str, Any]]:
+    f = run_dir / "claims.json"
+    if not f.is_file():
+        return []
+    try:
+        data = json.loads(f.read_text())
+    except ValueError:
+        return []
+    return data if isinstance(data, list) else []
+
+
+def summary(run_dirs: list[Path], report_dir: Path | None = None, compare_text: str = "") -> str:
+    """Markdown for $GITHUB_STEP_SUMMARY: one line per run (kernel, accelerator, status, rows), the
+    claims per kernel from the report's claims.json, and the comparison with the previous night."""
+    from . import results
+
+    out = ["# Nightly eBPF overhead lab", "", "| run | kernel | accelerator | status | rows | problems |",
+           "|---|---|---|---|---|---|"]
+    for d in run_dirs:
+        run = results.load_run(d)
+        out.append(f"| {run.run_id} | {run.kernel} | {run.accelerator} | {run.status} | {len(run.rows)} "
+                   f"| {len(run.problems)} |")
+    if not run_dirs:
+        out.append("| (no runs) | | | | | |")
+    claims = _claims(report_dir) if report_dir else []
+    if claims:
+        groups = sorted({str(c.get("group", "")) for c in claims})
+        out += ["", "## Claims per kernel", "", "| claim | " + " | ".join(groups) + " |",
+                "|---|" + "---|" * len(groups)]
+        by: dict[str, dict[str, str]] = {}
+        titles: dict[str, str] = {}
+        for c in claims:
+            key = str(c.get("claim"))
+            titles[key] = str(c.get("title", ""))
+            by.setdefault(key, {})[str(c.get("group", ""))] = str(c.get("verdict", ""))
+        for key, verdicts in by.items():
+            out.append(f"| {key}. {titles[key]} | " + " | ".join(verdicts.get(g, "-") for g in groups) + " |")
+    out += ["", "## Compared with the previous nightly", ""]
+    out += ["```", compare_text.strip(), "```"] if compare_text.strip() else ["No previous nightly to compare with."]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,101 @@
+"""What the nightly workflow asks the lab: kernels.matrix, kernels.cachekey, results.check and
+results.summary (lab/nightly.py), each also run for real through ./labctl."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lab import kernels, nightly
+from lab.config import LabError
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "runs"
+HOST_RUN = FIXTURES / "20261127T053143Z-6.18.44-fc-v782-ee1e"
+TCG_RUN = FIXTURES / "20261127T050558Z-6.12.117_deb12-amd64-b1c4"
+
+
+def labctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ROOT / "labctl"), *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, **(env or {})))
+
+
+def test_matrix_lists_every_catalog_kernel():
+    _, entries = kernels.catalog()
+    assert nightly.matrix() == {"kernel": list(entries)}
+    assert {"5.10", "6.1", "6.12", "latest", "next", "6.2", "host"} <= set(entries)
+
+
+def test_matrix_of_a_playbook_and_of_one_without_matrix():
+    m = nightly.matrix("nightly")
+    assert m["kernel"][-1] == "host" and "6.12" in m["kernel"]
+    with pytest.raises(LabError, match="has no matrix"):
+        nightly.matrix("default")
+
+
+def test_kernels_matrix_task_prints_json():
+    proc = labctl("kernels.matrix")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == nightly.matrix()
+    proc = labctl("kernels.matrix", "--playbook", "nightly")
+    assert json.loads(proc.stdout) == nightly.matrix("nightly")
+    proc = labctl("kernels.matrix", "--playbook", "default")
+    assert proc.returncode == 1 and "has no matrix" in proc.stderr
+
+
+def test_cachekey_without_the_network():
+    assert nightly.cachekey("host") == "host"
+    key = nightly.cachekey("6.2")
+    assert key.startswith("6.2-v6.2-debian-12-") and len(key.rsplit("-", 1)[1]) == 12
+    with pytest.raises(LabError, match="catalog alias"):
+        nightly.cachekey("/some/path")
+
+
+def test_check_accelerator_on_recorded_runs():
+    assert nightly.check_accelerator(TCG_RUN, "tcg") == "tcg"
+    with pytest.raises(LabError, match="ran under tcg, not kvm"):
+        nightly.check_accelerator(TCG_RUN, "kvm")
+    with pytest.raises(LabError, match="not a run directory"):
+        nightly.check_accelerator(FIXTURES, "kvm")
+
+
+def test_summary_markdown(tmp_path):
+    (tmp_path / "claims.json").write_text(json.dumps([
+        {"claim": 1, "title": "kprobe dearer", "group": "6.12 tcg", "verdict": "not measurable here"},
+        {"claim": 1, "title": "kprobe dearer", "group": "host", "verdict": "holds"},
+        {"claim": 2, "title": "maps", "group": "host", "verdict": "inconclusive"}]))
+    md = nightly.summary([HOST_RUN, TCG_RUN], tmp_path, "regressions: none\n")
+    assert "| 20261127T053143Z-6.18.44-fc-v782-ee1e | 6.18.44" in md
+    assert "| 1. kprobe dearer | not measurable here | holds |" in md
+    assert "| 2. maps | - | inconclusive |" in md
+    assert "regressions: none" in md
+    assert "No previous nightly" in nightly.summary([HOST_RUN], None, "")
+
+
+def test_check_report_compare_summary_for_real(tmp_path):
+    """The final job's commands, through ./labctl, on two recorded runs."""
+    store = tmp_path / "results"
+    store.mkdir()
+    for d in (HOST_RUN, TCG_RUN):
+        shutil.copytree(d, store / d.name)
+    env = {"LAB_RESULTS": str(store)}
+    proc = labctl("results.check", "--accelerator", "kvm", env=env)
+    assert proc.returncode == 1 and "ran under tcg, not kvm" in proc.stderr
+    proc = labctl("results.check", "--run", str(store / TCG_RUN.name), "--accelerator", "tcg", env=env)
+    assert proc.returncode == 0, proc.stderr
+    report = tmp_path / "report"
+    proc = labctl("results.report", "--run", str(store / HOST_RUN.name), "--run", str(store / TCG_RUN.name),
+                  "--out", str(report), env=env)
+    assert proc.returncode == 0, proc.stderr
+    proc = labctl("results.compare", str(store / HOST_RUN.name), str(store / HOST_RUN.name), env=env)
+    assert proc.returncode == 0, proc.stderr
+    (tmp_path / "compare.txt").write_text(proc.stdout)
+    proc = labctl("results.summary", "--report", str(report), "--compare", str(tmp_path / "compare.txt"), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("# Nightly eBPF overhead lab") and "## Claims per kernel" in proc.stdout
+    assert proc.stdout.count("| 20261127T") == 2
