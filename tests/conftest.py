@@ -8,7 +8,11 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 from lab import bench
+from lab.config import ROOT
+from lab.labs import Lab
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -68,3 +72,31 @@ def screenshot(html: Path, png: Path, tmp: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def make_deb(out_dir: Path, name: str, version: str, files: dict[str, bytes], depends: str = "") -> Path:
+    """A real .deb (dpkg-deb -b) holding `files` (path in the package -> bytes)."""
+    root = out_dir / f"src-{name}"
+    (root / "DEBIAN").mkdir(parents=True)
+    dep = f"Depends: {depends}\n" if depends else ""
+    (root / "DEBIAN/control").write_text(f"Package: {name}\nVersion: {version}\nArchitecture: amd64\n{dep}"
+                                         "Maintainer: lab tests <t@t>\nDescription: test package\n")
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    deb = out_dir / f"{name}_{version}_amd64.deb"
+    subprocess.run(["dpkg-deb", "-Zgzip", "-b", str(root), str(deb)], check=True, capture_output=True)
+    return deb
+
+
+@pytest.fixture
+def labs():
+    """Labs a test starts: stopped afterwards (and forgotten when they belong to another checkout)."""
+    started: list[Lab] = []
+    yield started
+    for lab in started:
+        lab.down(log=lambda m: None)
+        if lab.paths.root != ROOT:  # another "checkout" made by the test: leave nothing of it
+            lab.forget(log=lambda m: None)
+            lab.paths.labs.rmdir()

@@ -16,24 +16,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import make_deb
 
 from lab import debarchive, kernels
 from lab.config import LabError, Paths
-
-
-def _deb(out_dir: Path, name: str, version: str, files: dict[str, bytes], depends: str = "") -> Path:
-    root = out_dir / f"src-{name}"
-    (root / "DEBIAN").mkdir(parents=True)
-    dep = f"Depends: {depends}\n" if depends else ""
-    (root / "DEBIAN/control").write_text(f"Package: {name}\nVersion: {version}\nArchitecture: amd64\n{dep}"
-                                         "Maintainer: lab tests <t@t>\nDescription: test package\n")
-    for rel, data in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-    deb = out_dir / f"{name}_{version}_amd64.deb"
-    subprocess.run(["dpkg-deb", "-Zgzip", "-b", str(root), str(deb)], check=True, capture_output=True)
-    return deb
 
 
 def _signed_repo(tmp: Path, suite: str, debs_dir: Path) -> Path:
@@ -91,11 +77,11 @@ def test_split_layout_kernel_from_a_signed_archive_over_http(tmp_path, http_repo
     rel = "7.9.1+deb14-amd64"
     debs = tmp_path / "debs"
     debs.mkdir()
-    _deb(debs, f"linux-image-{rel}", "7.9.1-1", {}, depends=f"linux-binary-{rel} (= 7.9.1-1)")
-    _deb(debs, f"linux-binary-{rel}", "7.9.1-1", {f"usr/lib/modules/{rel}/vmlinuz": b"not a real kernel"})
-    _deb(debs, f"linux-modules-{rel}", "7.9.1-1",
+    make_deb(debs, f"linux-image-{rel}", "7.9.1-1", {}, depends=f"linux-binary-{rel} (= 7.9.1-1)")
+    make_deb(debs, f"linux-binary-{rel}", "7.9.1-1", {f"usr/lib/modules/{rel}/vmlinuz": b"not a real kernel"})
+    make_deb(debs, f"linux-modules-{rel}", "7.9.1-1",
          {f"usr/lib/modules/{rel}/kernel/fs/9p/9p.ko": b"\0", f"usr/lib/modules/{rel}/modules.order": b""})
-    _deb(debs, "linux-image-7.8.0+deb14-amd64", "7.8.0-1", {"boot/vmlinuz-7.8.0+deb14-amd64": b"older"})
+    make_deb(debs, "linux-image-7.8.0+deb14-amd64", "7.8.0-1", {"boot/vmlinuz-7.8.0+deb14-amd64": b"older"})
     keyring = _signed_repo(tmp_path, "unstable", debs)
     monkeypatch.setattr(debarchive, "MIRROR", http_repo)
     paths = Paths(cache=tmp_path / "cache")
@@ -123,7 +109,7 @@ def test_split_layout_kernel_from_a_signed_archive_over_http(tmp_path, http_repo
 def test_unsigned_archive_is_refused(tmp_path, http_repo, monkeypatch):
     debs = tmp_path / "debs"
     debs.mkdir()
-    _deb(debs, "linux-image-7.9.1+deb14-amd64", "7.9.1-1", {"boot/vmlinuz-7.9.1+deb14-amd64": b"x"})
+    make_deb(debs, "linux-image-7.9.1+deb14-amd64", "7.9.1-1", {"boot/vmlinuz-7.9.1+deb14-amd64": b"x"})
     _signed_repo(tmp_path, "unstable", debs)
     monkeypatch.setattr(debarchive, "MIRROR", http_repo)
     paths = Paths(cache=tmp_path / "cache")
@@ -163,7 +149,7 @@ def test_debian_archive_offers_every_catalog_kernel():
 def test_a_path_kernel_gets_a_short_stable_lab_name(tmp_path):
     from lab.labs import lab_name
 
-    deb = _deb(tmp_path, "linux-image-6.9.0-1-amd64", "6.9.0-1", {"boot/vmlinuz-6.9.0-1-amd64": b"x"})
+    deb = make_deb(tmp_path, "linux-image-6.9.0-1-amd64", "6.9.0-1", {"boot/vmlinuz-6.9.0-1-amd64": b"x"})
     paths = Paths(cache=tmp_path / "cache")
     assert lab_name(str(deb), paths) == "6.9.0-1-amd64"  # the release, not the file name
     assert lab_name("latest", paths) == "latest" and lab_name("5.10", paths) == "5.10"

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import make_deb
 
 from lab import accel, images, kernels, playbooks, remote, vm
 from lab.config import ROOT, LabError, Paths
@@ -44,24 +45,11 @@ def test_kernel_6_2_fails_fast_and_says_how_to_supply_it(empty_cache):
     assert "kernels.add 6.2" in msg and "LAB_KERNEL_DEBS" in msg and ".deb" in msg
 
 
-def _fake_deb(tmp: Path, name: str, files: dict[str, bytes]) -> Path:
-    root = tmp / f"pkg-{name}"
-    (root / "DEBIAN").mkdir(parents=True)
-    (root / "DEBIAN/control").write_text(
-        f"Package: {name}\nVersion: 6.2.0-39.40\nArchitecture: amd64\nMaintainer: lab tests <t@t>\nDescription: t\n")
-    for rel, data in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-    out = tmp / f"{name}_6.2.0-39.40_amd64.deb"
-    subprocess.run(["dpkg-deb", "-Zgzip", "-b", str(root), str(out)], check=True, capture_output=True)
-    return out
-
-
 def test_kernel_6_2_accepts_locally_supplied_debs(tmp_path, empty_cache, monkeypatch):
     rel = "6.2.0-39-generic"
-    img = _fake_deb(tmp_path, f"linux-image-unsigned-{rel}", {f"boot/vmlinuz-{rel}": b"not really a kernel"})
-    mods = _fake_deb(tmp_path, f"linux-modules-{rel}", {f"lib/modules/{rel}/kernel/fs/dummy.ko": b"\0"})
+    img = make_deb(tmp_path, f"linux-image-unsigned-{rel}", "6.2.0-39.40",
+                   {f"boot/vmlinuz-{rel}": b"not really a kernel"})
+    mods = make_deb(tmp_path, f"linux-modules-{rel}", "6.2.0-39.40", {f"lib/modules/{rel}/kernel/fs/dummy.ko": b"\0"})
     supplied = tmp_path / "supplied"
     supplied.mkdir()
     for d in (img, mods):

@@ -37,17 +37,6 @@ def flip_key_byte(known_hosts: Path) -> None:
     known_hosts.write_text(f"{host} {keytype} {base64.b64encode(bytes(blob)).decode()}\n")
 
 
-@pytest.fixture
-def labs():
-    started: list[Lab] = []
-    yield started
-    for lab in started:
-        lab.down(log=lambda m: None)
-        if lab.paths.root != ROOT:  # another "checkout" made by the test: leave nothing of it
-            lab.forget(log=lambda m: None)
-            lab.paths.labs.rmdir()
-
-
 def test_flipped_host_key_is_refused_in_words_and_repinned_by_down_up(labs, tmp_path):
     lab = Lab("test-hostkey", Paths())
     labs.append(lab)

@@ -33,14 +33,6 @@ def _qemu_pids() -> set[int]:
     return out
 
 
-@pytest.fixture
-def labs():
-    started: list[Lab] = []
-    yield started
-    for lab in started:
-        lab.down(log=lambda m: None)
-
-
 def test_boot_6_1_and_6_12_at_once_run_uname_and_leave_nothing(labs):
     before = _qemu_pids()
     states = {}
