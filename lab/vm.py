@@ -152,15 +152,10 @@ def session_pids(sid: int) -> list[int]:
     """Every live process in session `sid` (the VM's launcher, virtme-run, QEMU)."""
     pids = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[3]) == sid and fields[0] != "Z":
+        if entry.isdigit():
+            f = _stat_fields(int(entry))
+            if f and f[0] != "Z" and _int_field(f, 3) == sid:
                 pids.append(int(entry))
-        except (OSError, IndexError, ValueError):
-            continue
     return pids
 
 
@@ -222,13 +217,17 @@ def _stat_fields(pid: int) -> list[str] | None:
         return None
 
 
-def start_time(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot."""
-    f = _stat_fields(pid)
+def _int_field(fields: list[str] | None, i: int) -> int | None:
+    """fields[i] of _stat_fields() as an int (3: session id, 19: start time), or None."""
     try:
-        return int(f[19]) if f else None
+        return int(fields[i]) if fields else None
     except (IndexError, ValueError):
         return None
+
+
+def start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot."""
+    return _int_field(_stat_fields(pid), 19)
 
 
 def cmdline(pid: int) -> list[str] | None:
@@ -283,11 +282,7 @@ class ProcId:
 
 
 def session_of(pid: int) -> int | None:
-    f = _stat_fields(pid)
-    try:
-        return int(f[3]) if f else None
-    except (IndexError, ValueError):
-        return None
+    return _int_field(_stat_fields(pid), 3)
 
 
 def identities(sid: int) -> list[ProcId]:
