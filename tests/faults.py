@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab import vm
 from lab.config import ROOT
 
 
@@ -112,17 +113,7 @@ def descendants(pid: int) -> list[int]:
 
 def session_members(sid: int) -> list[str]:
     """Live processes of session `sid` (the labctl we started and everything it started in it)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[3]) == sid and fields[0] != "Z":
-                    out.append(f"{entry} {cmdline(int(entry))}")
-            except (OSError, ValueError, IndexError):
-                pass
-    return out
+    return [f"{pid} {cmdline(pid)}" for pid in vm.session_pids(sid)]
 
 
 def netns() -> list[str]:
