@@ -58,6 +58,7 @@ def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
         "any_tcg": bool(not df.empty and df["emulated"].any()), "groups": tables.groups(df),
         "claims": by_claim, "verdicts": verdicts, "plots": {}, "perf_cost": [],
         "tables": {"hooks": None, "maps": None, "memlock": None, "tools": None},
+        "lacking": {"head": [], "rows": []},
         "suites_absent": [s for s in ("hooks", "maps", "tools") if df.empty or select(df, {"suite": s}).empty],
     }
     if df.empty:
@@ -67,6 +68,7 @@ def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
     ctx["tables"] = tables.row_tables(df)
     ctx["talk_maps"], ctx["talk_hooks"] = tables.talk_tables(df, talk)
     ctx["perf_cost"] = perf_program_cost(df)
+    ctx["lacking"] = tables.lacking(df)
     return ctx
 
 

@@ -200,3 +200,23 @@ def talk_tables(df: pd.DataFrame, talk: dict[str, Any]) -> tuple[dict[str, Any],
                 cells.append(_cell(rows, unit))
         hooks_rows.append(cells)
     return {"head": head, "rows": maps_rows}, {"head": head, "rows": hooks_rows}
+
+
+def lacking(df: pd.DataFrame) -> dict[str, Any]:
+    """What each kernel/target lacks: its `unsupported` rows, one line per feature, with the
+    kernel's own reason (the first row's, shortened)."""
+    out: dict[str, Any] = {"head": ["target", "suite", "feature", "rows", "the kernel's reason"], "rows": []}
+    if df.empty or "status" not in df:
+        return out
+    bad = df[df["status"] == "unsupported"]
+    names = [c for c in ("hook", "map_type", "operation", "driver", "tool", "perf_event") if c in bad]
+    for (group, suite), g in bad.groupby(["group", "suite"], sort=True):
+        feats: dict[str, list[Any]] = {}
+        for _, r in g.iterrows():
+            key = " ".join(str(r[c]) for c in names if isinstance(r.get(c), str) and r.get(c))
+            feats.setdefault(key or "?", []).append(r)
+        for feat, rs in feats.items():
+            reason = str(rs[0].get("reason", "")).replace("unsupported: ", "")
+            out["rows"].append({"cells": [group, suite, feat, len(rs), reason[:140]],
+                                "emulated": bool(rs[0].get("emulated"))})
+    return out

@@ -52,6 +52,11 @@ def test_report_from_fixtures_has_plots_tables_claims_json_and_screenshot(tmp_pa
     assert [r[0] for r in ctx["talk_hooks"]["rows"]] == ["Tracepoint", "Fentry", "Perf_event", "XDP", "Kprobe"]
     md = (html.parent / "report.md").read_text()
     assert "## The talk's claims" in md and "![hooks](hooks_open.png)" in md
+    # what each kernel lacks: the host kernel here refuses kprobes and fentry, in its own words
+    lack = {(r["cells"][0].split(" ")[0], r["cells"][2]): r["cells"][4] for r in ctx["lacking"]["rows"]}
+    host = ctx["talk_maps"]["head"][-1].removeprefix("measured: ").split(" ")[0]
+    assert (host, "kprobe") in lack and lack[(host, "kprobe")]
+    assert "## What each kernel lacks" in md
     # what a reader sees: a screenshot in headless Chromium
     shot = tmp_path / "report.png"
     screenshot(html, shot, tmp_path)
