@@ -81,3 +81,11 @@ def repeat(c, hook="tracepoint", trials="5,10,20,40"):
     import sys
 
     c.run(f"{sys.executable} benchmarks/repeatability.py --hook {hook} --trials {trials}", pty=False)
+
+
+@task(help={"playbook": "matrix playbook to time (default: smoke)"})
+def matrix(c, playbook="smoke"):
+    """Benchmark: a matrix's wall time with guests in parallel vs one after another (prints the ratio)."""
+    import sys
+
+    c.run(f"{sys.executable} benchmarks/matrix.py --playbook {playbook}", pty=False)
