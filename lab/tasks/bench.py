@@ -54,8 +54,10 @@ def all_(c, kernel="6.12", playbook="default", report=True):
             "jobs": "guests at once (default: as many as the host's cores and memory allow)",
             "report": "write the report across the matrix (--no-report: runs only)"})
 def run_(c, playbook, jobs=0, report=True):
-    """The kernel matrix of a playbook: every kernel in a guest (in parallel) and every target, one
-    report across them (results/matrix-<id>/). Exit 0 only if every run completed."""
+    """A playbook's kernel matrix: guests in parallel, then the host; one report across them.
+
+    Every kernel of `kernels:` in a lab guest, every target of `targets:`; the report and matrix.json
+    go to results/matrix-<id>/. Exit 0 only if every run completed."""
     from lab import matrix
 
     try:
