@@ -68,6 +68,33 @@ def check_accelerator(run_dir: Path, want: str) -> str:
     return got
 
 
+def compare_previous(run_dirs: list[Path], previous: list[Path]) -> str:
+    """results.compare of each run against the previous run of the same kernel alias (the text
+    results.compare prints), or why there is none."""
+    from . import aggregate, results
+    from . import compare as comparing
+
+    def alias(d: Path) -> str:
+        run = results.load_run(d)
+        return str(run.fact("kernel_alias") or run.kernel)
+
+    before = {alias(d): d for d in previous}  # list_runs is oldest first: the newest per alias wins
+    out = []
+    for d in run_dirs:
+        k = alias(d)
+        if k not in before:
+            out.append(f"{k}: no previous run")
+            continue
+        fa, _ = aggregate.load_frame([before[k]])
+        fb, _ = aggregate.load_frame([d])
+        if fa.empty or fb.empty:
+            out.append(f"{k}: no valid rows on {'the previous' if fa.empty else 'this'} side")
+            continue
+        res = comparing.compare(fa, fb)
+        out.append(f"{k}:\n" + comparing.format_compare(res, before[k].name, d.name))
+    return "\n".join(out) + ("\n" if out else "")
+
+
 def _claims(run_dir: Path) -> list[dict[str, Any]]:
     f = run_dir / "claims.json"
     if not f.is_file():

@@ -17,7 +17,7 @@ from lab.config import LabError
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "runs"
 HOST_RUN = FIXTURES / "20261127T053143Z-6.18.44-fc-v782-ee1e"
-TCG_RUN = FIXTURES / "20261127T050558Z-6.12.117_deb12-amd64-b1c4"
+TCG_RUN = next(d for d in sorted(FIXTURES.iterdir()) if '"accelerator": "tcg"' in (d / "manifest.json").read_text())
 
 
 def labctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -89,8 +89,7 @@ def test_check_report_compare_summary_for_real(tmp_path):
     proc = labctl("results.check", "--run", str(store / TCG_RUN.name), "--accelerator", "tcg", env=env)
     assert proc.returncode == 0, proc.stderr
     report = tmp_path / "report"
-    proc = labctl("results.report", "--run", str(store / HOST_RUN.name), "--run", str(store / TCG_RUN.name),
-                  "--out", str(report), env=env)
+    proc = labctl("results.report", "--all", "--out", str(report), env=env)
     assert proc.returncode == 0, proc.stderr
     proc = labctl("results.compare", str(store / HOST_RUN.name), str(store / HOST_RUN.name), env=env)
     assert proc.returncode == 0, proc.stderr
@@ -99,3 +98,9 @@ def test_check_report_compare_summary_for_real(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("# Nightly eBPF overhead lab") and "## Claims per kernel" in proc.stdout
     assert proc.stdout.count("| 20261127T") == 2
+    previous = tmp_path / "previous"  # the previous night: the host run alone
+    shutil.copytree(HOST_RUN, previous / HOST_RUN.name)
+    proc = labctl("results.summary", "--report", str(report), "--previous", str(previous), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert ": no previous run" in proc.stdout
+    assert "host:\n" in proc.stdout and HOST_RUN.name in proc.stdout.split("host:\n", 1)[1]

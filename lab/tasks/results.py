@@ -42,11 +42,16 @@ def list_(c):
 
 @task(name="report", iterable=["run"],
       help={"run": "run id, run directory or kernel (repeatable; default: the newest run)",
-            "out": "output directory (default: the run's directory, or results/report-<n>)"})
-def report_(c, run=None, out=""):
+            "out": "output directory (default: the run's directory, or results/report-<n>)",
+            "all": "every run in the results directory (e.g. a night's runs across kernels)"})
+def report_(c, run=None, out="", all=False):
     """Write report.html + report.md (with PNG plots) for one or more runs."""
     specs = list(run or [])
-    if specs:
+    if all:
+        dirs = results.list_runs(_store())
+        if not dirs:
+            raise Exit(f"error: no runs in {_store()}", code=1)
+    elif specs:
         dirs = _resolve(specs)
     else:
         runs = results.list_runs(_store())
@@ -133,11 +138,15 @@ def check(c, run=None, accelerator="kvm"):
 
 @task(iterable=["run"], help={"run": "run id, directory or kernel (repeatable; default: every run)",
                               "report": "a report directory holding claims.json (claims per kernel)",
-                              "compare": "a file holding results.compare's output (regressions)"})
-def summary(c, run=None, report="", compare=""):
+                              "compare": "a file holding results.compare's output (regressions)",
+                              "previous": "a directory of earlier runs (the previous nightly): each run is "
+                                          "compared with the one of the same kernel there, as results.compare"})
+def summary(c, run=None, report="", compare="", previous=""):
     """A Markdown summary of runs (status, claims per kernel, regressions), e.g. for $GITHUB_STEP_SUMMARY."""
     from lab import nightly
 
     dirs = _resolve(list(run)) if run else results.list_runs(_store())
     text = Path(compare).read_text() if compare and Path(compare).is_file() else ""
+    if previous and Path(previous).is_dir():
+        text += nightly.compare_previous(dirs, results.list_runs(Path(previous)))
     print(nightly.summary(dirs, Path(report) if report else None, text), end="")

@@ -1,0 +1,83 @@
+"""The GitHub workflows (.github/workflows/) validated offline: the schema of GitHub workflows
+(check-jsonschema --builtin-schema vendor.github-workflows), zizmor's security audit (--offline),
+actions pinned by full commit SHA, and every ./labctl task a step runs exists (in ./labctl --list, and
+`inv --help TASK`, what ./labctl runs, shows it with the options the steps give)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+BIN = Path(sys.executable).parent
+
+
+def _tool(name: str) -> str:
+    exe = BIN / name
+    path = str(exe) if exe.exists() else shutil.which(name)
+    if not path:
+        pytest.fail(f"{name} is not installed: it is in requirements.lock (./labctl rebuilds the venv)")
+    return path
+
+
+def _steps() -> list[tuple[str, dict]]:
+    out = []
+    for wf in WORKFLOWS:
+        for job in yaml.safe_load(wf.read_text())["jobs"].values():
+            out += [(wf.name, s) for s in job.get("steps", [])]
+    return out
+
+
+def test_both_workflows_exist():
+    assert {w.name for w in WORKFLOWS} == {"ci.yml", "nightly.yml"}
+
+
+def test_schema():
+    proc = subprocess.run([_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
+                           *map(str, WORKFLOWS)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_zizmor_offline_finds_nothing():
+    proc = subprocess.run([_tool("zizmor"), "--offline", "--no-progress", str(ROOT / ".github" / "workflows")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No findings" in proc.stdout, proc.stdout
+
+
+def test_actions_pinned_by_sha_and_permissions_minimal():
+    for wf in WORKFLOWS:
+        data = yaml.safe_load(wf.read_text())
+        assert data["permissions"] == {"contents": "read"}, wf.name
+    for name, step in _steps():
+        if "uses" in step:
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", step["uses"]), (name, step["uses"])
+        # no ${{ }} expansion inside a shell script (template injection): values come through env
+        assert "${{" not in step.get("run", ""), (name, step.get("name"))
+
+
+def test_every_labctl_task_a_step_runs_exists():
+    tasks = set()
+    for _, step in _steps():
+        tasks |= set(re.findall(r"\./labctl\s+([\w.-]+)", step.get("run", "")))
+    tasks |= set(re.findall(r"\./labctl\s+([\w.-]+)", (ROOT / ".ci" / "run").read_text()))
+    assert {"kernels.matrix", "kernels.cachekey", "bench.all", "results.check", "results.report",
+            "results.summary", "test"} <= tasks
+    proc = subprocess.run([str(ROOT / "labctl"), "--list"], capture_output=True, text=True, cwd=ROOT)
+    listed = set(re.findall(r"^\s+([\w.-]+)", proc.stdout, re.M))
+    for t in sorted(tasks):
+        assert t in listed, f"{t} is not a labctl task"
+        proc = subprocess.run([str(BIN / "inv"), "--help", t], capture_output=True, text=True, cwd=ROOT)
+        assert proc.returncode == 0 and "Usage:" in proc.stdout, (t, proc.stderr)
+    # the options the steps give exist too
+    for t, flag in [("kernels.cachekey", "--kernel"), ("bench.all", "--playbook"), ("results.check", "--accelerator"),
+                    ("results.report", "--all"), ("results.summary", "--previous")]:
+        out = subprocess.run([str(BIN / "inv"), "--help", t], capture_output=True, text=True, cwd=ROOT).stdout
+        assert flag in out, (t, flag)
