@@ -140,3 +140,31 @@ def test_a_negative_cgroup_delta_is_no_real_memory_figure():
     f = maps.memory_fields(rec, rec["stages"][0], (6, 18), 2, HOST_618, 4096, "v2")
     assert f["real_memory"] is None and f["real_memory_raw_delta"] == -155648
     assert "fell by 155648 B" in f["real_memory_note"]
+
+
+def test_map_locked_term_follows_btf_then_release():
+    with_member = ["map", "buckets", "map_locked", "n_buckets"]
+    rqspin = ["map", "ma", "pcpu_ma", "buckets", "elems", "n_buckets"]  # 6.15+: no map_locked member
+    assert memlock.htab_locks_counted((6, 12), with_member)[0]
+    assert memlock.htab_locks_counted((7, 2), with_member)[0]  # the member decides where it exists
+    assert memlock.htab_locks_counted((6, 18), rqspin)[0]  # stale term, still counted (host 6.18)
+    assert not memlock.htab_locks_counted((7, 2), rqspin)[0]
+    assert memlock.htab_locks_counted((6, 12), None)[0] and not memlock.htab_locks_counted((7, 3), None)[0]
+
+
+@pytest.mark.parametrize("version,members,expected", [
+    # Debian 7.2, 2 CPUs, bpf_htab 896 (measured 918544): 896 + 262144 + 64 * 10242 + 16, no map_locked
+    ((7, 2), ["map", "buckets"], 918544),
+    ((7, 3), None, 918544),
+    # the same struct on 6.12 (map_locked present): 64 B more
+    ((6, 12), ["map", "map_locked"], 918608),
+])
+def test_model_7x_drops_map_locked(version, members, expected):
+    p = memlock.predict(version, "hash", 4, 8, 10240, 0, 2, 0, {"bpf_htab": 896}, htab_members=members)
+    assert p.bytes == expected
+    assert ("map_locked" in p.terms) == (expected == 918608)
+
+
+def test_loop_parameter_is_checked():
+    assert maps.check({"loop": "bounded"}) == [] and maps.check({"loop": "auto"}) == []
+    assert any("loop must be one of" in p for p in maps.check({"loop": "unrolled"}))

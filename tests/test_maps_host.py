@@ -180,3 +180,19 @@ def test_refused_configuration_is_unsupported_with_reason():
     refused = [r for r in rows if r["map_type"] == "lru_hash"]
     assert refused and all(r["status"] == "unsupported" for r in refused)
     assert all("ENOTSUPP" in r["reason"] or "not supported" in r["reason"] for r in refused)
+
+
+@pytest.mark.parametrize("op", ["update", "lookup", "empty"])
+def test_both_in_kernel_drivers_run_every_operation(op):
+    """The bounded-loop programs (kernels without bpf_loop) forced with -b, and bpf_loop, on the
+    host: each does every map operation it issues and says which driver ran."""
+    build = Paths().build / "bpf"
+    for flag, driver in (([], "bpf_loop"), (["-b"], "bounded")):
+        out = subprocess.run([str(build / "mapbench"), "kern", "-O", str(build / "maps.bpf.o"), "-t", "hash",
+                              "-o", op, "-l", "4096", "-r", "4", "-T", "2"] + flag,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        rec = json.loads(out.stdout.splitlines()[0])
+        assert rec["loop"] == driver
+        assert rec["loops"] == (4096 if driver == "bpf_loop" else maps.BOUNDED_LOOPS)
+        assert rec["events"] == rec["triggers"] == 3 * 4 * rec["loops"]

@@ -196,3 +196,18 @@ def test_occupancy_rows_keep_the_working_set(monkeypatch):
         assert schema.validate(r) == [], r
         assert r["nkeys"] == 128 and r["operation"] == "lookup" and r["max_entries"] == 4096
     assert [r["fill_entries"] for r in rows] == [245, 2048]
+
+
+@pytest.mark.parametrize("loop,bpf_loop,flag,loops", [("auto", 1, False, 4096), ("auto", 0, False, 1024),
+                                                     ("bounded", 1, True, 1024)])
+def test_bounded_driver_where_bpf_loop_is_missing_or_forced(monkeypatch, loop, bpf_loop, flag, loops):
+    fake = FakeHelper()
+    s = suite(monkeypatch, fake, loop=loop, loops=4096, ops=8192)
+    s.info["bpf_loop"] = bpf_loop
+    row = s.kern_row("hash", 0, "update", "dense", 16, 1024, "1cpu")
+    assert row["status"] == "ok"
+    kern = [c for c in fake.calls if "-o" in c]
+    assert all(("-b" in c) == flag for c in kern)
+    assert all(c[c.index("-l") + 1] == str(loops) for c in kern)
+    assert all(c[c.index("-r") + 1] == str(8192 // loops) for c in kern)
+    assert row["method"].startswith("bounded loop" if loops == 1024 else "bpf_loop")

@@ -1,8 +1,9 @@
 /* mapbench: the map suite's helper. Loads maps.bpf.o with the map type/flags/max_entries asked
  * for, or creates bare maps, and measures:
  *
- *   mapbench info                       possible/online CPUs, page size, kernel struct sizes (BTF)
- *   mapbench kern -O OBJ [map opts] -o update|lookup -l LOOPS -r REPEAT -T TRIALS -j THREADS [-D] [-P N]
+ *   mapbench info                       possible/online CPUs, page size, kernel struct sizes and the
+ *                                       members of struct bpf_htab (BTF), whether bpf_loop exists
+ *   mapbench kern -O OBJ [map opts] -o update|lookup -l LOOPS -r REPEAT -T TRIALS -j THREADS [-D] [-P N] [-b]
  *       map operations driven in the kernel: bpf_loop(LOOPS) inside a tc program run by
  *       BPF_PROG_TEST_RUN with repeat REPEAT, on 1 thread or on THREADS pinned threads at once
  *       (-j 0: one per CPU this process may run on). ns/op from the kernel's own test-run timer.
@@ -10,6 +11,9 @@
  *       uses dense keys s*STRIDE .. s*STRIDE+NKEYS-1, STRIDE = NKEYS rounded up to 16 (so two
  *       threads' array values never share a cache line). -P N: before timing, insert other keys
  *       until the map holds N entries (occupancy with a fixed working set).
+ *       Where the kernel lacks bpf_loop (libbpf's helper probe; before 5.17), or with -b, the
+ *       *_bounded programs run instead: a plain loop of at most MB_BOUNDED_LOOPS iterations, so
+ *       LOOPS is capped to it (the record's "loops"; "loop": "bpf_loop" | "bounded").
  *   mapbench user [map opts] -o update|lookup -N OPS -T TRIALS [-B]
  *       the same operations from user space: one bpf(2) call per element, or batches (-B)
  *   mapbench mem [map opts] -F N1,N2,... [-c CGROUP_DIR -g v1|v2]
@@ -84,6 +88,7 @@ struct opts {
 	const char *keylist; /* -L: explicit keys for -k list */
 	int disjoint;        /* -D: each thread its own keys */
 	__u32 prefill;       /* -P: fill the map to this many entries with other keys */
+	int bounded;         /* -b: the bounded-loop programs even where bpf_loop exists */
 };
 
 static struct opts o = {
@@ -92,6 +97,7 @@ static struct opts o = {
 };
 
 static const char *prog_names[] = {"map_update", "map_lookup", "map_empty"};
+static const char *bounded_names[] = {"map_update_bounded", "map_lookup_bounded", "map_empty_bounded"};
 static const char *op_names[] = {"update", "lookup", "empty"};
 static int ncpus_possible;
 static char libbpf_err[16384];
@@ -319,6 +325,32 @@ static int btf_size(const struct btf *btf, const char *name)
 	return id > 0 ? (int)btf__resolve_size(btf, id) : -1;
 }
 
+/* whether the kernel has the bpf_loop helper (5.17+): 1 yes, 0 no, -1 cannot tell */
+static int has_bpf_loop(void)
+{
+	int r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_loop, NULL);
+
+	return r > 0 ? 1 : r == 0 ? 0 : -1;
+}
+
+/* the member names of struct NAME in the kernel's BTF, as a JSON list (null without BTF) */
+static void print_members(const struct btf *btf, const char *name)
+{
+	int id = btf ? btf__find_by_name_kind(btf, name, BTF_KIND_STRUCT) : -1;
+	const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	const struct btf_member *m;
+
+	if (!t) {
+		printf("null");
+		return;
+	}
+	m = btf_members(t);
+	printf("[");
+	for (int i = 0; i < btf_vlen(t); i++, m++)
+		printf("%s\"%s\"", i ? ", " : "", btf__name_by_offset(btf, m->name_off));
+	printf("]");
+}
+
 static int cmd_info(void)
 {
 	static const char *structs[] = {"bpf_htab", "bucket", "htab_elem", "bpf_array", "llist_node", "bpf_map"};
@@ -342,7 +374,9 @@ static int cmd_info(void)
 	       pid_max, btf ? "true" : "false");
 	for (size_t i = 0; i < sizeof(structs) / sizeof(structs[0]); i++)
 		printf("%s\"%s\": %d", i ? ", " : "", structs[i], btf_size(btf, structs[i]));
-	printf("}}\n");
+	printf("}, \"members\": {\"bpf_htab\": ");
+	print_members(btf, "bpf_htab");
+	printf("}, \"bpf_loop\": %d}\n", has_bpf_loop());
 	btf__free(btf);
 	return 0;
 }
@@ -421,11 +455,15 @@ static int cmd_kern(void)
 	cpu_set_t set;
 
 	__u32 stride = 0, total, filler = 0;
+	int bounded = o.bounded || has_bpf_loop() == 0;
+	const char *pname = (bounded ? bounded_names : prog_names)[o.lookup];
 
 	if (!st || !ns || !wall || !agg || !val)
 		die(1, "calloc", ENOMEM);
 	if (o.nkeys > MB_MAX_KEYS || o.nkeys == 0)
 		die(1, "key count out of range", E2BIG);
+	if (bounded && o.loops > MB_BOUNDED_LOOPS)
+		o.loops = MB_BOUNDED_LOOPS; /* the bounded program stops there: count what it does */
 
 	/* CPUs: -j 1 runs on the current CPU unpinned; -j N / -j 0 pins one thread per allowed CPU */
 	sched_getaffinity(0, sizeof(set), &set);
@@ -450,11 +488,11 @@ static int cmd_kern(void)
 	bpf_map__set_map_flags(map, o.flags);
 	bpf_map__set_max_entries(map, o.max_entries);
 	bpf_object__for_each_program(prog, obj)
-		bpf_program__set_autoload(prog, !strcmp(bpf_program__name(prog), prog_names[o.lookup]));
+		bpf_program__set_autoload(prog, !strcmp(bpf_program__name(prog), pname));
 	err = bpf_object__load(obj);
 	if (err)
 		die(refused(err) ? 2 : 1, "load", err);
-	prog = bpf_object__find_program_by_name(obj, prog_names[o.lookup]);
+	prog = bpf_object__find_program_by_name(obj, pname);
 	prog_fd = bpf_program__fd(prog);
 	map_fd = bpf_map__fd(map);
 
@@ -545,13 +583,13 @@ static int cmd_kern(void)
 	printf("{\"mode\": \"kern\", \"map_type\": \"%s\", \"flags\": %u, \"max_entries\": %u, \"op\": \"%s\", "
 	       "\"nkeys\": %u, \"threads\": %d, \"loops\": %u, \"repeat\": %u, \"ops_per_trial\": %llu, "
 	       "\"events\": %llu, \"triggers\": %llu, \"live_entries\": %llu, \"key_min\": %u, \"key_max\": %u, "
-	       "\"disjoint\": %d, \"stride\": %u, \"filler\": %u, ",
+	       "\"disjoint\": %d, \"stride\": %u, \"filler\": %u, \"loop\": \"%s\", ",
 	       map_types[o.type_idx].name, o.flags, o.max_entries, op_names[o.lookup], nkeys,
 	       nthreads, o.loops, o.repeat, (unsigned long long)o.repeat * o.loops,
 	       (unsigned long long)st->done,
 	       (unsigned long long)(o.trials + 1) * nthreads * o.repeat * o.loops,
 	       (unsigned long long)live_entries(map_fd), keys[0], keys[o.disjoint ? total - stride + nkeys - 1 : nkeys - 1],
-	       o.disjoint, stride, filler);
+	       o.disjoint, stride, filler, bounded ? "bounded" : "bpf_loop");
 	print_list("ns_per_op", ns, o.trials);
 	printf(", ");
 	print_list("wall_ns_per_op", wall, o.trials);
@@ -749,7 +787,7 @@ int main(int argc, char **argv)
 	}
 	o.mode = argv[1];
 	optind = 2;
-	while ((c = getopt(argc, argv, "O:t:f:m:k:n:K:o:l:r:T:j:N:BF:c:g:L:DP:")) != -1) {
+	while ((c = getopt(argc, argv, "O:t:f:m:k:n:K:o:l:r:T:j:N:BF:c:g:L:DP:b")) != -1) {
 		switch (c) {
 		case 'O': o.obj = optarg; break;
 		case 't': o.type_idx = type_by_name(optarg); break;
@@ -771,6 +809,7 @@ int main(int argc, char **argv)
 		case 'L': o.keylist = optarg; break;
 		case 'D': o.disjoint = 1; break;
 		case 'P': o.prefill = strtoul(optarg, NULL, 0); break;
+		case 'b': o.bounded = 1; break;
 		default: return 1;
 		}
 	}

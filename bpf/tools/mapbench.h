@@ -6,13 +6,14 @@
 
 #define MB_MAX_KEYS (1 << 17) /* 131072 keys: enough for a 100% fill of a 102400-entry map */
 #define MB_MAX_CPUS 1024      /* CPU ids the disjoint-key mode can map to a key slot */
+#define MB_BOUNDED_LOOPS 1024 /* iterations per run of the bounded-loop driver (no bpf_loop) */
 
 struct mb_state {
 	__u64 done;  /* map operations that succeeded (update returned 0 / lookup found the key) */
 	__u64 runs;  /* program runs */
 	__u64 sum;   /* sum of the values looked up (keeps the lookups observable) */
 	__u32 nkeys; /* keys per CPU: keys[base..base+nkeys) are used, cyclically */
-	__u32 loops; /* bpf_loop iterations (map operations) per program run */
+	__u32 loops; /* loop iterations (map operations) per program run */
 	__u32 stride; /* 0: every CPU uses keys[0..nkeys) (shared keys); else the CPU whose slot is s
 		       * uses keys[s * stride ..] (disjoint keys, one slot per pinned thread) */
 	__u32 pad;

@@ -6,10 +6,11 @@ import os
 from . import memlock
 
 
-def memory_fields(rec, stage, version, ncpus, sizes, page_size, cg_kind):
-    """Row fields of one fill stage of a `mapbench mem` record, with the model's prediction."""
+def memory_fields(rec, stage, version, ncpus, sizes, page_size, cg_kind, htab_members=None):
+    """Row fields of one fill stage of a `mapbench mem` record, with the model's prediction
+    (htab_members: struct bpf_htab's members from the kernel's BTF, None without)."""
     pred = memlock.predict(version, rec["map_type"], rec["key_size"], rec["value_size"], rec["max_entries"],
-                           rec["flags"], ncpus, stage["live"], sizes, page_size)
+                           rec["flags"], ncpus, stage["live"], sizes, page_size, htab_members)
     measured = stage["memlock"] if stage["memlock"] >= 0 else None
     real = peak = None
     if rec["cg_before"] >= 0 and stage["cg"] >= 0:
@@ -27,6 +28,8 @@ def memory_fields(rec, stage, version, ncpus, sizes, page_size, cg_kind):
     if pred:
         f["memlock_regime"] = pred.regime
         f["memlock_terms"] = pred.terms
+        if "map_locked" in pred.inputs:
+            f["memlock_map_locked"] = pred.inputs["map_locked"]
         if real is not None:
             f["real_memory_note"] = ("memory cgroup %s delta since before map creation; the cgroup charges "
                                      "in per-CPU batches (up to 64 pages), so small maps read coarse" % cg_kind)

@@ -13,6 +13,9 @@ Parameters (playbook `suites.maps`, all optional):
   ops          map operations per trial, kernel driver (1048576; the talk's run: 10000000)
   trials       trials per kernel-driven row (5)
   loops        bpf_loop iterations per program run (1024); repeat = ceil(ops / loops)
+  loop         in-kernel driver: "auto" (bpf_loop where the kernel has it, else the bounded loop) or
+               "bounded" (the bounded loop everywhere, to compare the two); the bounded loop runs at
+               most BOUNDED_LOOPS iterations per program run, so loops is capped to it there
   max_entries  max_entries of the timed maps (10240)
   nkeys        keys 0..nkeys-1 in the dense key space, and the number of sparse keys (1024)
   operations   (["update", "lookup"])
@@ -44,7 +47,9 @@ Experiments that isolate one cause each (results/README.md, "maps"):
               checked against the kernel's iteration order (a mismatch makes the row invalid);
   occupancy   key_space "occupancy-NN": the same W keys looked up in a map filled with other keys to
               NN% of max_entries (this replaced the fill-NN rows, whose working set grew with the fill).
-Extra fields: loop_ns (the bpf_loop + key fetch alone, same run shape), map_ns (ns_median -
+Kernel-driven rows say which driver ran: loop "bpf_loop" (5.17+) or "bounded" (a plain loop the
+verifier walks, for kernels without bpf_loop, or forced by the `loop` parameter).
+Extra fields: loop_ns (the loop + key fetch alone, same run shape and driver), map_ns (ns_median -
 loop_ns), threads, agg_ns_per_op (wall time / all threads' operations), memlock_regime,
 memlock_terms, real_memory_peak, cgroup, possible_cpus, talk_setup_predicted.
 """
@@ -64,6 +69,8 @@ TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead fi
 KEY_SIZE, VALUE_SIZE = 4, 8
 # The talk's setup (TALK.md Part 3): kernel 6.2, 16 CPUs; its figures live in lab/data/talk_maps.yaml.
 TALK_VERSION, TALK_CPUS = (6, 2), 16
+BOUNDED_LOOPS = 1024  # MB_BOUNDED_LOOPS of bpf/tools/mapbench.h
+LOOP_DRIVERS = ("auto", "bounded")
 
 
 class Refused(Exception):
@@ -99,7 +106,8 @@ def parse_type(spec):
     return name, int(flags, 0) if flags else 0
 
 
-PARAMS = ("types", "ops", "trials", "loops", "max_entries", "nkeys", "operations", "contention", "contention_keys",
+PARAMS = ("types", "ops", "trials", "loops", "loop", "max_entries", "nkeys", "operations", "contention",
+          "contention_keys",
           "contention_types", "collision_keys", "collision_max_entries", "sparse", "sparse_alloc_limit",
           "occupancy_levels", "occupancy_max_entries", "occupancy_keys", "occupancy_types", "user", "user_ops",
           "user_trials", "memory", "mem_max_entries", "talk_example")
@@ -123,7 +131,9 @@ def check(params):
     def level(v):
         return None if isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 100 else "a percentage 1..100"
 
-    return check_params(params, PARAMS, {"types": _type_problem, "occupancy_types": _type_problem,
+    loop = [] if params.get("loop", "auto") in LOOP_DRIVERS else [
+        "loop must be one of %s, not %r" % (", ".join(LOOP_DRIVERS), params.get("loop"))]
+    return loop + check_params(params, PARAMS, {"types": _type_problem, "occupancy_types": _type_problem,
                                          "contention_types": _type_problem, "operations": ("update", "lookup"),
                                          "contention_keys": count, "collision_keys": count,
                                          "occupancy_levels": level},
@@ -171,6 +181,7 @@ class MapSuite(Experiments):
         self.ops = int(p("ops", 1048576))
         self.trials = int(p("trials", 5))
         self.loops = int(p("loops", 1024))
+        self.loop = str(p("loop", "auto"))
         self.max_entries = int(p("max_entries", 10240))
         self.nkeys = int(p("nkeys", 1024))
         self.operations = list(p("operations", ["update", "lookup"]))
@@ -195,6 +206,7 @@ class MapSuite(Experiments):
         self.talk_example = bool(p("talk_example", True))
         self.version = memlock.kernel_version(platform.release())
         self.info = {}
+        self.htab_members = None
         self.loop_ns = {}
 
     def base(self, name, flags, **kw):
@@ -219,11 +231,19 @@ class MapSuite(Experiments):
 
     # -- kernel driver
 
+    @property
+    def bounded(self):
+        """The bounded-loop driver runs: forced, or the kernel has no bpf_loop (helper's probe)."""
+        return self.loop == "bounded" or self.info.get("bpf_loop") == 0
+
     def kern(self, name, flags, op, keyspace, nkeys, max_entries, threads, key_space_size=None, extra=()):
         """One `mapbench kern` run; extra: more helper options (-D disjoint, -L keys, -P prefill)."""
-        repeat = max(1, -(-self.ops // self.loops))
+        loops = min(self.loops, BOUNDED_LOOPS) if self.bounded else self.loops
+        repeat = max(1, -(-self.ops // loops))
         args = ["-O", self.obj, "-t", name, "-f", flags, "-m", max_entries, "-o", op, "-k", keyspace,
-                "-n", nkeys, "-l", self.loops, "-r", repeat, "-T", self.trials, "-j", threads] + list(extra)
+                "-n", nkeys, "-l", loops, "-r", repeat, "-T", self.trials, "-j", threads] + list(extra)
+        if self.loop == "bounded":
+            args.append("-b")
         if key_space_size:
             args += ["-K", key_space_size]
         return run_mapbench(self.helper, "kern", args)
@@ -251,7 +271,8 @@ class MapSuite(Experiments):
         disjoint = contention == "disjoint"
         fields = self.base(name, flags, operation=op, driver="kernel", contention=contention,
                            key_space=label or keyspace, max_entries=max_entries, **(more or {}))
-        method = "bpf_loop in BPF_PROG_TEST_RUN (tc), kernel test-run timer"
+        method = "%s in BPF_PROG_TEST_RUN (tc), kernel test-run timer" % (
+            "bounded loop" if self.bounded else "bpf_loop")
         args = list(extra) + (["-D"] if disjoint else [])
 
         def go():
@@ -262,7 +283,8 @@ class MapSuite(Experiments):
             if status == "ok" and check:
                 status, reason = check(rec)
             f = timed_fields(rec, method, loop_ns)
-            f.update(nkeys=rec["nkeys"], key_min=rec["key_min"], key_max=rec["key_max"])
+            f.update(nkeys=rec["nkeys"], key_min=rec["key_min"], key_max=rec["key_max"],
+                     loop=rec.get("loop", "bpf_loop"), loops=rec.get("loops"))
             if disjoint:
                 f["key_stride"] = rec["stride"]
             if rec.get("filler"):
@@ -314,7 +336,7 @@ class MapSuite(Experiments):
         rows = []
         for stage in rec["stages"]:
             f = memory_fields(rec, stage, self.version, self.info["possible_cpus"], self.sizes,
-                              self.info["page_size"], cg_kind if cg else None)
+                              self.info["page_size"], cg_kind if cg else None, self.htab_members)
             if not cg:
                 f["real_memory_note"] = "unsupported: %s" % cg_kind
             talk = memlock.predict(TALK_VERSION, name, KEY_SIZE, VALUE_SIZE, max_entries, flags, TALK_CPUS,
@@ -326,10 +348,12 @@ class MapSuite(Experiments):
     def run(self):
         self.info = run_mapbench(self.helper, "info", [])
         self.sizes = {k: v for k, v in self.info["sizes"].items() if v and v > 0}
+        self.htab_members = (self.info.get("members") or {}).get("bpf_htab")
         if not self.info.get("btf"):
             self.ctx.log("no kernel BTF: struct sizes for the memlock model fall back to Debian 6.12's")
-        self.ctx.log("possible CPUs %d, pid_max %d, struct sizes %s" % (
-            self.info["possible_cpus"], self.info["pid_max"], self.sizes))
+        self.ctx.log("possible CPUs %d, pid_max %d, struct sizes %s, bpf_htab members %s, bpf_loop %s" % (
+            self.info["possible_cpus"], self.info["pid_max"], self.sizes,
+            (self.info.get("members") or {}).get("bpf_htab"), self.info.get("bpf_loop")))
 
         if self.memory:
             cg, why = make_cgroup()
@@ -355,7 +379,8 @@ class MapSuite(Experiments):
             for name, flags in self.types:
                 size = pid_max if name in memlock.ARRAY_TYPES else self.max_entries
                 pred = memlock.predict(self.version, name, KEY_SIZE, VALUE_SIZE, size, flags,
-                                       self.info["possible_cpus"], self.nkeys, self.sizes, self.info["page_size"])
+                                       self.info["possible_cpus"], self.nkeys, self.sizes, self.info["page_size"],
+                                       self.htab_members)
                 if pred and pred.bytes > self.sparse_alloc_limit:
                     fields = self.base(name, flags, operation="memory", driver="user", key_space="sparse",
                                        max_entries=size, memlock_predicted=pred.bytes,

@@ -19,6 +19,13 @@ Three regimes:
   (plus one spare element per possible CPU for non-LRU, non-per-CPU hash maps), per-CPU value
   copies, or, without preallocation, the live elements.
 
+The 6.4+ term for the per-CPU bucket-lock counters (map_locked: 4 B x possible CPUs x
+HASHTAB_MAP_LOCK_COUNT) depends on the kernel (htab_locks_counted): kernels whose struct bpf_htab
+has a map_locked member (BTF) count it; 6.15 replaced those counters (rqspinlock) but
+htab_map_mem_usage kept counting them through 6.18 (measured: host 6.18, predicted == measured
+with the term), and 7.x counts them no more (Debian 7.2 and 7.3-rc: 64 B less with 2 CPUs). The
+BTF of 6.18 and 7.2 gives bpf_htab the same members, so past 6.14 the release decides.
+
 Inputs measured on the kernel being modelled: possible CPUs (/sys/devices/system/cpu/possible),
 struct sizes from its BTF (sizeof(struct bpf_htab), bucket, htab_elem, bpf_array, llist_node),
 page size, and live entries. SIZES_6_12 (Debian 6.12's BTF) is used when BTF is not available.
@@ -79,6 +86,25 @@ def possible_cpus(path="/sys/devices/system/cpu/possible"):
         return parse_cpu_list(f.read())
 
 
+# The first release whose htab_map_mem_usage no longer counts the map_locked counters. 6.18 still
+# does (measured), 7.2 does not (measured); 6.19 was not measured: assumed to behave as 7.x.
+LOCKS_UNCOUNTED_FROM = (6, 19)
+
+
+def htab_locks_counted(version, members=None):
+    """(counted, why): whether the 6.4+ htab memlock counts the per-CPU map_locked counters.
+    members: the member names of struct bpf_htab from the running kernel's BTF (None without BTF)."""
+    if members is not None and "map_locked" in members:
+        return True, "struct bpf_htab has map_locked (BTF)"
+    if version >= LOCKS_UNCOUNTED_FROM:
+        return False, "%d.%d >= %d.%d: htab_map_mem_usage dropped the map_locked term" % (
+            version + LOCKS_UNCOUNTED_FROM)
+    if members is not None:
+        return True, ("struct bpf_htab has no map_locked (BTF: rqspinlock, 6.15+) but %d.%d < %d.%d still "
+                      "counts the term" % (version + LOCKS_UNCOUNTED_FROM))
+    return True, "no BTF: %d.%d < %d.%d counts map_locked" % (version + LOCKS_UNCOUNTED_FROM)
+
+
 def regime(version):
     if version < (5, 11):
         return "pages<5.11"
@@ -111,9 +137,10 @@ def _htab_elem_size(map_type, key_size, value_size, sizes):
 
 
 def predict(version, map_type, key_size, value_size, max_entries, flags, ncpus, live_entries=0,
-            sizes=None, page_size=4096):
+            sizes=None, page_size=4096, htab_members=None):
     """Predicted memlock in bytes for a map on a kernel `version` ((major, minor)) with `ncpus`
-    possible CPUs. `live_entries` matters only for hash maps without preallocation on 6.4+.
+    possible CPUs. `live_entries` matters only for hash maps without preallocation on 6.4+;
+    `htab_members`, struct bpf_htab's members from the kernel's BTF, only for the map_locked term.
     Returns a Prediction, or None for a map type the model does not cover."""
     sizes = dict(SIZES_6_12, **(sizes or {}))
     reg = regime(version)
@@ -180,7 +207,10 @@ def predict(version, map_type, key_size, value_size, max_entries, flags, ncpus, 
     # 6.4+: htab_map_mem_usage
     terms["sizeof(bpf_htab)"] = sizes["bpf_htab"]
     terms["buckets"] = sizes["bucket"] * n_buckets
-    terms["map_locked"] = 4 * ncpus * HASHTAB_MAP_LOCK_COUNT
+    counted, why = htab_locks_counted(version, htab_members)
+    inputs["map_locked"] = why
+    if counted:
+        terms["map_locked"] = 4 * ncpus * HASHTAB_MAP_LOCK_COUNT
     if prealloc:
         extra = not percpu and not lru  # htab_has_extra_elems
         num = max_entries + (ncpus if extra else 0)
