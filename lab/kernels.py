@@ -6,7 +6,8 @@ Debian kernels are fetched with `apt-get download` through the lab's private apt
 `linux-image-*` package holding boot/vmlinuz-* (up to Debian 13), and the split one of newer
 kernels (a `linux-image-*` meta package over `linux-binary-*`, whose image is
 usr/lib/modules/<release>/vmlinuz, and `linux-modules-*`). Ubuntu kernels (the talk's 6.2) cannot be downloaded
-here and are taken from locally supplied .deb files. A path names a kernel the user built.
+and Ubuntu mainline builds (the talk's 6.2, `mainline:vX.Y`) are downloaded from Ubuntu's mainline archive when
+it is reachable (lab/mainline.py), else taken from locally supplied .deb files. A path names a kernel the user built.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class CatalogEntry:
     packages: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()  # package globs that `package` must not pick (rt, cloud flavours)
     url: str = ""
+    mainline: str = ""  # an Ubuntu mainline version (v6.2) the lab downloads (lab/mainline.py)
 
 
 @dataclass(frozen=True)
@@ -236,7 +238,17 @@ def _probe_url(url: str, timeout: float = 4.0) -> str:
 
 def ubuntu_version(entry: CatalogEntry) -> str:
     """What names an Ubuntu kernel's packages for a cache key: its mainline directory (v6.2)."""
-    return entry.url.rstrip("/").removesuffix("/amd64").rsplit("/", 1)[-1] or entry.alias
+    return entry.mainline or entry.url.rstrip("/").removesuffix("/amd64").rsplit("/", 1)[-1] or entry.alias
+
+
+def mainline_entry(name: str) -> CatalogEntry:
+    """`mainline:vX.Y[.Z]`: any Ubuntu mainline build, downloaded like the catalog's 6.2."""
+    from . import mainline
+
+    version = mainline.check_version(name.removeprefix("mainline:"))
+    return CatalogEntry(alias=f"mainline-{version}", source="ubuntu", mainline=version,
+                        description=f"Ubuntu mainline build {version}", packages=mainline.WANTED,
+                        url=mainline.dir_url(version))
 
 
 def fetch_ubuntu(entry: CatalogEntry, paths: Paths) -> Kernel:
@@ -249,7 +261,19 @@ def fetch_ubuntu(entry: CatalogEntry, paths: Paths) -> Kernel:
     have = [k for k in _cached(paths.kernels / entry.alias)]
     if have:
         return have[-1]
-    status = _probe_url(entry.url) if entry.url else "no URL"
+    status = "no URL"
+    if entry.mainline:
+        from . import mainline
+
+        url = mainline.dir_url(entry.mainline)
+        status = _probe_url(url + "CHECKSUMS")
+        if status == "reachable":
+            print(f"kernel {entry.alias}: Ubuntu mainline {entry.mainline} from {url}", flush=True)
+            with mainline.fetched(entry.mainline, paths.kernels / "debs" / "mainline") as debs:
+                return _from_debs(entry.alias, debs, paths, f"Ubuntu mainline {entry.mainline} ({url})")
+        entry = CatalogEntry(**{**asdict(entry), "url": url})
+    elif entry.url:
+        status = _probe_url(entry.url)
     why = ("it cannot be downloaded on this machine (" + status + ")" if status != "reachable"
            else "this lab does not download Ubuntu kernels itself")
     raise LabError(
@@ -292,6 +316,8 @@ def resolve(name: str, paths: Paths | None = None, refresh: bool = False) -> Ker
         if entry.source == "ubuntu":
             return fetch_ubuntu(entry, paths)
         raise LabError(f"kernel {name!r} is the host's own kernel: it has no VM to boot (use it with bench.*)")
+    if name.startswith("mainline:"):
+        return fetch_ubuntu(mainline_entry(name), paths)
     if "/" in name or name.endswith(".deb") or Path(name).exists():
         return from_path(name, paths)
     known = "\n".join(f"  {a:6s} {e.source:7s} {e.description}" for a, e in entries.items())
