@@ -113,8 +113,13 @@ static __always_inline int prepare(struct loop_ctx *c)
 
 static __always_inline void finish(struct loop_ctx *c)
 {
-	__sync_fetch_and_add(&st.done, c->ok);
-	__sync_fetch_and_add(&st.sum, c->sum);
+	__u64 ok = c->ok, sum = c->sum;
+
+	/* opaque values: else clang may turn an atomic add into an atomic or (it proved the bits
+	 * disjoint), an instruction kernels before 5.12 refuse ("BPF_STX uses reserved fields") */
+	asm volatile("" : "+r"(ok), "+r"(sum));
+	__sync_fetch_and_add(&st.done, ok);
+	__sync_fetch_and_add(&st.sum, sum);
 	__sync_fetch_and_add(&st.runs, 1);
 }
 

@@ -198,8 +198,8 @@ def test_occupancy_rows_keep_the_working_set(monkeypatch):
     assert [r["fill_entries"] for r in rows] == [245, 2048]
 
 
-@pytest.mark.parametrize("loop,bpf_loop,flag,loops", [("auto", 1, False, 4096), ("auto", 0, False, 1024),
-                                                     ("bounded", 1, True, 1024)])
+@pytest.mark.parametrize("loop,bpf_loop,flag,loops", [("auto", 1, False, 4096), ("auto", 0, False, 256),
+                                                     ("bounded", 1, True, 256)])
 def test_bounded_driver_where_bpf_loop_is_missing_or_forced(monkeypatch, loop, bpf_loop, flag, loops):
     fake = FakeHelper()
     s = suite(monkeypatch, fake, loop=loop, loops=4096, ops=8192)
@@ -210,4 +210,4 @@ def test_bounded_driver_where_bpf_loop_is_missing_or_forced(monkeypatch, loop, b
     assert all(("-b" in c) == flag for c in kern)
     assert all(c[c.index("-l") + 1] == str(loops) for c in kern)
     assert all(c[c.index("-r") + 1] == str(8192 // loops) for c in kern)
-    assert row["method"].startswith("bounded loop" if loops == 1024 else "bpf_loop")
+    assert row["method"].startswith("bounded loop" if loops == maps.BOUNDED_LOOPS else "bpf_loop")

@@ -69,7 +69,7 @@ TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead fi
 KEY_SIZE, VALUE_SIZE = 4, 8
 # The talk's setup (TALK.md Part 3): kernel 6.2, 16 CPUs; its figures live in lab/data/talk_maps.yaml.
 TALK_VERSION, TALK_CPUS = (6, 2), 16
-BOUNDED_LOOPS = 1024  # MB_BOUNDED_LOOPS of bpf/tools/mapbench.h
+BOUNDED_LOOPS = 256  # MB_BOUNDED_LOOPS of bpf/tools/mapbench.h
 LOOP_DRIVERS = ("auto", "bounded")
 
 
