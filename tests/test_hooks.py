@@ -88,7 +88,7 @@ def fake_helper(tmp_path, rc, stderr, stdout=""):
 @pytest.mark.parametrize("rc,status", [(2, "unsupported"), (3, "unsupported"), (1, "error")])
 def test_refusal_and_failure_rows(tmp_path, rc, status):
     fake_helper(tmp_path, rc, "libbpf: prog 'fentry_body': BPF program load failed: Operation not permitted")
-    ctx = make_ctx(tmp_path, {"hooks": ["fentry", "tracepoint"], "variants": ["body"]})
+    ctx = make_ctx(tmp_path, {"hooks": ["fentry", "tracepoint"], "variants": ["body"], "kernel_batch": False})
     rows = list(hooks.run(ctx))
     assert [r["hook"] for r in rows] == ["fentry", "tracepoint"]  # the suite goes on
     for r in rows:
@@ -99,7 +99,7 @@ def test_refusal_and_failure_rows(tmp_path, rc, status):
 def test_fake_helper_records_become_rows(tmp_path):
     out = "".join(json.dumps(r) + "\n" for r in records())
     fake_helper(tmp_path, 0, "", stdout=out)
-    ctx = make_ctx(tmp_path, {"hooks": ["raw_tp"], "variants": ["empty"]})
+    ctx = make_ctx(tmp_path, {"hooks": ["raw_tp"], "variants": ["empty"], "kernel_batch": False})
     rows = list(hooks.run(ctx))
     assert [r["method"] for r in rows] == ["wall_abba", "cpu_abba", "talk_stime", "talk_jiffies", "bpf_stats"]
     assert all(r["status"] == "ok" for r in rows)

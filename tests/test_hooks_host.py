@@ -59,14 +59,50 @@ def test_working_hooks_fire_once_per_trigger(quick_rows, hook):
     rows, _, _ = quick_rows
     for method in ("wall_abba", "cpu_abba", "bpf_stats"):
         r = pick(rows, hook, method)
-        assert r["status"] == "ok", r["reason"]
+        # "inconclusive": counts right, but a plausibility gate fired twice (shared, drifting machine)
+        assert r["status"] in ("ok", "inconclusive"), r["reason"]
         assert r["events"] == r["triggers"] > 0
         assert r["trials"] >= 2 and len(r["samples"]) == r["trials"]
         assert r["ns_ci_low"] <= r["ns_median"] <= r["ns_ci_high"]
         assert r["body_ns"] > 0
     if hook in ("tracepoint", "raw_tp"):
         for method in ("talk_stime", "talk_jiffies"):
-            assert pick(rows, hook, method)["status"] == "ok"
+            assert pick(rows, hook, method)["status"] in ("ok", "inconclusive")
+
+
+@pytest.mark.parametrize("hook", ["tracepoint", "raw_tp"])
+def test_kernel_batch_rows_for_the_tracepoint_family(quick_rows, hook):
+    """kernel_batch for real: the driver fires bpf_trigger_tp in the kernel (this host: 6.10+), every
+    event counted, the CPU-time figure tight; the open-path rows of the hook say what they are per."""
+    rows, _, _ = quick_rows
+    kb = pick(rows, hook, "kernel_batch")
+    assert kb["status"] in ("ok", "inconclusive"), kb["reason"]
+    assert kb["per"] == "in-kernel trigger" and kb["trigger"] == "kfunc" and "bpf_trigger_tp" in kb["attach_point"]
+    assert kb["events"] == kb["triggers"] >= kb["trials"] * kb["ops_per_trial"] > 0
+    assert kb["ns_median"] > 0 and kb["ns_ci_low"] <= kb["ns_median"] <= kb["ns_ci_high"]
+    assert kb["wall_ns_median"] is not None and len(kb["base_samples"]) == kb["trials"]
+    st = pick(rows, hook, "bpf_stats", per="in-kernel trigger")
+    assert st["events"] == st["triggers"] and st["body_ns"] > 0 and st["stats_cost_ns"] is not None
+    assert pick(rows, hook, "cpu_abba")["per"] == "openat+close"
+
+
+def test_kernel_batch_refusals_and_no_implausible_ok_row(quick_rows):
+    rows, _, _ = quick_rows
+    for hook in ("kprobe", "fentry"):  # this host refuses them; another kernel may not
+        kb = pick(rows, hook, "kernel_batch", per="in-kernel trigger")
+        assert kb["status"] in ("ok", "unsupported", "inconclusive")
+    for r in rows:
+        if r["status"] == "ok" and r.get("ns_ci_high") is not None and r.get("method") != "throughput_abba":
+            assert r["ns_ci_high"] >= 0, r  # negative beyond the interval is never ok
+
+
+def test_uprobe_targets_lea_and_nop_labelled(quick_rows):
+    rows, _, _ = quick_rows
+    lea = pick(rows, "uprobe", "cpu_abba", uprobe_target="lea")
+    nop = pick(rows, "uprobe", "cpu_abba", uprobe_target="nop")
+    assert "lab_uprobe_target" in lea["attach_point"] and "lab_uprobe_nop" in nop["attach_point"]
+    assert lea["per"] == nop["per"] == "call" and "single-stepped" in lea["uprobe_target_note"]
+    assert lea["events"] == lea["triggers"] and nop["events"] == nop["triggers"]
 
 
 def test_perf_event_software_ok_hardware_reported(quick_rows):
@@ -127,7 +163,7 @@ def test_expensive_program_measures_clearly_more(hook):
     and most of the heavy body's time must show up in the added cost (a program left attached
     during the baseline trials once hid the socket filter's whole cost)."""
     rows = run_agent({"hooks": [hook], "variants": ["empty", "heavy"], "trials": 6, "ops": 4000, "net_ops": 2000,
-                      "stats_trials": 1})
+                      "stats_trials": 1, "kernel_batch": False})
     empty = pick(rows, hook, variant="empty")
     heavy = pick(rows, hook, variant="heavy")
     assert empty["status"] == heavy["status"] == "ok"

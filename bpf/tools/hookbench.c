@@ -3,7 +3,9 @@
  * trigger loop with and without it. Statically linked against libbpf so the guest needs nothing.
  *
  *   hookbench open   --obj hook_open.bpf.o --prog tracepoint_body --trials 20 --ops 20000 [--path F]
- *   hookbench uprobe --obj hook_uprobe.bpf.o --prog uprobe_body ...
+ *   hookbench uprobe --obj hook_uprobe.bpf.o --prog uprobe_body [--target lab_uprobe_target|lab_uprobe_nop] ...
+ *                    (lab_uprobe_target starts with lea, which x86 single-steps out of line;
+ *                     lab_uprobe_nop starts with nop, which the kernel emulates)
  *   hookbench perf   --obj hook_perf.bpf.o --prog perf_event_body[,perf_event_empty...] --event sw|hw
  *                    --freq 999 --samples 1000 (--prog none: sampling without a program only)
  *   hookbench net    --obj hook_net.bpf.o --prog xdp_body|socket_body --netns-tx P --netns-rx P
@@ -71,11 +73,11 @@
 #endif
 
 static struct {
-	const char *mode, *obj, *prog, *path, *event, *netns_tx, *netns_rx, *ifname, *dst, *xdp_mode;
+	const char *mode, *obj, *prog, *path, *target, *event, *netns_tx, *netns_rx, *ifname, *dst, *xdp_mode;
 	int trials, stats_trials, port, freq, ms, samples;
 	long ops;
 } opt = {
-	.path = "/dev/null", .event = "sw", .ifname = "vrx", .dst = "10.201.0.2", .xdp_mode = "skb",
+	.path = "/dev/null", .target = "lab_uprobe_target", .event = "sw", .ifname = "vrx", .dst = "10.201.0.2", .xdp_mode = "skb",
 	.trials = 10, .stats_trials = 3, .port = 9000, .freq = 999, .ms = 100, .ops = 10000, .samples = 1000,
 };
 
@@ -227,6 +229,11 @@ __attribute__((noinline)) int lab_uprobe_target(int x)
 	return x + 1;
 }
 
+/* The same function with a nop first: x86 uprobes emulate nop instead of single-stepping it. */
+int lab_uprobe_nop(int x);
+asm(".text\n.globl lab_uprobe_nop\n.type lab_uprobe_nop, @function\n.p2align 4\nlab_uprobe_nop:\n"
+    "\tnop\n\tlea 1(%rdi), %eax\n\tret\n.size lab_uprobe_nop, .-lab_uprobe_nop\n");
+
 static volatile unsigned long long sink;
 
 static unsigned long long spin(long n)
@@ -257,8 +264,10 @@ static void loop_once(long ops)
 	} else if (!strcmp(opt.mode, "uprobe")) {
 		int acc = 0;
 
+		int (*fn)(int) = strcmp(opt.target, "lab_uprobe_nop") ? lab_uprobe_target : lab_uprobe_nop;
+
 		for (i = 0; i < ops; i++)
-			acc = lab_uprobe_target(acc);
+			acc = fn(acc);
 		sink = acc;
 	} else if (!strcmp(opt.mode, "perf")) {
 		sink = spin(ops);
@@ -334,7 +343,7 @@ static int attach(void)
 			return ioctl(perf_fd, PERF_EVENT_IOC_ENABLE, 0);
 		cur_link = bpf_program__attach_perf_event(prog, perf_fd); /* libbpf enables it after attaching */
 	} else if (!strcmp(opt.mode, "uprobe")) {
-		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = "lab_uprobe_target",
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = opt.target,
 			    .retprobe = strncmp(bpf_program__name(prog), "uretprobe", 9) == 0);
 		/* /proc/self/exe, not its target: still valid if the file was rebuilt meanwhile */
 		cur_link = bpf_program__attach_uprobe_opts(prog, getpid(), "/proc/self/exe", 0, &uo);
@@ -686,7 +695,8 @@ int main(int argc, char **argv)
 		{"obj", 1, 0, 'o'}, {"prog", 1, 0, 'p'}, {"trials", 1, 0, 't'}, {"ops", 1, 0, 'n'},
 		{"stats-trials", 1, 0, 's'}, {"path", 1, 0, 'f'}, {"event", 1, 0, 'e'}, {"freq", 1, 0, 'F'},
 		{"ms", 1, 0, 'm'}, {"netns-tx", 1, 0, 'X'}, {"netns-rx", 1, 0, 'R'}, {"ifname", 1, 0, 'i'},
-		{"dst", 1, 0, 'd'}, {"port", 1, 0, 'P'}, {"xdp-mode", 1, 0, 'x'}, {"samples", 1, 0, 'S'}, {0, 0, 0, 0},
+		{"dst", 1, 0, 'd'}, {"port", 1, 0, 'P'}, {"xdp-mode", 1, 0, 'x'}, {"samples", 1, 0, 'S'},
+		{"target", 1, 0, 'T'}, {0, 0, 0, 0},
 	};
 	struct bpf_program *p;
 	int c;
@@ -713,6 +723,7 @@ int main(int argc, char **argv)
 		case 'P': opt.port = atoi(optarg); break;
 		case 'x': opt.xdp_mode = optarg; break;
 		case 'S': opt.samples = atoi(optarg); break;
+		case 'T': opt.target = optarg; break;
 		default: die(1, "bad option");
 		}
 	}

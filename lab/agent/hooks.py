@@ -9,7 +9,15 @@ Parameters (playbook `suites.hooks`, all optional):
   hooks (all of HOOKS), variants (["body", "empty"]; "heavy" = the sanity-check program),
   freqs ([99, 999, 9999]), perf_events (["sw", "hw"]), perf_samples (1000: samples every program
   arm of a perf trial generates at least; trials are sized by samples, not time), perf_trials (6),
-  path ("/dev/null": the file the open loop opens).
+  path ("/dev/null": the file the open loop opens), kernel_batch (true: also measure every selected
+  open-path hook with method kernel_batch, lab/agent/hookbatch.py), batch (100 triggers per driver
+  run), batch_trials (30 ABBA pairs), batch_block_ms (100 ms per block), uprobe_targets (["lea", "nop"]).
+
+Every row says what its figure is per (`per`): "openat+close" (the talk's open loop), "call"
+(uprobe: one call of the target, `uprobe_target` "lea" = first instruction single-stepped out of line,
+"nop" = emulated), "datagram" (packets), "sample" (perf_event), "in-kernel trigger" or "getpgid"
+(kernel_batch). Rows that pass their count checks go through the plausibility gates of
+lab/agent/hookgates.py (re-measured once, then "inconclusive" with the reason).
 
 Rows (see schema.SUITES["hooks"]); for each (hook, variant) that loads:
   method "wall_abba"     precise: added wall ns per op (hook trial minus the adjacent baseline
@@ -30,6 +38,8 @@ import shutil
 import subprocess
 
 from .common import check_params, median_ci, timing_fields
+from .hookbatch import BATCH_HOOKS, batch_rows, kernel_has_trigger_tp, stats_net
+from .hookgates import Gates, measure_gated
 from .hookperf import perf_rows_from_records
 
 OPEN_HOOKS = {
@@ -44,9 +54,15 @@ OPEN_HOOKS = {
     "fexit": ("fexit", "fexit do_sys_openat2"),
 }
 UPROBE_HOOKS = {
-    "uprobe": ("uprobe", "uprobe hookbench:lab_uprobe_target"),
-    "uretprobe": ("uretprobe", "uretprobe hookbench:lab_uprobe_target"),
+    "uprobe": ("uprobe", "uprobe hookbench:%s"),
+    "uretprobe": ("uretprobe", "uretprobe hookbench:%s"),
 }
+# uprobe targets: function in hookbench and what x86 does with its first instruction
+UPROBE_TARGETS = {
+    "lea": ("lab_uprobe_target", "first instruction lea: single-stepped out of line"),
+    "nop": ("lab_uprobe_nop", "first instruction nop: emulated, no single-step"),
+}
+PER = {"open": "openat+close", "uprobe": "call", "net": "datagram"}
 NET_HOOKS = {
     "xdp": ("xdp", "XDP generic (SKB) mode on veth vrx, UDP from a peer netns"),
     "xdp_drv": ("xdp", "XDP native (driver) mode on veth vrx, run from its NAPI poll, UDP from a peer netns"),
@@ -56,15 +72,18 @@ HOOKS = list(OPEN_HOOKS) + list(UPROBE_HOOKS) + ["perf_event"] + list(NET_HOOKS)
 
 VARIANTS = ("body", "empty", "heavy")
 PARAMS = ("trials", "stats_trials", "ops", "uprobe_ops", "net_ops", "hooks", "variants", "freqs", "perf_events",
-          "perf_samples", "perf_trials", "path")
+          "perf_samples", "perf_trials", "path", "kernel_batch", "batch", "batch_trials", "batch_block_ms",
+          "uprobe_targets")
 
 
 def check(params):
     """Problems with the playbook's hooks parameters (checked on the host before anything boots)."""
     return check_params(params, PARAMS, {"hooks": HOOKS, "variants": VARIANTS, "perf_events": ("sw", "hw"),
+                                         "uprobe_targets": tuple(UPROBE_TARGETS),
                                          "freqs": lambda f: None if isinstance(f, int) and f > 0 else
                                          "a positive frequency in Hz"},
-                        ints=("trials", "stats_trials", "ops", "uprobe_ops", "net_ops", "perf_samples", "perf_trials"))
+                        ints=("trials", "stats_trials", "ops", "uprobe_ops", "net_ops", "perf_samples", "perf_trials",
+                              "batch", "batch_trials", "batch_block_ms"))
 
 
 TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead figures"
@@ -156,6 +175,12 @@ class Suite:
         self.perf_samples = int(p("perf_samples", 1000))
         self.perf_trials = int(p("perf_trials", 6))
         self.path = str(p("path", "/dev/null"))
+        self.kernel_batch = bool(p("kernel_batch", True))
+        self.batch = int(p("batch", 100))
+        self.batch_trials = int(p("batch_trials", 30))
+        self.batch_block_ms = int(p("batch_block_ms", 100))
+        self.uprobe_targets = list(p("uprobe_targets", ["lea", "nop"]))
+        self.gates = Gates()
         self.helper = ctx.path("hookbench")
         unknown = [h for h in self.hooks if h not in HOOKS]
         if unknown:
@@ -168,28 +193,43 @@ class Suite:
         return self.ctx.row(status=status, reason=reason, **f)
 
     def run(self):
+        has_tp, why = kernel_has_trigger_tp()
         for hook in self.hooks:
             if hook == "perf_event":
                 for row in self.perf_rows():
                     yield row
                 continue
-            for variant in self.variants:
-                if hook in OPEN_HOOKS:
-                    rows = self.syscall_rows(hook, variant, "open", OPEN_HOOKS[hook], self.ops, "hook_open.bpf.o",
-                                             ["--path", self.path])
-                elif hook in UPROBE_HOOKS:
-                    rows = self.syscall_rows(hook, variant, "uprobe", UPROBE_HOOKS[hook], self.uprobe_ops,
-                                             "hook_uprobe.bpf.o", [])
-                else:
-                    rows = self.net_rows(hook, variant)
-                for row in rows:
-                    yield row
+            if hook in UPROBE_HOOKS:
+                for target in self.uprobe_targets:
+                    yield from measure_gated(self.gates, lambda h=hook, t=target: self.hook_rows(h, t))
+                continue
+            yield from measure_gated(self.gates, lambda h=hook: self.hook_rows(h))
+            if hook in BATCH_HOOKS and self.kernel_batch:
+                yield from measure_gated(self.gates, lambda h=hook: stats_net([
+                    r for v in self.variants if v != "heavy" for r in batch_rows(self, h, v, has_tp, why)]))
+
+    def hook_rows(self, hook, target=None):
+        """Every variant's rows of one hook (the gates compare variants, so they are measured together)."""
+        rows = []
+        for variant in self.variants:
+            if hook in OPEN_HOOKS:
+                rows += self.syscall_rows(hook, variant, "open", OPEN_HOOKS[hook], self.ops, "hook_open.bpf.o",
+                                          ["--path", self.path])
+            elif hook in UPROBE_HOOKS:
+                func, what = UPROBE_TARGETS[target]
+                prefix, point = UPROBE_HOOKS[hook]
+                rows += [dict(r, uprobe_target=target, uprobe_target_note=what) for r in self.syscall_rows(
+                    hook, variant, "uprobe", (prefix, point % func), self.uprobe_ops, "hook_uprobe.bpf.o",
+                    ["--target", func])]
+            else:
+                rows += self.net_rows(hook, variant)
+        return stats_net(rows)
 
     # -- open path, uprobe and packets share the row shape --
     def syscall_rows(self, hook, variant, mode, spec, ops, obj, extra, talk=None):
         prefix, attach_point = spec
         prog = "%s_%s" % (prefix, variant)
-        base = dict(hook=hook, attach_point=attach_point, variant=variant, program=prog)
+        base = dict(hook=hook, attach_point=attach_point, variant=variant, program=prog, per=PER[mode])
         args = ["--obj", self.ctx.path(obj), "--prog", prog, "--trials", self.trials,
                 "--ops", ops, "--stats-trials", self.stats_trials] + extra
         self.ctx.log("%s %s: %d trials x %d ops" % (hook, variant, self.trials, ops))
@@ -211,12 +251,13 @@ class Suite:
         status, reason = count_check(events, triggers)
         if status == "ok":
             status, reason = baseline_check(trials)
-        baseline, _, _ = median_ci([t["base_ns"] / float(ops) for t in trials])
-        common = dict(base, events=events, triggers=triggers, baseline_ns=baseline)
+        base_wall = [t["base_ns"] / float(ops) for t in trials]
+        common = dict(base, events=events, triggers=triggers, baseline_ns=median_ci(base_wall)[0])
 
         body, runs_per_op = stats_body(stats, ops)
         body_med = median_ci(body)[0] if body else None
-        wall = dict(common, **timing_fields("wall_abba", per_op_added(trials, ops), ops))
+        wall = dict(common, base_samples=[round(b, 3) for b in base_wall],
+                    **timing_fields("wall_abba", per_op_added(trials, ops), ops))
         rows = []
         if body_med is not None:
             wall["body_ns"] = body_med
@@ -224,8 +265,10 @@ class Suite:
             wall["dispatch_ns"] = wall["ns_median"] - body_med * runs_per_op
         rows.append(self.row(status, reason, **wall))
         if trials and "hook_cpu_ns" in trials[0]:
+            base_cpu = [t["base_cpu_ns"] / float(ops) for t in trials]
             cpu = dict(common, **timing_fields("cpu_abba", per_op_added(trials, ops, "base_cpu_ns", "hook_cpu_ns"),
                                                ops))
+            cpu.update(baseline_ns=median_ci(base_cpu)[0], base_samples=[round(b, 3) for b in base_cpu])
             if body_med is not None:
                 cpu.update(body_ns=body_med, runs_per_op=runs_per_op,
                            dispatch_ns=cpu["ns_median"] - body_med * runs_per_op)
@@ -253,7 +296,8 @@ class Suite:
     # -- packets: the agent makes (and always removes) two netns joined by a veth pair --
     def net_rows(self, hook, variant):
         prefix, attach_point = NET_HOOKS[hook]
-        base = dict(hook=hook, attach_point=attach_point, variant=variant, program="%s_%s" % (prefix, variant))
+        base = dict(hook=hook, attach_point=attach_point, variant=variant, program="%s_%s" % (prefix, variant),
+                    per=PER["net"])
         ip = shutil.which("ip") or ("/usr/sbin/ip" if os.path.exists("/usr/sbin/ip") else None)
         if not ip:
             return [self.row("unsupported", "iproute2's ip command not found: cannot make the veth pair", **base)]
@@ -288,7 +332,7 @@ class Suite:
         """One helper run per event and frequency: base, none and every variant's arm in each trial."""
         what = "software cpu-clock" if event == "sw" else "hardware cycles"
         base = dict(hook="perf_event", attach_point="%s %d Hz (this process)" % (what, freq), freq_hz=freq,
-                    perf_event=event)
+                    perf_event=event, per="sample")
         variants = [v for v in self.variants if v != "none"]
         progs = ",".join("perf_event_%s" % v for v in variants) or "none"
         args = ["--obj", self.ctx.path("hook_perf.bpf.o"), "--prog", progs, "--event", event, "--freq", freq,

@@ -8,7 +8,7 @@ in OPTIONAL. See results/README.md for the meaning of each field.
 SCHEMA_VERSION = 1
 
 NUM = (int, float)
-STATUSES = ("ok", "unsupported", "invalid", "error")
+STATUSES = ("ok", "unsupported", "invalid", "inconclusive", "error")
 ACCELERATORS = ("kvm", "tcg", "host")
 
 COMMON = {

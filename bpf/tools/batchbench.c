@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: GPL-2.0
+/* batchbench: the hook suite's kernel_batch method. Triggers fire inside the kernel in batches (no
+ * syscall per event), as the kernel's selftests/bpf trigger benchmarks do: a driver program
+ * (hook_batch.bpf.c) run with BPF_PROG_TEST_RUN on this thread's CPU calls a cheap helper or kfunc
+ * --batch times per run; the hook under test attaches to that helper or to the tracepoint the kfunc
+ * fires. The baseline is the same driver with nothing attached.
+ *
+ *   batchbench --obj hook_batch.bpf.o --prog raw_tp_empty --trigger kfunc|helper|getpgid
+ *              --batch 100 --trials 30 --block-ms 100 [--stats-trials 3]
+ *
+ * --trigger getpgid: no driver; N getpgid() calls per run from user space (the fallback for kernels
+ * without the bpf_trigger_tp tracepoint). The thread is pinned to the CPU it starts on. A block runs
+ * the driver R times (R calibrated so a baseline block takes about --block-ms); every trial is one
+ * baseline block (A) and one hooked block (B, program attached just before, detached after), in
+ * ABBA order (even trials AB, odd BA) so a linear drift cancels within two trials. One warm-up
+ * pair before the trials is discarded.
+ *
+ * Output, one JSON object per line on stdout (the record shapes of hookbench, ops = R x batch):
+ *   {"kind":"setup","prog":..,"mode":"batch","trigger":..,"batch":N,"runs":R,"ops":R*N,"cpu":C,...}
+ *   {"kind":"trial","trial":i,"order":"AB"|"BA","base_ns","hook_ns","base_cpu_ns","hook_cpu_ns",
+ *    "events","base_events","triggers"}
+ *   {"kind":"stats","trial":i,"run_time_ns","run_cnt","events","triggers","hook_cpu_ns",
+ *    "off_cpu_ns"}: a hooked block with BPF stats on and one with them off (the difference per run
+ *    is what the stats themselves cost, run_time_ns / run_cnt includes part of it)
+ * Exit 2: load refused; 3: attach refused (the kernel's/libbpf's text on stderr); 1: anything else.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#define LAB_CPUS 256
+
+static struct {
+	const char *obj, *prog, *trigger;
+	int trials, stats_trials, block_ms;
+	long batch;
+} opt = { .trigger = "kfunc", .trials = 30, .stats_trials = 3, .block_ms = 100, .batch = 100 };
+
+static struct bpf_object *obj;
+static struct bpf_program *prog, *driver;
+static int driver_fd = -1;
+static long runs = 1;
+static int events_off = -1; /* offset of lab_cpu_events in .bss */
+static struct bpf_map *bss;
+
+static void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+static long long clock_of(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Offset of a global in a data section (.rodata / .bss), from the object's BTF DATASEC. */
+static void *global_ptr(const char *sec, const char *var, size_t sz, struct bpf_map **mapp)
+{
+	struct btf *btf = bpf_object__btf(obj);
+	struct bpf_map *map;
+	size_t msz;
+
+	bpf_object__for_each_map(map, obj) {
+		const char *n = bpf_map__name(map);
+		size_t ln = strlen(n), ls = strlen(sec);
+
+		if (ln < ls || strcmp(n + ln - ls, sec))
+			continue;
+		int id = btf ? btf__find_by_name_kind(btf, sec, BTF_KIND_DATASEC) : -1;
+		if (id < 0)
+			break;
+		const struct btf_type *t = btf__type_by_id(btf, id);
+		const struct btf_var_secinfo *vs = btf_var_secinfos(t);
+		char *data = (char *)bpf_map__initial_value(map, &msz);
+
+		for (int i = 0; i < btf_vlen(t); i++, vs++) {
+			const struct btf_type *vt = btf__type_by_id(btf, vs->type);
+
+			if (!strcmp(btf__name_by_offset(btf, vt->name_off), var) && data && vs->offset + sz <= msz) {
+				*mapp = map;
+				return data + vs->offset;
+			}
+		}
+	}
+	die(1, "no %s variable %s in %s", sec, var, opt.obj);
+	return NULL;
+}
+
+/* Events so far: lab_cpu_events summed over CPUs (.bss read with one map lookup). */
+static unsigned long long read_events(void)
+{
+	static char buf[65536];
+	unsigned long long sum = 0, v;
+	int zero = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(bss), &zero, buf))
+		die(1, "reading .bss: %s", strerror(errno));
+	for (int i = 0; i < LAB_CPUS; i++) {
+		memcpy(&v, buf + events_off + i * sizeof(v), sizeof(v));
+		sum += v;
+	}
+	return sum;
+}
+
+static void ensure_tracefs(void)
+{
+	/* libbpf finds tracepoint ids in tracefs; mount it privately if the system has not, in a
+	 * mount namespace of our own that dies with this process. */
+	if (!access("/sys/kernel/tracing/events", F_OK) || !access("/sys/kernel/debug/tracing/events", F_OK))
+		return;
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL))
+		fprintf(stderr, "warning: cannot mount tracefs privately: %s\n", strerror(errno));
+}
+
+/* One driver run: opt.batch triggers. */
+static void run_once(void)
+{
+	if (driver_fd >= 0) {
+		LIBBPF_OPTS(bpf_test_run_opts, topts);
+
+		if (bpf_prog_test_run_opts(driver_fd, &topts))
+			die(1, "BPF_PROG_TEST_RUN of the driver: %s", strerror(errno));
+	} else {
+		for (long i = 0; i < opt.batch; i++)
+			syscall(SYS_getpgid, 0);
+	}
+}
+
+struct block {
+	long long ns, cpu;
+	unsigned long long events;
+};
+
+static struct block run_block(long n)
+{
+	struct block b;
+	unsigned long long e0 = read_events();
+	long long t0 = clock_of(CLOCK_MONOTONIC), c0 = clock_of(CLOCK_THREAD_CPUTIME_ID);
+
+	for (long i = 0; i < n; i++)
+		run_once();
+	b.cpu = clock_of(CLOCK_THREAD_CPUTIME_ID) - c0;
+	b.ns = clock_of(CLOCK_MONOTONIC) - t0;
+	b.events = read_events() - e0;
+	return b;
+}
+
+static struct block hooked_block(long n)
+{
+	struct bpf_link *link = bpf_program__attach(prog);
+	struct block b;
+
+	if (!link)
+		die(3, "attaching %s refused: %s", opt.prog, strerror(errno));
+	b = run_block(n);
+	bpf_link__destroy(link);
+	return b;
+}
+
+/* R such that a baseline block takes about --block-ms of wall time. */
+static long calibrate(void)
+{
+	long n = 1;
+	long long t;
+
+	for (;;) {
+		t = clock_of(CLOCK_MONOTONIC);
+		run_block(n);
+		t = clock_of(CLOCK_MONOTONIC) - t;
+		if (t > 20000000LL || n > (1L << 30))
+			break;
+		n *= 4;
+	}
+	n = (long)((double)n * opt.block_ms * 1e6 / (double)(t > 0 ? t : 1));
+	return n < 1 ? 1 : n;
+}
+
+static void prog_stats(unsigned long long *time_ns, unsigned long long *cnt)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
+	*time_ns = info.run_time_ns;
+	*cnt = info.run_cnt;
+}
+
+static void stats_phase(void)
+{
+	int sfd;
+
+	for (int i = 0; i < opt.stats_trials; i++) {
+		unsigned long long t0, c0, t1, c1;
+		struct block off, on;
+
+		off = hooked_block(runs);
+		sfd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (sfd < 0) {
+			printf("{\"kind\":\"stats_error\",\"reason\":\"BPF_ENABLE_STATS: %s\"}\n", strerror(errno));
+			return;
+		}
+		prog_stats(&t0, &c0);
+		on = hooked_block(runs);
+		prog_stats(&t1, &c1);
+		close(sfd); /* the kernel switches the stats off when the last such fd closes */
+		printf("{\"kind\":\"stats\",\"prog\":\"%s\",\"trial\":%d,\"run_time_ns\":%llu,\"run_cnt\":%llu,"
+		       "\"events\":%llu,\"triggers\":%ld,\"hook_cpu_ns\":%lld,\"off_cpu_ns\":%lld,\"off_events\":%llu}\n",
+		       opt.prog, i, t1 - t0, c1 - c0, on.events, runs * opt.batch, on.cpu, off.cpu, off.events);
+	}
+}
+
+static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, fmt, args);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"obj", 1, 0, 'o'}, {"prog", 1, 0, 'p'}, {"trigger", 1, 0, 'g'}, {"batch", 1, 0, 'b'},
+		{"trials", 1, 0, 't'}, {"stats-trials", 1, 0, 's'}, {"block-ms", 1, 0, 'm'}, {0, 0, 0, 0},
+	};
+	struct bpf_program *p;
+	const char *drv = NULL;
+	int c, cpu;
+	cpu_set_t set;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': opt.obj = optarg; break;
+		case 'p': opt.prog = optarg; break;
+		case 'g': opt.trigger = optarg; break;
+		case 'b': opt.batch = atol(optarg); break;
+		case 't': opt.trials = atoi(optarg); break;
+		case 's': opt.stats_trials = atoi(optarg); break;
+		case 'm': opt.block_ms = atoi(optarg); break;
+		default: die(1, "bad option");
+		}
+	}
+	if (!opt.obj || !opt.prog || opt.trials < 1 || opt.batch < 1 || opt.batch > 100000 || opt.block_ms < 1)
+		die(1, "need --obj, --prog, --trials >= 1, 1 <= --batch <= 100000, --block-ms >= 1");
+	if (!strcmp(opt.trigger, "kfunc"))
+		drv = "driver_kfunc";
+	else if (!strcmp(opt.trigger, "helper"))
+		drv = "driver_helper";
+	else if (strcmp(opt.trigger, "getpgid"))
+		die(1, "unknown --trigger %s (kfunc, helper, getpgid)", opt.trigger);
+	libbpf_set_print(print_libbpf);
+	ensure_tracefs();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	/* Pin to the CPU we start on: the driver runs there, and so does every trigger. */
+	cpu = sched_getcpu();
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		die(1, "pinning to CPU %d: %s", cpu, strerror(errno));
+
+	obj = bpf_object__open_file(opt.obj, NULL);
+	if (!obj)
+		die(2, "open %s: %s", opt.obj, strerror(errno));
+	bpf_object__for_each_program(p, obj) {
+		const char *n = bpf_program__name(p);
+		int mine = !strcmp(n, opt.prog), is_drv = drv && !strcmp(n, drv);
+
+		bpf_program__set_autoload(p, mine || is_drv);
+		if (mine)
+			prog = p;
+		if (is_drv)
+			driver = p;
+	}
+	if (!prog || (drv && !driver))
+		die(2, "no program %s (or driver %s) in %s", opt.prog, drv ? drv : "-", opt.obj);
+	__u32 tgid = getpid(), batch = (__u32)opt.batch;
+
+	struct bpf_map *ro;
+	char *bss0;
+
+	*(__u32 *)global_ptr(".rodata", "lab_target_tgid", sizeof(tgid), &ro) = tgid;
+	*(__u32 *)global_ptr(".rodata", "lab_batch", sizeof(batch), &ro) = batch;
+	bss0 = global_ptr(".bss", "lab_cpu_events", LAB_CPUS * sizeof(__u64), &bss);
+	events_off = bss0 - (char *)bpf_map__initial_value(bss, &(size_t){0});
+	if (bpf_map__value_size(bss) > 65536)
+		die(1, ".bss of %s too large", opt.obj);
+	if (bpf_object__load(obj))
+		die(2, "loading %s (driver %s) from %s refused: %s", opt.prog, drv ? drv : "-", opt.obj, strerror(errno));
+	driver_fd = driver ? bpf_program__fd(driver) : -1;
+
+	/* Warm-up pair (discarded): also proves the kernel takes the attachment and counts. */
+	runs = calibrate();
+	struct block wb = hooked_block(runs), wa = run_block(runs);
+
+	printf("{\"kind\":\"setup\",\"prog\":\"%s\",\"mode\":\"batch\",\"trigger\":\"%s\",\"batch\":%ld,\"runs\":%ld,"
+	       "\"ops\":%ld,\"cpu\":%d,\"clk_tck\":%ld,\"warmup_events\":%llu,\"warmup_base_events\":%llu,"
+	       "\"warmup_base_ns\":%lld,\"warmup_hook_ns\":%lld}\n", opt.prog, opt.trigger, opt.batch, runs,
+	       runs * opt.batch, cpu, sysconf(_SC_CLK_TCK), wb.events, wa.events, wa.ns, wb.ns);
+	for (int t = 0; t < opt.trials; t++) {
+		struct block a, b;
+		int ab = (t % 2) == 0;
+
+		if (ab)
+			a = run_block(runs);
+		b = hooked_block(runs);
+		if (!ab)
+			a = run_block(runs);
+		printf("{\"kind\":\"trial\",\"trial\":%d,\"order\":\"%s\",\"base_ns\":%lld,\"hook_ns\":%lld,"
+		       "\"base_cpu_ns\":%lld,\"hook_cpu_ns\":%lld,\"events\":%llu,\"base_events\":%llu,\"triggers\":%ld}\n",
+		       t, ab ? "AB" : "BA", a.ns, b.ns, a.cpu, b.cpu, b.events, a.events, runs * opt.batch);
+	}
+	if (opt.stats_trials > 0)
+		stats_phase();
+	bpf_object__close(obj);
+	return 0;
+}

@@ -1,0 +1,172 @@
+"""Hook suite, method "kernel_batch": added ns per event with the triggers fired inside the kernel.
+
+The static helper `batchbench` (bpf/tools/batchbench.c, programs in bpf/hook_batch.bpf.c) runs a
+driver program with BPF_PROG_TEST_RUN on its pinned CPU; the driver calls a cheap trigger `batch`
+times per run, as the kernel's selftests/bpf trigger benchmarks do:
+  kprobe, kretprobe, kprobe_multi, fentry, fexit  attach to bpf_get_numa_node_id(), the helper the
+                                                 driver calls;
+  tracepoint, raw_tp, tp_btf                     attach to bpf_test_run:bpf_trigger_tp, which the kfunc
+                                                 bpf_modify_return_test_tp() fires (Linux 6.10+).
+The baseline is the same driver with nothing attached. Where the kernel lacks that kfunc or
+tracepoint, the tracepoint family falls back to a getpgid() loop in user space with the hooks on
+sys_enter (filtered to getpgid) and the row says so (`per: "getpgid"`, `fallback`).
+Each trial is one baseline block and one hooked block of about `batch_block_ms` (ABBA order), on a
+pinned thread, after a discarded warm-up pair. The reported figure is the thread's CPU time per
+trigger (blind to other tasks preempting the thread); wall time is kept as `wall_*` columns.
+Events are counted per CPU by the program and must equal the triggers exactly.
+"""
+
+import subprocess
+
+from .common import median_ci, timing_fields
+
+PER_KERNEL = "in-kernel trigger"
+PER_GETPGID = "getpgid"
+
+HELPER_POINT = "bpf_get_numa_node_id (helper the driver calls %d times per BPF_PROG_TEST_RUN)"
+TP_POINT = "bpf_test_run:bpf_trigger_tp (fired by the kfunc bpf_modify_return_test_tp, %d per run)"
+BATCH_HOOKS = {
+    # hook: (trigger, attach kind)
+    "kprobe": ("helper", "kprobe"),
+    "kretprobe": ("helper", "kretprobe"),
+    "kprobe_multi": ("helper", "kprobe.multi"),
+    "fentry": ("helper", "fentry"),
+    "fexit": ("helper", "fexit"),
+    "tracepoint": ("kfunc", "tracepoint"),
+    "raw_tp": ("kfunc", "raw_tracepoint"),
+    "tp_btf": ("kfunc", "tp_btf"),
+}
+PGID_POINT = {
+    "tracepoint": "tracepoint syscalls:sys_enter_getpgid",
+    "raw_tp": "raw_tracepoint sys_enter, id == 121 (getpgid)",
+    "tp_btf": "tp_btf sys_enter, id == 121 (getpgid)",
+}
+
+
+def kernel_has_trigger_tp(btf_path="/sys/kernel/btf/vmlinux"):
+    """(bool, why): does the kernel have the kfunc and tracepoint the kfunc driver needs?"""
+    try:
+        with open(btf_path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return False, "cannot read %s (%s)" % (btf_path, e)
+    missing = [n for n in ("bpf_modify_return_test_tp", "btf_trace_bpf_trigger_tp")
+               if b"\0" + n.encode() + b"\0" not in data]
+    if missing:
+        return False, "the kernel has no %s (Linux 6.10+)" % " / ".join(missing)
+    return True, ""
+
+
+def plan(hook, batch, has_tp):
+    """(trigger, program prefix, attach_point, per) for a hook on this kernel."""
+    trigger, kind = BATCH_HOOKS[hook]
+    if trigger == "helper":
+        return "helper", hook, "%s %s" % (kind, HELPER_POINT % batch), PER_KERNEL
+    if has_tp:
+        return "kfunc", hook, "%s %s" % (kind, TP_POINT % batch), PER_KERNEL
+    return "getpgid", hook + "_pgid", PGID_POINT[hook], PER_GETPGID
+
+
+def added(trials, ops, base_key, hook_key):
+    return [(t[hook_key] - t[base_key]) / float(ops) for t in trials]
+
+
+def rows_from_records(row, base, recs):
+    """kernel_batch (+ bpf_stats) rows from batchbench's records; `row(status, reason, **fields)`."""
+    setup = [r for r in recs if r.get("kind") == "setup"][0]
+    trials = [r for r in recs if r.get("kind") == "trial"]
+    stats = [r for r in recs if r.get("kind") == "stats"]
+    stats_err = [r["reason"] for r in recs if r.get("kind") == "stats_error"]
+    ops = setup["ops"]
+    events = sum(t["events"] for t in trials)
+    triggers = sum(t["triggers"] for t in trials)
+    status, reason = "ok", ""
+    if events != triggers:
+        status, reason = "invalid", "program counted %d events for %d triggers" % (events, triggers)
+    elif any(t["base_events"] for t in trials):
+        status, reason = "invalid", "the program counted events during a baseline block (it was not detached)"
+    base = dict(base, events=events, triggers=triggers, batch=setup["batch"], runs_per_block=setup["runs"],
+                cpu=setup["cpu"], trigger=setup["trigger"], clock="thread CPU time")
+    base_cpu = [t["base_cpu_ns"] / float(ops) for t in trials]
+    wall = added(trials, ops, "base_ns", "hook_ns")
+    wmed, wlo, whi = median_ci(wall)
+    fields = dict(base, **timing_fields("kernel_batch", added(trials, ops, "base_cpu_ns", "hook_cpu_ns"), ops))
+    fields.update(baseline_ns=median_ci(base_cpu)[0], base_samples=[round(b, 4) for b in base_cpu],
+                  wall_ns_median=wmed, wall_ns_ci_low=wlo, wall_ns_ci_high=whi,
+                  wall_samples=[round(w, 3) for w in wall])
+    rows = [row(status, reason, **fields)]
+    if stats:
+        body = [s["run_time_ns"] / float(s["run_cnt"]) for s in stats if s["run_cnt"]]
+        # what switching the stats on costs per program run: hooked block with stats minus without
+        cost = [(s["hook_cpu_ns"] - s["off_cpu_ns"]) / float(s["run_cnt"]) for s in stats if s["run_cnt"]]
+        s_ev, s_tr = sum(s["events"] for s in stats), sum(s["triggers"] for s in stats)
+        s_status, s_reason = ("ok", "") if s_ev == s_tr else (
+            "invalid", "program counted %d events for %d triggers" % (s_ev, s_tr))
+        srow = dict(base, events=s_ev, triggers=s_tr, **timing_fields("bpf_stats", body, ops))
+        srow["body_ns"] = srow["ns_median"]
+        srow["stats_cost_ns"] = median_ci(cost)[0] if cost else None
+        srow["stats_cost_samples"] = [round(c, 3) for c in cost]
+        rows[0]["body_ns"] = srow["body_ns"]
+        rows[0]["stats_cost_ns"] = srow["stats_cost_ns"]
+        rows.append(row(s_status, s_reason, **srow))
+    elif stats_err:
+        rows.append(row("unsupported", stats_err[0], method="bpf_stats", **base))
+    return rows
+
+
+def stats_net(rows):
+    """bpf_stats corrected for its own clock reads: body_net_ns = the body program's run_time_ns per run
+    minus the empty program's (same hook, workload), which is mostly the stats' own in-window cost.
+    Sets it on the body variant's rows; the raw body_ns is kept."""
+    empty = {(r.get("hook"), r.get("per"), r.get("uprobe_target")): r["ns_median"] for r in rows
+             if r.get("method") == "bpf_stats" and r.get("variant") == "empty" and r.get("ns_median") is not None}
+    stats = {(r.get("hook"), r.get("per"), r.get("uprobe_target")): r for r in rows
+             if r.get("method") == "bpf_stats" and r.get("variant") == "body" and r.get("ns_median") is not None}
+    for r in rows:
+        key = (r.get("hook"), r.get("per"), r.get("uprobe_target"))
+        if r.get("variant") == "body" and key in empty and key in stats:
+            r["body_net_ns"] = stats[key]["ns_median"] - empty[key]
+            r["stats_floor_ns"] = empty[key]
+    return rows
+
+
+def run_batch(helper, args, timeout):
+    """batchbench's records; raises (code, stderr text) as RuntimeError on failure."""
+    import json
+
+    proc = subprocess.run([helper] + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=timeout)
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+        raise RuntimeError(proc.returncode, " | ".join(lines)[-1500:] or "no message")
+    return [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
+
+
+def batch_rows(suite, hook, variant, has_tp, why_no_tp):
+    """Rows for one (hook, variant) with method kernel_batch; falls back to getpgid if the kfunc
+    driver is refused."""
+    trigger, prefix, point, per = plan(hook, suite.batch, has_tp)
+    fallback = "" if has_tp or trigger == "helper" else "getpgid fallback: %s" % why_no_tp
+    for attempt in (0, 1):
+        prog = "%s_%s" % (prefix, variant)
+        base = dict(hook=hook, attach_point=point, variant=variant, program=prog, per=per)
+        if fallback:
+            base["fallback"] = fallback
+        args = ["--obj", suite.ctx.path("hook_batch.bpf.o"), "--prog", prog, "--trigger", trigger,
+                "--batch", suite.batch, "--trials", suite.batch_trials, "--block-ms", suite.batch_block_ms,
+                "--stats-trials", suite.stats_trials]
+        suite.ctx.log("%s %s kernel_batch (%s trigger): %d trials of 2 x %d ms"
+                      % (hook, variant, trigger, suite.batch_trials, suite.batch_block_ms))
+        try:
+            recs = run_batch(suite.ctx.path("batchbench"), args, timeout=600)
+        except RuntimeError as e:
+            code, text = e.args
+            if code in (2, 3) and trigger == "kfunc" and attempt == 0:
+                trigger, prefix, point, per = "getpgid", hook + "_pgid", PGID_POINT[hook], PER_GETPGID
+                fallback = "getpgid fallback: the kfunc driver was refused: %s" % text[-300:]
+                continue
+            return [suite.row("unsupported" if code in (2, 3) else "error", text, method="kernel_batch", **base)]
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return [suite.row("error", str(e), method="kernel_batch", **base)]
+        return rows_from_records(suite.row, base, recs)
+    return []

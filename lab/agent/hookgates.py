@@ -1,0 +1,85 @@
+"""Plausibility gates for hook rows: simple checks on figures the agent already has, no statistics.
+
+A timed row that passes its event count check is still not `ok` when it cannot be right:
+  negative   its added cost is negative beyond its interval (ns_ci_high < 0);
+  inversion  the body variant is below the empty variant of the same hook, method and workload,
+             with disjoint intervals (body ns_ci_high < empty ns_ci_low);
+  drift      its baseline (median over the row's trials, per op) is more than DRIFT_BOUND away from
+             the run's baseline median for the same workload and method (the rows measured before it),
+             i.e. the machine was in another state while the row ran (ABBA cancels a linear drift of
+             the cost, not a slower machine). Only rows whose baseline block lasts at least
+             DRIFT_MIN_BLOCK_NS are checked: shorter blocks vary with the clock's own resolution.
+The suite re-measures a flagged hook once; rows still flagged become status "inconclusive" with the
+reasons (the figures stay in the row).
+"""
+
+import statistics
+
+DRIFT_BOUND = 0.10
+DRIFT_MIN_BLOCK_NS = 1e6
+TIMED = ("wall_abba", "cpu_abba", "kernel_batch", "talk_stime", "talk_jiffies", "bpf_stats")
+
+
+def _key(row):
+    return (row.get("per"), row.get("method"), row.get("trigger"))
+
+
+class Gates:
+    def __init__(self, bound=DRIFT_BOUND):
+        self.bound = bound
+        self.baselines = {}  # (per, method, trigger) -> per-trial baselines of every row so far
+
+    def record(self, rows):
+        """Add these rows' per-trial baselines to the run's."""
+        for r in rows:
+            if r.get("base_samples"):
+                self.baselines.setdefault(_key(r), []).extend(r["base_samples"])
+
+    def problems(self, rows):
+        """{index in rows: [reason, ...]} for the rows of one hook (all its variants)."""
+        out = {}
+        for i, r in enumerate(rows):
+            if r.get("status") != "ok" or r.get("method") not in TIMED or r.get("ns_median") is None:
+                continue
+            hi = r.get("ns_ci_high")
+            if hi is not None and hi < 0:
+                out.setdefault(i, []).append("added cost %.1f ns [%.1f, %.1f] is negative beyond its interval"
+                                             % (r["ns_median"], r["ns_ci_low"], hi))
+            run = self.baselines.get(_key(r))
+            if run and r.get("base_samples"):
+                ref, mine = statistics.median(run), statistics.median(r["base_samples"])
+                long_enough = mine * (r.get("ops_per_trial") or 0) >= DRIFT_MIN_BLOCK_NS
+                if ref > 0 and long_enough and abs(mine - ref) / ref > self.bound:
+                    out.setdefault(i, []).append(
+                        "baseline drifted: %.1f ns/op during this row, %.1f ns/op over the run (%+.0f%%, bound "
+                        "%.0f%%)" % (mine, ref, 100.0 * (mine - ref) / ref, 100 * self.bound))
+        for i, b in enumerate(rows):
+            if b.get("variant") != "body" or b.get("status") != "ok" or b.get("ns_ci_high") is None:
+                continue
+            for e in rows:
+                if (e.get("variant") == "empty" and e.get("status") == "ok" and _key(e) == _key(b)
+                        and e.get("ns_ci_low") is not None and b["ns_ci_high"] < e["ns_ci_low"]):
+                    out.setdefault(i, []).append(
+                        "body %.1f ns [%.1f, %.1f] is below empty %.1f ns [%.1f, %.1f] with disjoint intervals"
+                        % (b["ns_median"], b["ns_ci_low"], b["ns_ci_high"], e["ns_median"], e["ns_ci_low"],
+                           e["ns_ci_high"]))
+        return out
+
+
+def measure_gated(gates, measure):
+    """measure() -> rows of one hook. Re-measured once if a gate fires; still-flagged rows become
+    "inconclusive". Returns the final rows."""
+    rows = measure()
+    flagged = gates.problems(rows)
+    if flagged:
+        first = "; ".join(sorted({r for rs in flagged.values() for r in rs}))
+        rows = measure()
+        flagged = gates.problems(rows)
+        for r in rows:
+            r["remeasured"] = True
+            r["first_attempt"] = first[:1000]
+        for i, reasons in flagged.items():
+            rows[i]["status"] = "inconclusive"
+            rows[i]["reason"] = "; ".join(reasons) + " (re-measured once, still so)"
+    gates.record(rows)
+    return rows

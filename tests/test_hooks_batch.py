@@ -1,0 +1,149 @@
+"""Hook suite, kernel_batch method and plausibility gates: unit tests (helper faked at its boundary)."""
+
+from lab.agent import hookbatch, hookgates, schema
+from lab.agent.common import Context
+
+
+def ctx(tmp_path):
+    return Context("hooks", "test", "host", str(tmp_path), {})
+
+
+def records(base_cpu, hook_cpu, events=None, batch=100, runs=1000, stats=True):
+    ops = batch * runs
+    recs = [{"kind": "setup", "prog": "raw_tp_empty", "mode": "batch", "trigger": "kfunc", "batch": batch,
+             "runs": runs, "ops": ops, "cpu": 1, "clk_tck": 100}]
+    for i, (b, h) in enumerate(zip(base_cpu, hook_cpu, strict=True)):
+        recs.append({"kind": "trial", "trial": i, "order": "AB" if i % 2 == 0 else "BA", "base_ns": b + 5,
+                     "hook_ns": h + 9, "base_cpu_ns": b, "hook_cpu_ns": h,
+                     "events": ops if events is None else events, "base_events": 0, "triggers": ops})
+    if stats:
+        recs.append({"kind": "stats", "trial": 0, "run_time_ns": 50 * ops, "run_cnt": ops, "events": ops,
+                     "triggers": ops, "hook_cpu_ns": 110 * ops, "off_cpu_ns": 50 * ops, "off_events": ops})
+    return recs
+
+
+def test_plan_triggers_and_fallback():
+    assert hookbatch.plan("kprobe", 100, False)[:2] == ("helper", "kprobe")
+    trig, prefix, point, per = hookbatch.plan("raw_tp", 100, True)
+    assert (trig, prefix, per) == ("kfunc", "raw_tp", "in-kernel trigger") and "bpf_trigger_tp" in point
+    trig, prefix, point, per = hookbatch.plan("tp_btf", 100, False)
+    assert (trig, prefix, per) == ("getpgid", "tp_btf_pgid", "getpgid") and "121" in point
+
+
+def test_kernel_has_trigger_tp(tmp_path):
+    f = tmp_path / "btf"
+    f.write_bytes(b"x\0bpf_modify_return_test_tp\0btf_trace_bpf_trigger_tp\0")
+    assert hookbatch.kernel_has_trigger_tp(str(f)) == (True, "")
+    f.write_bytes(b"x\0bpf_modify_return_test_tp\0")
+    ok, why = hookbatch.kernel_has_trigger_tp(str(f))
+    assert not ok and "btf_trace_bpf_trigger_tp" in why
+    assert not hookbatch.kernel_has_trigger_tp(str(tmp_path / "none"))[0]
+
+
+def test_rows_cpu_figure_wall_column_and_stats_cost(tmp_path):
+    c = ctx(tmp_path)
+    base = dict(hook="raw_tp", attach_point="x", variant="empty", program="raw_tp_empty", per="in-kernel trigger")
+    ops = 100 * 1000
+    rows = hookbatch.rows_from_records(c.row, base, records([8 * ops] * 6, [48 * ops] * 6))
+    kb, st = rows
+    assert kb["method"] == "kernel_batch" and kb["status"] == "ok" and kb["ns_median"] == 40.0
+    assert kb["baseline_ns"] == 8.0 and abs(kb["wall_ns_median"] - 40.0) < 0.01 and kb["per"] == "in-kernel trigger"
+    assert kb["events"] == kb["triggers"] == 6 * ops and kb["trigger"] == "kfunc"
+    assert st["method"] == "bpf_stats" and st["body_ns"] == 50.0 and st["stats_cost_ns"] == 60.0
+    for r in rows:
+        assert schema.validate(r) == [], r
+
+
+def test_rows_count_mismatch_is_invalid(tmp_path):
+    c = ctx(tmp_path)
+    rows = hookbatch.rows_from_records(c.row, dict(hook="raw_tp", variant="empty"),
+                                       records([1000] * 4, [2000] * 4, events=7, stats=False))
+    assert rows[0]["status"] == "invalid" and "events for" in rows[0]["reason"]
+
+
+def test_stats_net():
+    rows = [dict(hook="raw_tp", per="p", method="bpf_stats", variant="empty", ns_median=50.0),
+            dict(hook="raw_tp", per="p", method="bpf_stats", variant="body", ns_median=140.0),
+            dict(hook="raw_tp", per="p", method="kernel_batch", variant="body", ns_median=150.0)]
+    hookbatch.stats_net(rows)
+    assert rows[1]["body_net_ns"] == 90.0 and rows[2]["body_net_ns"] == 90.0 and "body_net_ns" not in rows[0]
+
+
+def timed(variant, med, lo, hi, base=None, method="cpu_abba", ops=100000, status="ok"):
+    r = dict(hook="tracepoint", variant=variant, method=method, per="openat+close", status=status, reason="",
+             ns_median=med, ns_ci_low=lo, ns_ci_high=hi, ops_per_trial=ops)
+    if base is not None:
+        r["base_samples"] = base
+    return r
+
+
+def test_gate_negative_beyond_interval():
+    g = hookgates.Gates()
+    assert g.problems([timed("empty", -11, -23, 84)]) == {}  # spans zero: not implausible
+    p = g.problems([timed("empty", -11, -23, -2)])
+    assert "negative beyond its interval" in p[0][0]
+
+
+def test_gate_body_below_empty():
+    g = hookgates.Gates()
+    rows = [timed("body", 198, 190, 205), timed("empty", 227, 220, 240)]
+    assert list(g.problems(rows)) == [0] and "below empty" in g.problems(rows)[0][0]
+    assert g.problems([timed("body", 198, 190, 225), timed("empty", 227, 220, 240)]) == {}  # overlapping
+    other = timed("empty", 227, 220, 240, method="wall_abba")
+    assert g.problems([timed("body", 198, 190, 205), other]) == {}  # other method: not compared
+
+
+def test_gate_baseline_drift_against_run():
+    g = hookgates.Gates()
+    g.record([timed("body", 100, 90, 110, base=[2000.0] * 6)])
+    assert g.problems([timed("body", 100, 90, 110, base=[2100.0] * 6)]) == {}  # 5%: within bound
+    p = g.problems([timed("body", 100, 90, 110, base=[2300.0] * 6)])
+    assert "baseline drifted" in p[0][0] and "+15%" in p[0][0]
+    # blocks too short for the clock (1.2 us): not checked
+    g.record([timed("body", 100, 90, 110, base=[4.0] * 4, ops=300)])
+    assert g.problems([timed("body", 100, 90, 110, base=[6.0] * 4, ops=300)]) == {}
+
+
+def test_measure_gated_remeasures_once_then_inconclusive():
+    calls = []
+
+    def bad():
+        calls.append(1)
+        return [timed("empty", -11, -23, -2)]
+
+    rows = hookgates.measure_gated(hookgates.Gates(), bad)
+    assert len(calls) == 2 and rows[0]["status"] == "inconclusive" and "re-measured once" in rows[0]["reason"]
+    assert rows[0]["remeasured"] and "negative" in rows[0]["first_attempt"]
+    seq = iter([[timed("empty", -11, -23, -2)], [timed("empty", 11, 2, 23)]])
+    rows = hookgates.measure_gated(hookgates.Gates(), lambda: next(seq))
+    assert rows[0]["status"] == "ok" and rows[0]["remeasured"]
+    calls.clear()
+    rows = hookgates.measure_gated(hookgates.Gates(), lambda: calls.append(1) or [timed("empty", 11, 2, 23)])
+    assert len(calls) == 1 and "remeasured" not in rows[0]
+
+
+def test_suite_falls_back_to_getpgid_when_the_kfunc_driver_is_refused(tmp_path, monkeypatch):
+    """The suite end to end with batchbench faked: refused for the kfunc trigger, records for getpgid."""
+    import json
+    import stat
+
+    from lab.agent import hooks
+
+    out = tmp_path / "recs.jsonl"
+    out.write_text("".join(json.dumps(dict(r, trigger="getpgid") if r["kind"] == "setup" else r) + "\n"
+                           for r in records([8 * 10**5] * 4, [48 * 10**5] * 4, runs=10**3)))
+    helper = tmp_path / "batchbench"
+    helper.write_text("#!/bin/sh\ncase \"$*\" in *kfunc*) echo 'no kfunc' >&2; exit 2;; esac\n"
+                      f"cat '{out}'\n")
+    helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
+    (tmp_path / "hookbench").write_text("#!/bin/sh\nexit 3\n")
+    (tmp_path / "hookbench").chmod(0o755)
+    monkeypatch.setattr(hooks, "kernel_has_trigger_tp", lambda: (True, ""))
+    c = Context("hooks", "test", "host", str(tmp_path), {"hooks": ["raw_tp"], "variants": ["empty"]})
+    rows = list(hooks.run(c))
+    assert rows[0].get("method") is None and rows[0]["status"] == "unsupported" and rows[0]["per"] == "openat+close"
+    kb = [r for r in rows if r.get("method") == "kernel_batch"][0]
+    assert kb["status"] == "ok" and kb["per"] == "getpgid" and kb["program"] == "raw_tp_pgid_empty"
+    assert "refused" in kb["fallback"] and "getpgid" in kb["attach_point"]
+    for r in rows:
+        assert schema.validate(r) == [], r
