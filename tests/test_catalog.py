@@ -51,6 +51,7 @@ def _signed_repo(tmp: Path, suite: str, debs_dir: Path) -> Path:
                    env=env, check=True, capture_output=True)
     keyring = tmp / "archive-key.gpg"
     keyring.write_bytes(subprocess.run(["gpg", "--export"], env=env, check=True, capture_output=True).stdout)
+    subprocess.run(["gpgconf", "--kill", "all"], env=env, capture_output=True)  # gpg left its agent running
     return keyring
 
 
