@@ -196,8 +196,9 @@ class Suite:
         has_tp, why = kernel_has_trigger_tp()
         for hook in self.hooks:
             if hook == "perf_event":
-                for row in self.perf_rows():
-                    yield row
+                for event in self.perf_events:
+                    for freq in self.freqs:
+                        yield from measure_gated(self.gates, lambda e=event, f=freq: self.perf_one(e, f))
                 continue
             if hook in UPROBE_HOOKS:
                 for target in self.uprobe_targets:
@@ -323,11 +324,6 @@ class Suite:
                 subprocess.run([ip, "netns", "del", ns], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     # -- perf_event: what sampling costs a CPU-bound loop, per sample, with and without a program --
-    def perf_rows(self):
-        for event in self.perf_events:
-            for freq in self.freqs:
-                yield from self.perf_one(event, freq)
-
     def perf_one(self, event, freq):
         """One helper run per event and frequency: base, none and every variant's arm in each trial."""
         what = "software cpu-clock" if event == "sw" else "hardware cycles"
