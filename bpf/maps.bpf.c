@@ -186,38 +186,11 @@ static __always_inline int drive_bounded(int op)
 	return 0;
 }
 
-SEC("tc")
-int map_update(struct __sk_buff *skb)
-{
-	return drive(update_cb);
-}
+/* each op twice: with bpf_loop (5.17+) and with the bounded loop (older kernels) */
+#define MAP_DRIVERS(op, OP)						\
+	SEC("tc") int map_##op(struct __sk_buff *skb) { return drive(op##_cb); }	\
+	SEC("tc") int map_##op##_bounded(struct __sk_buff *skb) { return drive_bounded(MB_##OP); }
 
-SEC("tc")
-int map_lookup(struct __sk_buff *skb)
-{
-	return drive(lookup_cb);
-}
-
-SEC("tc")
-int map_empty(struct __sk_buff *skb)
-{
-	return drive(empty_cb);
-}
-
-SEC("tc")
-int map_update_bounded(struct __sk_buff *skb)
-{
-	return drive_bounded(MB_UPDATE);
-}
-
-SEC("tc")
-int map_lookup_bounded(struct __sk_buff *skb)
-{
-	return drive_bounded(MB_LOOKUP);
-}
-
-SEC("tc")
-int map_empty_bounded(struct __sk_buff *skb)
-{
-	return drive_bounded(MB_EMPTY);
-}
+MAP_DRIVERS(update, UPDATE)
+MAP_DRIVERS(lookup, LOOKUP)
+MAP_DRIVERS(empty, EMPTY)
