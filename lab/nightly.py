@@ -65,6 +65,11 @@ def check_accelerator(run_dir: Path, want: str) -> str:
     if got != want:
         why = run.fact("accelerator_reason") or "no reason recorded"
         raise LabError(f"run {run.run_id} ran under {got}, not {want}: {why}")
+    clock = run.fact("clocksource")
+    if want == "kvm" and clock != "kvm-clock":
+        raise LabError(f"run {run.run_id} says kvm but its guest's clocksource was {clock or 'not recorded'}, not "
+                       f"kvm-clock: the guest did not run on KVM's paravirtual clock (re-run it; if it persists, "
+                       f"check /dev/kvm on the runner)")
     return got
 
 

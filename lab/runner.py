@@ -21,6 +21,7 @@ import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import paramiko
@@ -36,6 +37,7 @@ PROGRESS_KEYS = ("hook", "variant", "freq_hz", "map_type", "key_space", "operati
                  "contention", "max_entries", "tool", "method")
 
 
+CLOCKSOURCE = "/sys/devices/system/clocksource/clocksource0/current_clocksource"
 STOP_GRACE = 6.0  # seconds a stopped agent gets to clean up and exit before its group is killed
 
 
@@ -152,8 +154,12 @@ class LocalTarget:
     def describe(self) -> dict[str, Any]:
         import platform
 
+        try:
+            clock = Path(CLOCKSOURCE).read_text().strip()
+        except OSError:
+            clock = None
         return {"target": "local", "kernel_alias": "host", "kernel_release": platform.release(),
-                "accelerator": "host", "kernel_source": "the machine's running kernel"}
+                "accelerator": "host", "kernel_source": "the machine's running kernel", "clocksource": clock}
 
 
 def _pump(streams: dict[int, LineSplitter], deadline: float | None) -> bool:
@@ -272,7 +278,12 @@ class RemoteTarget:
             return None
 
     def describe(self) -> dict[str, Any]:
-        return dict(self.info, target="ssh", kernel_alias=self.kernel_alias, accelerator=self.accelerator)
+        """The target's facts for the manifest, with the kernel's clocksource read now (a guest under
+        KVM uses kvm-clock: the nightly's proof that KVM really ran)."""
+        got = self.conn.run(f"cat {CLOCKSOURCE}", hide=True, warn=True)
+        clock = got.stdout.strip() if got.ok else None
+        return dict(self.info, target="ssh", kernel_alias=self.kernel_alias, accelerator=self.accelerator,
+                    clocksource=clock or None)
 
 
 def progress_line(suite: str, row: dict[str, Any]) -> str:

@@ -104,3 +104,20 @@ def test_check_report_compare_summary_for_real(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert ": no previous run" in proc.stdout
     assert "host:\n" in proc.stdout and HOST_RUN.name in proc.stdout.split("host:\n", 1)[1]
+
+
+def test_check_accelerator_wants_kvm_clock_under_kvm(tmp_path):
+    """A run recorded as kvm passes only if its guest ran on kvm-clock (KVM's paravirtual clock)."""
+    run = tmp_path / TCG_RUN.name
+    shutil.copytree(TCG_RUN, run)
+    for f in run.glob("*.jsonl"):
+        f.write_text(f.read_text().replace('"accelerator": "tcg"', '"accelerator": "kvm"'))
+    manifest = json.loads((run / "manifest.json").read_text())
+    for clock, ok in (("kvm-clock", True), ("tsc", False), (None, False)):
+        manifest.update(accelerator="kvm", clocksource=clock)
+        (run / "manifest.json").write_text(json.dumps(manifest))
+        if ok:
+            assert nightly.check_accelerator(run, "kvm") == "kvm"
+        else:
+            with pytest.raises(LabError, match=f"clocksource was {clock or 'not recorded'}, not kvm-clock"):
+                nightly.check_accelerator(run, "kvm")

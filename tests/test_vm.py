@@ -77,6 +77,7 @@ def test_suites_run_in_a_6_12_guest_and_rows_come_back(tmp_path):
                            tmp_path / "results", report=True)
     manifest = store.manifest()
     assert manifest["accelerator"] in ("kvm", "tcg") and manifest["kernel_release"].startswith("6.12")
+    assert manifest["clocksource"] == "kvm-clock" if manifest["accelerator"] == "kvm" else manifest["clocksource"]
     hooks, maps = rows["hooks"], rows["maps"]
     assert all(r["accelerator"] == manifest["accelerator"] for r in hooks + maps)
     ok_hooks = {r["hook"] for r in hooks if r["status"] == "ok"}
