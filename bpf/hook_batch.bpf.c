@@ -7,7 +7,10 @@
  *                  fentry and fexit attach to that kernel function;
  *   driver_kfunc   calls the kfunc bpf_modify_return_test_tp(), which fires the tracepoint
  *                  bpf_test_run:bpf_trigger_tp (Linux 6.10+): tracepoint, raw_tp and tp_btf attach there.
- * The baseline is the same driver with nothing attached. Kernels without the kfunc fall back to a
+ *   driver_count   the kernel bench's `trig-kernel-count`: calls the helper and counts each call
+ *                  per CPU (lab_cpu_counts, the same increment the hooked programs make).
+ * Two baselines: the same driver with nothing attached ("bare"), and driver_count ("kernel-count",
+ * what the kernel bench subtracts). Kernels without the kfunc fall back to a
  * getpgid() loop in user space, the hooks on sys_enter filtered to getpgid (the *_pgid programs).
  * Each hook has an empty (filter + count) and a body (the talk's PID + comm record, then count)
  * variant, like the open path. Events are counted per CPU (no atomic), summed by the helper.
@@ -20,6 +23,7 @@
 
 const volatile __u32 lab_batch = 100;
 __u64 lab_cpu_events[LAB_CPUS] = {};
+__u64 lab_cpu_counts[LAB_CPUS] = {}; /* driver_count's own count (not an event) */
 
 extern int bpf_modify_return_test_tp(int nonce) __ksym __weak;
 
@@ -32,6 +36,15 @@ SEC("?raw_tp") int driver_helper(void *ctx)
 {
 	for (__u32 i = 0; i < lab_batch && i < 100000; i++)
 		(void)bpf_get_numa_node_id();
+	return 0;
+}
+
+SEC("?raw_tp") int driver_count(void *ctx)
+{
+	for (__u32 i = 0; i < lab_batch && i < 100000; i++) {
+		lab_cpu_counts[bpf_get_smp_processor_id() & (LAB_CPUS - 1)] += 1;
+		(void)bpf_get_numa_node_id();
+	}
 	return 0;
 }
 

@@ -8,13 +8,16 @@ def ctx(tmp_path):
     return Context("hooks", "test", "host", str(tmp_path), {})
 
 
-def records(base_cpu, hook_cpu, events=None, batch=100, runs=1000, stats=True):
+def records(base_cpu, hook_cpu, events=None, batch=100, runs=1000, stats=True, count_cpu=None, calls=None):
     ops = batch * runs
     recs = [{"kind": "setup", "prog": "raw_tp_empty", "mode": "batch", "trigger": "kfunc", "batch": batch,
-             "runs": runs, "ops": ops, "cpu": 1, "clk_tck": 100}]
+             "runs": runs, "ops": ops, "cpu": 1, "clk_tck": 100, "count_driver": count_cpu is not None}]
     for i, (b, h) in enumerate(zip(base_cpu, hook_cpu, strict=True)):
+        c = None if count_cpu is None else count_cpu[i]
         recs.append({"kind": "trial", "trial": i, "order": "AB" if i % 2 == 0 else "BA", "base_ns": b + 5,
                      "hook_ns": h + 9, "base_cpu_ns": b, "hook_cpu_ns": h,
+                     "count_ns": None if c is None else c + 5, "count_cpu_ns": c,
+                     "count_calls": None if c is None else (ops if calls is None else calls),
                      "events": ops if events is None else events, "base_events": 0, "triggers": ops})
     if stats:
         recs.append({"kind": "stats", "trial": 0, "run_time_ns": 50 * ops, "run_cnt": ops, "events": ops,
@@ -47,11 +50,27 @@ def test_rows_cpu_figure_wall_column_and_stats_cost(tmp_path):
     rows = hookbatch.rows_from_records(c.row, base, records([8 * ops] * 6, [48 * ops] * 6))
     kb, st = rows
     assert kb["method"] == "kernel_batch" and kb["status"] == "ok" and kb["ns_median"] == 40.0
+    assert kb["baseline"] == "bare" and "getpgid" in kb["baseline_note"] and kb["bare_ns_median"] == 40.0
     assert kb["baseline_ns"] == 8.0 and abs(kb["wall_ns_median"] - 40.0) < 0.01 and kb["per"] == "in-kernel trigger"
     assert kb["events"] == kb["triggers"] == 6 * ops and kb["trigger"] == "kfunc"
     assert st["method"] == "bpf_stats" and st["body_ns"] == 50.0 and st["stats_cost_ns"] == 60.0
     for r in rows:
         assert schema.validate(r) == [], r
+
+
+def test_rows_headline_over_the_counting_driver(tmp_path):
+    """With a counting driver the headline is hooked - kernel-count (the kernel bench's figure); the
+    figure over the bare driver stays as bare_ns_*; the counting driver's own count must match."""
+    c = ctx(tmp_path)
+    base = dict(hook="raw_tp", variant="empty", per="in-kernel trigger")
+    ops = 100 * 1000
+    kb = hookbatch.rows_from_records(c.row, base, records([8 * ops] * 6, [48 * ops] * 6, count_cpu=[11 * ops] * 6))[0]
+    assert kb["baseline"] == "kernel-count" and "baseline_note" not in kb and kb["status"] == "ok"
+    assert kb["ns_median"] == 37.0 and kb["bare_ns_median"] == 40.0 and kb["count_ns"] == 11.0
+    assert kb["baseline_ns"] == 8.0 and abs(kb["wall_ns_median"] - 37.0) < 0.01 and schema.validate(kb) == []
+    bad = hookbatch.rows_from_records(c.row, base, records([8 * ops] * 2, [48 * ops] * 2, count_cpu=[11 * ops] * 2,
+                                                           calls=5, stats=False))[0]
+    assert bad["status"] == "invalid" and "counting driver counted" in bad["reason"]
 
 
 def test_rows_count_mismatch_is_invalid(tmp_path):

@@ -81,6 +81,9 @@ def test_kernel_batch_rows_for_the_tracepoint_family(quick_rows, hook):
     assert kb["events"] == kb["triggers"] >= kb["trials"] * kb["ops_per_trial"] > 0
     assert kb["ns_median"] > 0 and kb["ns_ci_low"] <= kb["ns_median"] <= kb["ns_ci_high"]
     assert kb["wall_ns_median"] is not None and len(kb["base_samples"]) == kb["trials"]
+    # headline over the counting driver (the kernel bench's kernel-count), bare-driver figure kept
+    assert kb["baseline"] == "kernel-count" and kb["count_ns"] > 0 and len(kb["bare_samples"]) == kb["trials"]
+    assert kb["bare_ns_median"] is not None
     st = pick(rows, hook, "bpf_stats", per="in-kernel trigger")
     assert st["events"] == st["triggers"] and st["body_ns"] > 0 and st["stats_cost_ns"] is not None
     assert pick(rows, hook, "cpu_abba")["per"] == "openat+close"

@@ -3,22 +3,28 @@
  * syscall per event), as the kernel's selftests/bpf trigger benchmarks do: a driver program
  * (hook_batch.bpf.c) run with BPF_PROG_TEST_RUN on this thread's CPU calls a cheap helper or kfunc
  * --batch times per run; the hook under test attaches to that helper or to the tracepoint the kfunc
- * fires. The baseline is the same driver with nothing attached.
+ * fires. Two baselines: the same driver with nothing attached ("bare"), and the counting driver
+ * (driver_count: the helper plus a per-CPU count per call, the kernel bench's trig-kernel-count,
+ * which is what the kernel bench subtracts).
  *
  *   batchbench --obj hook_batch.bpf.o --prog raw_tp_empty --trigger kfunc|helper|getpgid
- *              --batch 100 --trials 30 --block-ms 100 [--stats-trials 3]
+ *              --batch 100 --trials 30 --block-ms 100 [--stats-trials 3] [--baseline-only]
  *
  * --trigger getpgid: no driver; N getpgid() calls per run from user space (the fallback for kernels
  * without the bpf_trigger_tp tracepoint). The thread is pinned to the CPU it starts on. A block runs
  * the driver R times (R calibrated so a baseline block takes about --block-ms); every trial is one
- * baseline block (A) and one hooked block (B, program attached just before, detached after), in
- * ABBA order (even trials AB, odd BA) so a linear drift cancels within two trials. One warm-up
- * pair before the trials is discarded.
+ * baseline block (A), one hooked block (B, program attached just before, detached after) and one
+ * counting-driver block (C), in the order ABC on even trials and CBA on odd ones, so a linear drift
+ * cancels within two trials for both differences (getpgid: no C, AB / BA). One warm-up pair before
+ * the trials is discarded. --baseline-only: no program, A (and C) blocks only (the suite's drift
+ * reference, measured at the start of a run).
  *
  * Output, one JSON object per line on stdout (the record shapes of hookbench, ops = R x batch):
  *   {"kind":"setup","prog":..,"mode":"batch","trigger":..,"batch":N,"runs":R,"ops":R*N,"cpu":C,...}
- *   {"kind":"trial","trial":i,"order":"AB"|"BA","base_ns","hook_ns","base_cpu_ns","hook_cpu_ns",
- *    "events","base_events","triggers"}
+ *   {"kind":"trial","trial":i,"order":"ABC"|"CBA"|"AB"|"BA","base_ns","hook_ns","base_cpu_ns","hook_cpu_ns",
+ *    "count_ns","count_cpu_ns","count_calls","events","base_events","triggers"}: count_* are null
+ *    without a counting driver; count_calls is driver_count's own count (must equal triggers);
+ *    base_events counts program runs during A and C blocks (must be 0)
  *   {"kind":"stats","trial":i,"run_time_ns","run_cnt","events","triggers","hook_cpu_ns",
  *    "off_cpu_ns"}: a hooked block with BPF stats on and one with them off (the difference per run
  *    is what the stats themselves cost, run_time_ns / run_cnt includes part of it)
@@ -45,15 +51,15 @@
 
 static struct {
 	const char *obj, *prog, *trigger;
-	int trials, stats_trials, block_ms;
+	int trials, stats_trials, block_ms, baseline_only;
 	long batch;
 } opt = { .trigger = "kfunc", .trials = 30, .stats_trials = 3, .block_ms = 100, .batch = 100 };
 
 static struct bpf_object *obj;
-static struct bpf_program *prog, *driver;
-static int driver_fd = -1;
+static struct bpf_program *prog, *driver, *counter;
+static int driver_fd = -1, count_fd = -1;
 static long runs = 1;
-static int events_off = -1; /* offset of lab_cpu_events in .bss */
+static long events_off = -1, counts_off = -1; /* offsets of lab_cpu_events / lab_cpu_counts in .bss */
 static struct bpf_map *bss;
 
 static void die(int code, const char *fmt, ...)
@@ -108,8 +114,8 @@ static void *global_ptr(const char *sec, const char *var, size_t sz, struct bpf_
 	return NULL;
 }
 
-/* Events so far: lab_cpu_events summed over CPUs (.bss read with one map lookup). */
-static unsigned long long read_events(void)
+/* A per-CPU array of .bss (at off) summed over CPUs, read with one map lookup. */
+static unsigned long long read_sum(long off)
 {
 	static char buf[65536];
 	unsigned long long sum = 0, v;
@@ -118,7 +124,7 @@ static unsigned long long read_events(void)
 	if (bpf_map_lookup_elem(bpf_map__fd(bss), &zero, buf))
 		die(1, "reading .bss: %s", strerror(errno));
 	for (int i = 0; i < LAB_CPUS; i++) {
-		memcpy(&v, buf + events_off + i * sizeof(v), sizeof(v));
+		memcpy(&v, buf + off + i * sizeof(v), sizeof(v));
 		sum += v;
 	}
 	return sum;
@@ -135,13 +141,13 @@ static void ensure_tracefs(void)
 		fprintf(stderr, "warning: cannot mount tracefs privately: %s\n", strerror(errno));
 }
 
-/* One driver run: opt.batch triggers. */
-static void run_once(void)
+/* One run of a driver (fd; -1: the getpgid loop): opt.batch triggers. */
+static void run_once(int fd)
 {
-	if (driver_fd >= 0) {
+	if (fd >= 0) {
 		LIBBPF_OPTS(bpf_test_run_opts, topts);
 
-		if (bpf_prog_test_run_opts(driver_fd, &topts))
+		if (bpf_prog_test_run_opts(fd, &topts))
 			die(1, "BPF_PROG_TEST_RUN of the driver: %s", strerror(errno));
 	} else {
 		for (long i = 0; i < opt.batch; i++)
@@ -151,21 +157,27 @@ static void run_once(void)
 
 struct block {
 	long long ns, cpu;
-	unsigned long long events;
+	unsigned long long events, calls;
 };
 
-static struct block run_block(long n)
+static struct block run_block_of(int fd, long n)
 {
 	struct block b;
-	unsigned long long e0 = read_events();
+	unsigned long long e0 = read_sum(events_off), k0 = read_sum(counts_off);
 	long long t0 = clock_of(CLOCK_MONOTONIC), c0 = clock_of(CLOCK_THREAD_CPUTIME_ID);
 
 	for (long i = 0; i < n; i++)
-		run_once();
+		run_once(fd);
 	b.cpu = clock_of(CLOCK_THREAD_CPUTIME_ID) - c0;
 	b.ns = clock_of(CLOCK_MONOTONIC) - t0;
-	b.events = read_events() - e0;
+	b.events = read_sum(events_off) - e0;
+	b.calls = read_sum(counts_off) - k0;
 	return b;
+}
+
+static struct block run_block(long n)
+{
+	return run_block_of(driver_fd, n);
 }
 
 static struct block hooked_block(long n)
@@ -194,6 +206,12 @@ static long calibrate(void)
 			break;
 		n *= 4;
 	}
+	n = (long)((double)n * opt.block_ms * 1e6 / (double)(t > 0 ? t : 1));
+	n = n < 1 ? 1 : n;
+	/* once more at the estimated size: the first blocks run cold and overestimate a run's cost */
+	t = clock_of(CLOCK_MONOTONIC);
+	run_block(n);
+	t = clock_of(CLOCK_MONOTONIC) - t;
 	n = (long)((double)n * opt.block_ms * 1e6 / (double)(t > 0 ? t : 1));
 	return n < 1 ? 1 : n;
 }
@@ -242,7 +260,8 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"obj", 1, 0, 'o'}, {"prog", 1, 0, 'p'}, {"trigger", 1, 0, 'g'}, {"batch", 1, 0, 'b'},
-		{"trials", 1, 0, 't'}, {"stats-trials", 1, 0, 's'}, {"block-ms", 1, 0, 'm'}, {0, 0, 0, 0},
+		{"trials", 1, 0, 't'}, {"stats-trials", 1, 0, 's'}, {"block-ms", 1, 0, 'm'},
+		{"baseline-only", 0, 0, 'B'}, {0, 0, 0, 0},
 	};
 	struct bpf_program *p;
 	const char *drv = NULL;
@@ -258,11 +277,12 @@ int main(int argc, char **argv)
 		case 't': opt.trials = atoi(optarg); break;
 		case 's': opt.stats_trials = atoi(optarg); break;
 		case 'm': opt.block_ms = atoi(optarg); break;
+		case 'B': opt.baseline_only = 1; break;
 		default: die(1, "bad option");
 		}
 	}
-	if (!opt.obj || !opt.prog || opt.trials < 1 || opt.batch < 1 || opt.batch > 100000 || opt.block_ms < 1)
-		die(1, "need --obj, --prog, --trials >= 1, 1 <= --batch <= 100000, --block-ms >= 1");
+	if (!opt.obj || (!opt.prog && !opt.baseline_only) || opt.trials < 1 || opt.batch < 1 || opt.batch > 100000 || opt.block_ms < 1)
+		die(1, "need --obj, --prog (or --baseline-only), --trials >= 1, 1 <= --batch <= 100000, --block-ms >= 1");
 	if (!strcmp(opt.trigger, "kfunc"))
 		drv = "driver_kfunc";
 	else if (!strcmp(opt.trigger, "helper"))
@@ -285,16 +305,20 @@ int main(int argc, char **argv)
 		die(2, "open %s: %s", opt.obj, strerror(errno));
 	bpf_object__for_each_program(p, obj) {
 		const char *n = bpf_program__name(p);
-		int mine = !strcmp(n, opt.prog), is_drv = drv && !strcmp(n, drv);
+		int mine = opt.prog && !strcmp(n, opt.prog), is_drv = drv && !strcmp(n, drv);
+		int is_cnt = drv && !strcmp(n, "driver_count");
 
-		bpf_program__set_autoload(p, mine || is_drv);
+		bpf_program__set_autoload(p, mine || is_drv || is_cnt);
 		if (mine)
 			prog = p;
 		if (is_drv)
 			driver = p;
+		if (is_cnt)
+			counter = p;
 	}
-	if (!prog || (drv && !driver))
-		die(2, "no program %s (or driver %s) in %s", opt.prog, drv ? drv : "-", opt.obj);
+	if ((!prog && !opt.baseline_only) || (drv && (!driver || !counter)))
+		die(2, "no program %s (or driver %s, driver_count) in %s", opt.prog ? opt.prog : "-", drv ? drv : "-",
+		    opt.obj);
 	__u32 tgid = getpid(), batch = (__u32)opt.batch;
 
 	struct bpf_map *ro;
@@ -304,34 +328,56 @@ int main(int argc, char **argv)
 	*(__u32 *)global_ptr(".rodata", "lab_batch", sizeof(batch), &ro) = batch;
 	bss0 = global_ptr(".bss", "lab_cpu_events", LAB_CPUS * sizeof(__u64), &bss);
 	events_off = bss0 - (char *)bpf_map__initial_value(bss, &(size_t){0});
+	counts_off = (char *)global_ptr(".bss", "lab_cpu_counts", LAB_CPUS * sizeof(__u64), &bss) -
+		     (char *)bpf_map__initial_value(bss, &(size_t){0});
 	if (bpf_map__value_size(bss) > 65536)
 		die(1, ".bss of %s too large", opt.obj);
 	if (bpf_object__load(obj))
-		die(2, "loading %s (driver %s) from %s refused: %s", opt.prog, drv ? drv : "-", opt.obj, strerror(errno));
+		die(2, "loading %s (driver %s) from %s refused: %s", opt.prog ? opt.prog : "-", drv ? drv : "-", opt.obj,
+		    strerror(errno));
 	driver_fd = driver ? bpf_program__fd(driver) : -1;
+	count_fd = counter ? bpf_program__fd(counter) : -1;
 
-	/* Warm-up pair (discarded): also proves the kernel takes the attachment and counts. */
+	/* Warm-up (discarded): also proves the kernel takes the attachment and counts. */
 	runs = calibrate();
-	struct block wb = hooked_block(runs), wa = run_block(runs);
+	struct block wb = {0}, wa = run_block(runs);
 
-	printf("{\"kind\":\"setup\",\"prog\":\"%s\",\"mode\":\"batch\",\"trigger\":\"%s\",\"batch\":%ld,\"runs\":%ld,"
-	       "\"ops\":%ld,\"cpu\":%d,\"clk_tck\":%ld,\"warmup_events\":%llu,\"warmup_base_events\":%llu,"
-	       "\"warmup_base_ns\":%lld,\"warmup_hook_ns\":%lld}\n", opt.prog, opt.trigger, opt.batch, runs,
-	       runs * opt.batch, cpu, sysconf(_SC_CLK_TCK), wb.events, wa.events, wa.ns, wb.ns);
+	if (!opt.baseline_only)
+		wb = hooked_block(runs);
+	if (count_fd >= 0)
+		run_block_of(count_fd, runs);
+	printf("{\"kind\":\"setup\",\"prog\":\"%s\",\"mode\":\"%s\",\"trigger\":\"%s\",\"batch\":%ld,\"runs\":%ld,"
+	       "\"ops\":%ld,\"cpu\":%d,\"clk_tck\":%ld,\"count_driver\":%s,\"warmup_events\":%llu,"
+	       "\"warmup_base_events\":%llu,\"warmup_base_ns\":%lld,\"warmup_hook_ns\":%lld}\n",
+	       opt.prog ? opt.prog : "", opt.baseline_only ? "baseline" : "batch", opt.trigger, opt.batch, runs,
+	       runs * opt.batch, cpu, sysconf(_SC_CLK_TCK), count_fd >= 0 ? "true" : "false", wb.events, wa.events,
+	       wa.ns, wb.ns);
 	for (int t = 0; t < opt.trials; t++) {
-		struct block a, b;
-		int ab = (t % 2) == 0;
+		struct block a, b = {0}, c = {0};
+		int fwd = (t % 2) == 0;
 
-		if (ab)
+		/* ABC on even trials, CBA on odd ones (AB / BA without C) */
+		if (fwd)
 			a = run_block(runs);
-		b = hooked_block(runs);
-		if (!ab)
+		else if (count_fd >= 0)
+			c = run_block_of(count_fd, runs);
+		if (!opt.baseline_only)
+			b = hooked_block(runs);
+		if (!fwd)
 			a = run_block(runs);
+		else if (count_fd >= 0)
+			c = run_block_of(count_fd, runs);
 		printf("{\"kind\":\"trial\",\"trial\":%d,\"order\":\"%s\",\"base_ns\":%lld,\"hook_ns\":%lld,"
-		       "\"base_cpu_ns\":%lld,\"hook_cpu_ns\":%lld,\"events\":%llu,\"base_events\":%llu,\"triggers\":%ld}\n",
-		       t, ab ? "AB" : "BA", a.ns, b.ns, a.cpu, b.cpu, b.events, a.events, runs * opt.batch);
+		       "\"base_cpu_ns\":%lld,\"hook_cpu_ns\":%lld,", t,
+		       count_fd >= 0 ? (fwd ? "ABC" : "CBA") : (fwd ? "AB" : "BA"), a.ns, b.ns, a.cpu, b.cpu);
+		if (count_fd >= 0)
+			printf("\"count_ns\":%lld,\"count_cpu_ns\":%lld,\"count_calls\":%llu,", c.ns, c.cpu, c.calls);
+		else
+			printf("\"count_ns\":null,\"count_cpu_ns\":null,\"count_calls\":null,");
+		printf("\"events\":%llu,\"base_events\":%llu,\"triggers\":%ld}\n", b.events, a.events + c.events,
+		       runs * opt.batch);
 	}
-	if (opt.stats_trials > 0)
+	if (opt.stats_trials > 0 && !opt.baseline_only)
 		stats_phase();
 	bpf_object__close(obj);
 	return 0;
