@@ -123,6 +123,16 @@ def test_gate_baseline_drift_against_run():
     assert g.problems([timed("body", 100, 90, 110, base=[6.0] * 4, ops=300)]) == {}
 
 
+def test_gate_first_row_against_the_calibration():
+    """The baseline-only blocks measured at the start of the run are the first row's reference."""
+    g = hookgates.Gates()
+    assert g.problems([timed("body", 100, 90, 110, base=[2300.0] * 6)]) == {}  # no reference yet
+    g.reference("openat+close", "cpu_abba", None, [2000.0] * 4)
+    p = g.problems([timed("body", 100, 90, 110, base=[2300.0] * 6)])
+    assert "baseline drifted" in p[0][0] and "+15%" in p[0][0]
+    assert g.problems([timed("body", 100, 90, 110, base=[2300.0] * 6, method="wall_abba")]) == {}
+
+
 def test_measure_gated_remeasures_once_then_inconclusive():
     calls = []
 
@@ -166,3 +176,36 @@ def test_suite_falls_back_to_getpgid_when_the_kfunc_driver_is_refused(tmp_path, 
     assert "refused" in kb["fallback"] and "getpgid" in kb["attach_point"]
     for r in rows:
         assert schema.validate(r) == [], r
+
+
+def test_suite_gates_the_first_row_against_its_start_of_run_reference(tmp_path):
+    """The suite end to end with hookbench faked: baseline-only blocks first (--prog none), then a
+    first row whose baseline is 33% above them: re-measured once, then inconclusive."""
+    import json
+    import stat
+
+    from lab.agent import hooks
+
+    def recs(base, prog):
+        out = [{"kind": "setup", "prog": prog, "mode": "open", "ops": 1000, "clk_tck": 100, "period_ns": 0,
+                "warmup_events": 1}]
+        out += [{"kind": "trial", "trial": i, "order": "AB", "base_ns": base, "hook_ns": base + 600_000,
+                 "base_cpu_ns": base, "hook_cpu_ns": base + 600_000, "base_stime_ns": base,
+                 "hook_stime_ns": base, "base_jiffies": 0, "hook_jiffies": 0, "events": 1000, "base_events": 0,
+                 "triggers": 1000, "clock_ns": 0} for i in range(6)]
+        return "".join(json.dumps(r) + "\n" for r in out)
+
+    (tmp_path / "calib.jsonl").write_text(recs(1_500_000, "none"))
+    (tmp_path / "rows.jsonl").write_text(recs(2_000_000, "raw_tp_empty"))
+    helper = tmp_path / "hookbench"
+    helper.write_text(f"#!/bin/sh\necho \"$*\" >> '{tmp_path}/calls'\ncase \"$*\" in *'--prog none'*) "
+                      f"cat '{tmp_path}/calib.jsonl';; *) cat '{tmp_path}/rows.jsonl';; esac\n")
+    helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
+    c = Context("hooks", "test", "host", str(tmp_path), {"hooks": ["raw_tp"], "variants": ["empty"],
+                                                          "kernel_batch": False, "stats_trials": 0, "ops": 1000})
+    rows = list(hooks.run(c))
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert "--prog none" in calls[0] and len(calls) == 3  # reference, the row, its one re-measurement
+    for r in rows:
+        if r["method"] in ("wall_abba", "cpu_abba"):
+            assert r["status"] == "inconclusive" and "+33%" in r["reason"], r

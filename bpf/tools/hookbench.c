@@ -10,6 +10,8 @@
  *                    --freq 999 --samples 1000 (--prog none: sampling without a program only)
  *   hookbench net    --obj hook_net.bpf.o --prog xdp_body|socket_body --netns-tx P --netns-rx P
  *                    --ifname vrx --dst 10.201.0.2 --port 9000 [--xdp-mode skb|drv] ...
+ *   open / uprobe / net with --prog none: baseline trials only, no program (hook_* fields 0): the
+ *   suite's drift reference at the start of a run
  *
  * Output, one JSON object per line on stdout:
  *   {"kind":"setup",...}  once, after load and a first successful attach
@@ -751,7 +753,10 @@ int main(int argc, char **argv)
 		if (mine && !prog)
 			prog = p;
 	}
-	if (!prog && !(strcmp(opt.mode, "perf") == 0 && strcmp(opt.prog, "none") == 0))
+	/* --prog none outside perf mode: baseline trials only (the suite's drift reference) */
+	int baseline_only = strcmp(opt.mode, "perf") && !strcmp(opt.prog, "none");
+
+	if (!prog && !baseline_only && !(strcmp(opt.mode, "perf") == 0 && strcmp(opt.prog, "none") == 0))
 		die(2, "no program %s in %s", opt.prog, opt.obj);
 	if (nperf_progs) { /* every listed program must exist */
 		int listed = 1;
@@ -786,10 +791,10 @@ int main(int argc, char **argv)
 	}
 
 	/* A first attach proves the kernel takes it (else: exit 3 with its reason) and warms up. */
-	struct sample s;
-	unsigned long long ev;
+	struct sample s = {0};
+	unsigned long long ev = 0;
 
-	if (run_hooked(opt.ops / 10 + 1, &s, &ev))
+	if (!baseline_only && run_hooked(opt.ops / 10 + 1, &s, &ev))
 		die(3, "attaching %s refused", opt.prog);
 	measure(opt.ops / 10 + 1);
 	printf("{\"kind\":\"setup\",\"prog\":\"%s\",\"mode\":\"%s\",\"ops\":%ld,\"clk_tck\":%ld,\"period_ns\":%lld,"
@@ -797,13 +802,13 @@ int main(int argc, char **argv)
 	       !strcmp(opt.mode, "perf") && strcmp(opt.event, "hw") ? 1000000000LL / opt.freq : 0, ev);
 
 	for (int t = 0; t < opt.trials; t++) {
-		struct sample a, b;
+		struct sample a, b = {0};
 		int ab = (t % 2) == 0; /* ABBA: even trials baseline first, odd trials hook first */
 		unsigned long long base_ev = 0;
 
 		if (ab)
 			a = measure_baseline(opt.ops, &base_ev);
-		if (run_hooked(opt.ops, &b, &ev))
+		if (!baseline_only && run_hooked(opt.ops, &b, &ev))
 			die(3, "attach failed at trial %d", t);
 		if (!ab)
 			a = measure_baseline(opt.ops, &base_ev);

@@ -5,10 +5,12 @@ A timed row that passes its event count check is still not `ok` when it cannot b
   inversion  the body variant is below the empty variant of the same hook, method and workload,
              with disjoint intervals (body ns_ci_high < empty ns_ci_low);
   drift      its baseline (median over the row's trials, per op) is more than DRIFT_BOUND away from
-             the run's baseline median for the same workload and method (the rows measured before it),
-             i.e. the machine was in another state while the row ran (ABBA cancels a linear drift of
-             the cost, not a slower machine). Only rows whose baseline block lasts at least
-             DRIFT_MIN_BLOCK_NS are checked: shorter blocks vary with the clock's own resolution.
+             the run's baseline median for the same workload, method and trigger: the baseline-only
+             blocks measured at the start of the run (the calibration, `reference`) and the rows
+             measured before it, i.e. the machine was in another state while the row ran (ABBA
+             cancels a linear drift of the cost, not a slower machine). Only rows whose baseline block
+             lasts at least DRIFT_MIN_BLOCK_NS are checked: shorter blocks vary with the clock's own
+             resolution.
 The suite re-measures a flagged hook once; rows still flagged become status "inconclusive" with the
 reasons (the figures stay in the row).
 """
@@ -28,6 +30,10 @@ class Gates:
     def __init__(self, bound=DRIFT_BOUND):
         self.bound = bound
         self.baselines = {}  # (per, method, trigger) -> per-trial baselines of every row so far
+
+    def reference(self, per, method, trigger, samples):
+        """Baseline-only samples (per op) measured at the start of the run: the first rows' reference."""
+        self.baselines.setdefault((per, method, trigger), []).extend(samples)
 
     def record(self, rows):
         """Add these rows' per-trial baselines to the run's."""

@@ -38,7 +38,7 @@ import shutil
 import subprocess
 
 from .common import check_params, median_ci, timing_fields
-from .hookbatch import BATCH_HOOKS, batch_rows, kernel_has_trigger_tp, stats_net
+from .hookbatch import BATCH_HOOKS, PER_GETPGID, PER_KERNEL, batch_rows, kernel_has_trigger_tp, run_batch, stats_net
 from .hookgates import Gates, measure_gated
 from .hookperf import perf_rows_from_records
 
@@ -194,6 +194,7 @@ class Suite:
 
     def run(self):
         has_tp, why = kernel_has_trigger_tp()
+        self.drift_reference(has_tp)
         for hook in self.hooks:
             if hook == "perf_event":
                 for event in self.perf_events:
@@ -208,6 +209,41 @@ class Suite:
             if hook in BATCH_HOOKS and self.kernel_batch:
                 yield from measure_gated(self.gates, lambda h=hook: stats_net([
                     r for v in self.variants if v != "heavy" for r in batch_rows(self, h, v, has_tp, why)]))
+
+    def drift_reference(self, has_tp, trials=4):
+        """The drift gate's reference, measured first: a few baseline-only trials (no program) per
+        workload the run times with a gated baseline, so the first rows are gated too. ~1-2 s on the
+        host, a few s under TCG. Uprobe calls are not calibrated (their blocks are too short to gate),
+        nor packets (they need the veth pair: their rows compare with the run's earlier rows)."""
+        runs = []
+        if any(h in OPEN_HOOKS for h in self.hooks):
+            runs.append((PER["open"], None, [self.helper, "open", "--obj", self.ctx.path("hook_open.bpf.o"),
+                                                "--prog", "none", "--trials", trials, "--ops", self.ops,
+                                                "--path", self.path]))
+        if self.kernel_batch:
+            batch = [BATCH_HOOKS[h][0] for h in self.hooks if h in BATCH_HOOKS]
+            for trig in sorted(set("getpgid" if t == "kfunc" and not has_tp else t for t in batch)):
+                runs.append((PER_GETPGID if trig == "getpgid" else PER_KERNEL, trig, [
+                    self.ctx.path("batchbench"), "--obj", self.ctx.path("hook_batch.bpf.o"), "--baseline-only",
+                    "--trigger", trig, "--batch", self.batch, "--trials", trials,
+                    "--block-ms", min(self.batch_block_ms, 50)]))
+        for per, trig, cmd in runs:
+            try:
+                recs = run_bench(cmd[0], cmd[1], cmd[2:], timeout=300) if trig is None else \
+                    run_batch(cmd[0], cmd[1:], timeout=300)
+            except (Refused, Failed, RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                self.ctx.log("drift reference for %s (%s) not measured: %s" % (per, trig or "open", e))
+                continue
+            ops = [r for r in recs if r.get("kind") == "setup"][0]["ops"]
+            trial = [r for r in recs if r.get("kind") == "trial"]
+            cpu = [t["base_cpu_ns"] / float(ops) for t in trial]
+            if trig is None:
+                self.gates.reference(per, "wall_abba", None, [t["base_ns"] / float(ops) for t in trial])
+                self.gates.reference(per, "cpu_abba", None, cpu)
+            else:
+                self.gates.reference(per, "kernel_batch", trig, cpu)
+            self.ctx.log("drift reference %s%s: %.2f ns/op (CPU), %d baseline-only trials"
+                         % (per, " (%s)" % trig if trig else "", sorted(cpu)[len(cpu) // 2], len(cpu)))
 
     def hook_rows(self, hook, target=None):
         """Every variant's rows of one hook (the gates compare variants, so they are measured together)."""
