@@ -13,8 +13,10 @@ Statuses (manifest `status`, with `status_reason` when not complete):
 from __future__ import annotations
 
 import datetime
+import os
 import re
 import signal
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,6 +126,49 @@ class LabWatch:
             if OOPS_RE.search(line):
                 return "kernel oops in the serial log: " + " | ".join(s.strip() for s in lines[i:i + 3])
         return None
+
+
+class GuestHung(Exception):
+    """The guest stopped answering while its QEMU still ran (a hung kernel, a stopped VM)."""
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+@dataclass
+class HangWatch:
+    """Is a silent guest still there? After `quiet` seconds without agent output (LAB_HANG_QUIET,
+    default 120; TCG suites can be silent for minutes, so silence alone proves nothing), the guest
+    is asked to run `true` on a new SSH session; an answer restarts the wait, no answer within
+    `probe_timeout` seconds (LAB_HANG_PROBE_TIMEOUT, 30) is probed again at once, and `probes`
+    unanswered in a row (LAB_HANG_PROBES, 3) raise GuestHung. probe(timeout) -> answered."""
+
+    probe: Any
+    quiet: float = field(default_factory=lambda: _env_float("LAB_HANG_QUIET", 120.0))
+    probes: int = field(default_factory=lambda: int(_env_float("LAB_HANG_PROBES", 3)))
+    probe_timeout: float = field(default_factory=lambda: _env_float("LAB_HANG_PROBE_TIMEOUT", 30.0))
+    last: float = field(default_factory=lambda: time.monotonic())
+    failed: int = 0
+
+    def tick(self, busy: bool) -> None:
+        now = time.monotonic()
+        if busy:
+            self.last, self.failed = now, 0
+            return
+        if now - self.last < (self.quiet if self.failed == 0 else 0):
+            return
+        silent = now - self.last
+        if self.probe(self.probe_timeout):
+            self.last, self.failed = time.monotonic(), 0
+            return
+        self.failed += 1
+        if self.failed >= self.probes:
+            raise GuestHung(f"the guest stopped answering: no agent output for {silent:.0f} s and {self.failed} "
+                            f"SSH probes ({self.probe_timeout:.0f} s each) went unanswered while its QEMU still ran")
 
 
 def error_row(base: dict[str, Any], suite: str, run_id: str, reason: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import paramiko
 from . import interrupt
 from .agent.common import cleanup_after
 from .config import ROOT, LabError, Paths
-from .outcome import TAIL, AgentExit, SuiteResult, error_row
+from .outcome import TAIL, AgentExit, GuestHung, HangWatch, SuiteResult, error_row
 
 LineSink = Callable[[str], None]
 # what a progress line names for each row, in this order (absent fields are skipped)
@@ -238,8 +238,10 @@ class RemoteTarget:
 
     def _pump(self, chan, out: LineSplitter, err: LineSplitter, deadline: float | None) -> bool:
         """Read the channel until it ends (True) or `deadline` (False). Ends too when the SSH
-        connection drops (the VM died)."""
+        connection drops (the VM died). Without a deadline, a silent agent makes the guest probed
+        (HangWatch): a guest that stops answering raises GuestHung."""
         transport = self.conn.transport
+        hang = HangWatch(lambda t: self._guest("true", timeout=t) is not None) if deadline is None else None
         while deadline is None or time.monotonic() < deadline:
             eof = chan.eof_received or chan.closed or not transport.is_active()
             busy = False
@@ -253,6 +255,8 @@ class RemoteTarget:
                 if chan.eof_received and not chan.exit_status_ready():
                     chan.status_event.wait(2)  # the exit status follows the data
                 return True
+            if hang:
+                hang.tick(busy)
             if not busy:
                 time.sleep(0.05)
         return False
@@ -263,7 +267,7 @@ class RemoteTarget:
         if transport is None or not transport.is_active():
             return None
         try:
-            chan = transport.open_session(timeout=5)
+            chan = transport.open_session(timeout=timeout)
             chan.settimeout(timeout)
             chan.exec_command(cmd)
             data = b""
@@ -371,9 +375,13 @@ def run_suite(target: Target, store, suite: str, params: dict[str, Any] | None =
             except LabError:
                 pass
         raise
+    except GuestHung as e:
+        res.fault, res.vm_died = str(e), True  # nothing more can run there
+        if watch:
+            res.fault += "; serial log " + str(watch.lab.serial_log) + ", last lines:\n" + watch.tail()
     except (OSError, EOFError, paramiko.SSHException) as e:
         res.fault = f"lost the connection to the agent ({type(e).__name__}: {e})"
-    died = watch.died() if watch else None
+    died = watch.died() if watch and not res.vm_died else None
     if died:
         res.fault, res.vm_died = died, True
     elif res.agent is not None and res.agent.rc != 0:

@@ -187,6 +187,8 @@ def stop(sid: int, timeout: float = 10.0, known: set[tuple[int, int]] | None = N
         for pid in pids:
             try:
                 os.kill(pid, sig)
+                if sig == signal.SIGTERM:
+                    os.kill(pid, signal.SIGCONT)  # a stopped QEMU (a hung lab) acts on TERM only once resumed
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + timeout

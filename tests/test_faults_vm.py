@@ -117,3 +117,35 @@ def test_signal_stops_the_run_and_its_vm_within_10_s(lab, tmp_path, sig, code):
     assert qemus_named(lab.name) == [] and lab.state() is None
     print(f"\nFAULT {signal.Signals(sig).name} ({m['accelerator']}): exit {code}, {took:.1f} s, "
           f"{len(rows)} rows, status {m['status']}")
+
+
+def test_a_hung_guest_is_found_and_its_vm_stopped(lab, tmp_path):
+    """QEMU stopped (SIGSTOP) mid-suite: it stays alive, the guest stops answering. The run probes
+    the silent guest (short thresholds here, minutes by default), gives up, exits 1 and stops the VM."""
+    env = {"LAB_RESULTS": str(tmp_path / "results"), "LAB_HANG_QUIET": "10", "LAB_HANG_PROBES": "2",
+           "LAB_HANG_PROBE_TIMEOUT": "5"}
+    run = Labctl(["bench.hooks", "--kernel", KERNEL, "--playbook", PLAYBOOK], env=env)
+    qemu = None
+    try:
+        run.wait_for("[hooks] ok", 600)
+        qemu = qemu_of(lab)
+        assert qemu
+        t0 = time.monotonic()
+        os.kill(qemu, signal.SIGSTOP)
+        rc = run.wait(180)
+        took = time.monotonic() - t0
+    finally:
+        if qemu and vm.alive(qemu):
+            os.kill(qemu, signal.SIGCONT)
+        run.kill()
+    assert rc == 1, run.output
+    assert "the guest stopped answering" in run.output and "Traceback" not in run.output
+    d = run.run_dir()
+    m = manifest(d)
+    assert m["status"] == "partial" and "the guest stopped answering" in m["status_reason"], m["status_reason"]
+    rows = rows_of(d, "hooks")
+    assert [r for r in rows if r["status"] == "ok"] and rows[-1]["status"] == "error"
+    assert all(schema.validate(r) == [] for r in rows)
+    assert qemus_named(lab.name) == [] and lab.state() is None
+    print(f"\nFAULT QEMU SIGSTOP ({m['accelerator']}): exit {rc}, {took:.1f} s to give up and stop the VM, "
+          f"{len(rows)} rows, status {m['status']}")
