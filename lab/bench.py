@@ -67,6 +67,10 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
     try:
         print(f"building BPF programs into {paths.build / 'bpf'} ...", flush=True)
         build_bpf(paths)
+        if "tools" in chosen:  # newer builds of the tools, pushed with the agent (lab/toolbuild.py)
+            from . import toolbuild
+
+            toolbuild.prepare(pb.suites.get("tools") or {}, paths)
         with labs.open_target(kernel, pb.vm, paths) as target:
             info = target.describe()
             run_id = new_run_id(info.get("kernel_release", kernel))

@@ -20,6 +20,7 @@ Parameters (playbook `suites.tools`, all optional):
   trials   (5 ABBA pairs), seconds (3 s of load per trial), proof_seconds (2)
   load     (["cpu", "vm", "hdd", "sock"]: stress-ng stressors, one instance each)
   tool_dir ("/usr/sbin": where the libbpf-tools binaries are)
+  tool_build ("auto": the packaged build, else a newer one the kernel accepts; toolbuild.py)
 
 The disk stressor writes to the lab's scratch disk when the machine has one (lab guests do: their
 root is 9p and /tmp lives in memory, so biolatency would see no block I/O), else to a temporary
@@ -42,7 +43,7 @@ import tempfile
 import threading
 import time
 
-from . import toolcost
+from . import toolbuild, toolcost
 from .common import check_params, median_ci, stopping
 
 # The talk's six tools, one pair per resource, as the CO-RE builds of libbpf-tools name them.
@@ -56,14 +57,15 @@ TOOLS = {
 }
 STRESSORS = ("cpu", "vm", "hdd", "sock", "udp", "matrix", "memcpy", "io")
 STRESSOR_OPTS = {"vm": ["--vm-bytes", "64M"], "hdd": ["--hdd-bytes", "16M"]}
-PARAMS = ("tools", "trials", "seconds", "proof_seconds", "load", "tool_dir")
+PARAMS = ("tools", "trials", "seconds", "proof_seconds", "load", "tool_dir", "tool_build")
 TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead figures"
 
 
 def check(params):
     """Problems with the playbook's tools parameters (checked on the host before anything boots)."""
-    return check_params(params, PARAMS, {"tools": tuple(TOOLS), "load": STRESSORS},
-                        ints=("trials", "seconds", "proof_seconds"))
+    problems = check_params(params, PARAMS, {"tools": tuple(TOOLS), "load": STRESSORS},
+                            ints=("trials", "seconds", "proof_seconds"))
+    return problems + [p for p in [toolbuild.check(params.get("tool_build"))] if p]
 
 
 # ---- pure functions (unit-tested) ----
@@ -160,6 +162,7 @@ class ToolSuite:
         self.proof_seconds = int(p("proof_seconds", 2))
         self.load = list(p("load", ["cpu", "vm", "hdd", "sock"]))
         self.tool_dir = str(p("tool_dir", "/usr/sbin"))
+        self.builds = toolbuild.Chooser(p("tool_build", "auto"), self.tool_dir, ctx.bpf_dir)
         self.stress = shutil.which("stress-ng") or "/usr/bin/stress-ng"
         self.bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
         self.workdir = None  # made by run(), removed when it ends
@@ -194,16 +197,17 @@ class ToolSuite:
         return metrics, cpu / wall, wall
 
     def start_tool(self, name):
+        """Start a tool with the build toolbuild.Chooser picks (the first the kernel accepts)."""
+        return self.builds.start(name, lambda argv: self.start_argv(name, argv), Refused)
+
+    def start_argv(self, name, argv):
         """Start a tool and wait until it is attached: it prints its banner or header line then
         (line-buffered through stdbuf). A tool that exits at once was refused: Refused(its stderr).
         Its output is drained in a thread so a chatty tool never blocks on a full pipe."""
-        path = os.path.join(self.tool_dir, name)
-        if not os.path.exists(path):
-            raise Refused("%s not found (Debian package libbpf-tools installs it there)" % path)
         log = open(os.path.join(self.workdir, name + ".err"), "w+")
         stdbuf = shutil.which("stdbuf")
         t0 = time.monotonic()
-        proc = subprocess.Popen(([stdbuf, "-oL"] if stdbuf else []) + [path], stdout=subprocess.PIPE, stderr=log,
+        proc = subprocess.Popen(([stdbuf, "-oL"] if stdbuf else []) + argv, stdout=subprocess.PIPE, stderr=log,
                                 universal_newlines=True)
         proc.lab_log = log
         first = threading.Event()
@@ -267,11 +271,13 @@ class ToolSuite:
     def measure(self, name):
         base = dict(tool=name, resource=TOOLS.get(name, "?"), method="throughput_abba")
         try:
-            return self.measure_tool(name, base)
+            row = self.measure_tool(name, base)
         except Refused as e:
-            return self.row("unsupported", str(e), **base)
+            row = self.row("unsupported", str(e), **base)
         except Exception as e:  # noqa: BLE001 - one tool's failure is its row; the suite goes on
-            return self.row("error", "%s: %s" % (type(e).__name__, e), **base)
+            row = self.row("error", "%s: %s" % (type(e).__name__, e), **base)
+        row.update(self.builds.fields(name))
+        return row
 
     def measure_tool(self, name, base):
         """The kernel's BPF statistics are on for the whole measurement (proof and both sides of
