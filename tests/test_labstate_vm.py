@@ -45,6 +45,11 @@ def test_flipped_host_key_is_refused_in_words_and_repinned_by_down_up(labs, tmp_
     assert conn.run("true", hide=True).ok
     conn.close()
 
+    # lab.ssh is the system's ssh: stdin, the command's output and its exit code pass through
+    res = subprocess.run([INV, "lab.ssh", "--kernel", "test-hostkey", "--", "cat; exit 3"], cwd=ROOT, input="hello\n",
+                         capture_output=True, text=True, timeout=120)
+    assert (res.returncode, res.stdout) == (3, "hello\n"), res.stderr
+
     # the running lab of another size: refused, with how to restart
     res = inv("lab.up", "--kernel", "test-hostkey", "--cpus", "1", "--memory", "1G")
     assert res.returncode == 1 and "is up with 2 vCPUs, 1G memory, but lab.up asks for 1 vCPU, 1G memory" in res.stderr

@@ -3,6 +3,7 @@
 Labs are this checkout's own (state under <cache>/labs/<hash of this checkout>/): lab.status and
 lab.down --all never see or touch labs another checkout started."""
 
+import os
 import signal
 import sys
 
@@ -62,19 +63,27 @@ def status(c):
         print("no labs up (start one with ./labctl lab.up --kernel 6.12)")
 
 
-@task(help={"kernel": "which lab (its kernel)", "cmd": "command to run (or give it after --)"})
+@task(help={"kernel": "which lab (its kernel)", "cmd": "command to run (or give it after --); none: a shell"})
 def ssh(c, kernel="6.12", cmd=""):
-    """Run a command in a lab guest: ./labctl lab.ssh -- uname -r"""
+    """A shell in a lab guest, or a command: ./labctl lab.ssh -- uname -r (stdin, a terminal and the
+    exit code pass through: it is the system's ssh, with the lab's key and its pinned host key)."""
     if not cmd and "--" in sys.argv:
         cmd = " ".join(sys.argv[sys.argv.index("--") + 1:])
-    if not cmd:
-        raise Exit("give a command: ./labctl lab.ssh --kernel 6.12 -- uname -r", code=2)
+    lab = _lab(kernel)
     try:
-        conn = _lab(kernel).connection()
+        lab.connection().close()  # the lab is up and its host key is the pinned one, or why not in words
     except LabError as e:
         raise Exit(f"error: {e}", code=1) from None
-    res = conn.run(cmd, warn=True, pty=False)
-    raise Exit(code=res.exited)
+    st = lab.running()
+    if st is None:
+        raise Exit(f"error: lab {lab.name} stopped", code=1)
+    args = ["ssh", "-q", "-p", str(st.port), "-i", str(lab.key), "-o", "IdentitiesOnly=yes",
+            "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={lab.known_hosts}",
+            "-o", "GlobalKnownHostsFile=/dev/null", "-o", "BatchMode=yes"]
+    if not cmd and sys.stdin.isatty():
+        args.append("-t")
+    sys.stdout.flush()
+    os.execvp("ssh", [*args, "root@127.0.0.1", *([cmd] if cmd else [])])
 
 
 @task(help={"kernel": "which lab (its kernel); --all for every lab of this checkout", "all_": "stop every lab"})
