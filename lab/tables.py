@@ -5,9 +5,12 @@ talk's two summary tables with a measured column per group. Plain data for the t
 from __future__ import annotations
 
 import math
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from . import stats
 from .plots import group_meta, interval
@@ -143,11 +146,54 @@ def row_tables(df: pd.DataFrame) -> dict[str, Any]:
                           ("memlock_measured", "memlock measured B"), ("memlock_predicted", "predicted B"),
                           ("real_memory", "real memory B"), ("memlock_note", "note"), ("status", "status"),
                           ("reason", "reason")]),
+        "kernel_batch": kernel_batch_table(hooks),
         "tools": table(tools, [("tool", "tool"), ("load", "load"), ("trials", "trials"),
                                ("baseline_ops", "baseline ops/s"), ("tool_ops", "with tool ops/s"),
                                ("overhead", "overhead %"), ("overhead_ci", "interval"), ("status", "status"),
                                ("reason", "reason")]) if not tools.empty else None,
     }
+
+
+@cache
+def reference_hooks() -> dict[str, Any]:
+    """lab/data/reference_hooks.yaml: the kernel bench's published trigger figures (not measured here),
+    with each hook's ns per event over the bench's counting baseline derived from its rates."""
+    ref = yaml.safe_load((Path(__file__).resolve().parent / "data" / "reference_hooks.yaml").read_text())
+    rates = ref["rates_m_per_s"]
+    ref["added_ns"] = {hook: 1000.0 / rates[name] - 1000.0 / rates[ref["baseline"]]
+                       for hook, name in ref["hooks"].items()}
+    return ref
+
+
+def kernel_batch_table(hooks: pd.DataFrame) -> dict[str, Any]:
+    """Per target, the lab's kernel_batch rows of the empty program (the closest to the bench's
+    count-only program) beside the published kernel-bench figure of the same attach type."""
+    ref = reference_hooks()
+    src = ref["source"]
+    head = ["target", "hook", "per", "lab: added ns/event over kernel-count (CPU time)", "interval",
+            "over the bare driver", "wall time", "published: ns/event over kernel-count (M events/s)",
+            "lab / published", "status"]
+    rows = []
+    kb = select(hooks, {"method": "kernel_batch", "variant": "empty"}) if not hooks.empty else hooks
+    for _, r in kb.iterrows():
+        med, iv = _host_interval(r, "samples")
+        pub = ref["added_ns"].get(str(r["hook"]))
+        name = ref["hooks"].get(str(r["hook"]))
+        lab = stats.median_ci(stats.clean(r.get("samples") or [])).median
+        base = str(r.get("baseline") or "kernel-count")
+        over = "" if base == "kernel-count" else f" (over {base})"
+        rows.append({"cells": [
+            r["group"], r["hook"], str(r.get("per") or "-"), med + over,
+            iv, _host_interval(r, "bare_samples")[0], _host_interval(r, "wall_samples")[0],
+            f"{pub:.1f} ({ref['rates_m_per_s'][name]} {name})" if pub is not None else "not published",
+            f"x{lab / pub:.1f}" if pub and lab is not None and base == "kernel-count" else "-", r["status"]],
+            "emulated": bool(r["emulated"]), "status": r["status"]})
+    note = (f"Published, not measured here: {src['author']}, \"{src['title']}\", {src['where']}, {src['date']}; "
+            f"{src['machine']}; {src['unit']}, per {src['per']}; ns over {ref['baseline']} derived as "
+            f"1000/rate - 1000/rate({ref['baseline']}). Lab figures: method kernel_batch, the thread's CPU time "
+            "(reported, like cpu_abba), wall time kept as a column; empty program (tgid filter + per-CPU count; "
+            "the bench's program counts only). Different machines: compare orders and ratios, not ns.")
+    return {"head": head, "rows": rows, "note": note}
 
 
 def _cell(rows: pd.DataFrame, unit: str = "", column: str = "samples") -> str:

@@ -209,3 +209,24 @@ def test_suite_gates_the_first_row_against_its_start_of_run_reference(tmp_path):
     for r in rows:
         if r["method"] in ("wall_abba", "cpu_abba"):
             assert r["status"] == "inconclusive" and "+33%" in r["reason"], r
+
+
+def test_report_puts_kernel_batch_beside_the_published_figures():
+    """The published kernel-bench figures come from lab/data/reference_hooks.yaml, derived over
+    kernel-count, and sit beside the lab's empty-program kernel_batch rows, marked as published."""
+    import pandas as pd
+
+    from lab import tables
+
+    ref = tables.reference_hooks()
+    assert round(ref["added_ns"]["raw_tp"], 1) == 2.8 and round(ref["added_ns"]["kretprobe"], 1) == 51.2
+    assert round(ref["added_ns"]["tracepoint"], 1) == 13.0 and "tp_btf" not in ref["added_ns"]
+    row = dict(group="host", suite="hooks", method="kernel_batch", variant="empty", per="in-kernel trigger",
+               baseline="kernel-count", samples=[28.0, 28.2, 27.9, 28.1, 28.0, 28.3], status="ok", emulated=False,
+               bare_samples=[30.0] * 6, wall_samples=[31.0] * 6)
+    df = pd.DataFrame([dict(row, hook="raw_tp"), dict(row, hook="tp_btf"), dict(row, hook="raw_tp", variant="body")])
+    t = tables.kernel_batch_table(df)
+    assert len(t["rows"]) == 2 and "Published, not measured here" in t["note"] and "2025-07-03" in t["note"]
+    raw, btf = (r["cells"] for r in t["rows"])
+    assert raw[3] == "28.1" and raw[5] == "30.0" and raw[6] == "31.0" and raw[7].startswith("2.8 (166.8 rawtp")
+    assert raw[8] == "x10.0" and btf[7] == "not published" and btf[8] == "-"
