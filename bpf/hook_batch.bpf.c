@@ -6,7 +6,9 @@
  *   driver_helper  calls the helper bpf_get_numa_node_id(): kprobe, kretprobe, kprobe.multi,
  *                  fentry and fexit attach to that kernel function;
  *   driver_kfunc   calls the kfunc bpf_modify_return_test_tp(), which fires the tracepoint
- *                  bpf_test_run:bpf_trigger_tp (Linux 6.10+): tracepoint, raw_tp and tp_btf attach there.
+ *                  bpf_test_run:bpf_trigger_tp (Linux 6.10+): tracepoint, raw_tp and tp_btf attach there;
+ *                  fmod_ret attaches to the kfunc itself (it is on the kernel's fmod_ret list) and
+ *                  returns 0, so the kfunc still runs (the kernel bench's returns -22 and skips it).
  *   driver_count   the kernel bench's `trig-kernel-count`: calls the helper and counts each call
  *                  per CPU (lab_cpu_counts, the same increment the hooked programs make).
  * Two baselines: the same driver with nothing attached ("bare"), and driver_count ("kernel-count",
@@ -67,6 +69,8 @@ SEC("?raw_tp") int driver_kfunc(void *ctx)
 #define TP(v, V) SEC("?tracepoint/bpf_test_run/bpf_trigger_tp") int tracepoint_##v(void *ctx) { B_##V(); return 0; }
 #define RAWTP(v, V) SEC("?raw_tp/bpf_trigger_tp") int raw_tp_##v(void *ctx) { B_##V(); return 0; }
 #define TPBTF(v, V) SEC("?tp_btf/bpf_trigger_tp") int BPF_PROG(tp_btf_##v, int nonce) { B_##V(); return 0; }
+#define FMODRET(v, V) SEC("?fmod_ret/bpf_modify_return_test_tp") \
+	int BPF_PROG(fmod_ret_##v, int nonce, int ret) { B_##V(); return 0; }
 /* getpgid fallback (no bpf_trigger_tp): the syscall's own tracepoints */
 #define TPP(v, V) SEC("?tracepoint/syscalls/sys_enter_getpgid") int tracepoint_pgid_##v(void *ctx) { B_##V(); return 0; }
 #define RAWTPP(v, V) SEC("?raw_tp/sys_enter") int raw_tp_pgid_##v(struct bpf_raw_tracepoint_args *ctx) \
@@ -82,6 +86,7 @@ VARIANTS(FEXIT)
 VARIANTS(TP)
 VARIANTS(RAWTP)
 VARIANTS(TPBTF)
+VARIANTS(FMODRET)
 VARIANTS(TPP)
 VARIANTS(RAWTPP)
 VARIANTS(TPBTFP)

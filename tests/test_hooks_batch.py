@@ -230,3 +230,16 @@ def test_report_puts_kernel_batch_beside_the_published_figures():
     raw, btf = (r["cells"] for r in t["rows"])
     assert raw[3] == "28.1" and raw[5] == "30.0" and raw[6] == "31.0" and raw[7].startswith("2.8 (166.8 rawtp")
     assert raw[8] == "x10.0" and btf[7] == "not published" and btf[8] == "-"
+
+
+def test_fmod_ret_plan_and_unsupported_without_the_kfunc(tmp_path):
+    trig, prefix, point, per = hookbatch.plan("fmod_ret", 100, True)
+    assert (trig, prefix, per) == ("kfunc", "fmod_ret", "in-kernel trigger") and "bpf_modify_return_test_tp" in point
+    assert hookbatch.plan("fmod_ret", 100, False)[0] is None
+    from lab.agent import hooks
+
+    suite = hooks.Suite(Context("hooks", "test", "host", str(tmp_path), {"hooks": ["fmod_ret"]}))
+    rows = hookbatch.batch_rows(suite, "fmod_ret", "empty", False, "the kernel has no bpf_modify_return_test_tp")
+    assert [r["status"] for r in rows] == ["unsupported"] and "kfunc" in rows[0]["reason"]
+    assert schema.validate(rows[0]) == []
+    assert hooks.check({"hooks": ["fmod_ret"]}) == []

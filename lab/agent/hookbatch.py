@@ -6,7 +6,9 @@ times per run, as the kernel's selftests/bpf trigger benchmarks do:
   kprobe, kretprobe, kprobe_multi, fentry, fexit  attach to bpf_get_numa_node_id(), the helper the
                                                  driver calls;
   tracepoint, raw_tp, tp_btf                     attach to bpf_test_run:bpf_trigger_tp, which the kfunc
-                                                 bpf_modify_return_test_tp() fires (Linux 6.10+).
+                                                 bpf_modify_return_test_tp() fires (Linux 6.10+);
+  fmod_ret                                       to that kfunc itself (kernel_batch only: the open path
+                                                 has no function fmod_ret may attach to; no fallback).
 Two baselines, both measured in every trial (blocks in ABC / CBA order, A bare, B hooked, C count):
   kernel-count  the counting driver (the helper plus a per-CPU count per call: the kernel bench's
                 `trig-kernel-count`). hooked - kernel-count is the figure the kernel bench reports as
@@ -33,6 +35,8 @@ PER_GETPGID = "getpgid"
 
 HELPER_POINT = "bpf_get_numa_node_id (helper the driver calls %d times per BPF_PROG_TEST_RUN)"
 TP_POINT = "bpf_test_run:bpf_trigger_tp (fired by the kfunc bpf_modify_return_test_tp, %d per run)"
+FMODRET_POINT = ("fmod_ret bpf_modify_return_test_tp (the kfunc the driver calls %d times per run; returns 0, "
+                 "so the kfunc runs)")
 BATCH_HOOKS = {
     # hook: (trigger, attach kind)
     "kprobe": ("helper", "kprobe"),
@@ -43,7 +47,9 @@ BATCH_HOOKS = {
     "tracepoint": ("kfunc", "tracepoint"),
     "raw_tp": ("kfunc", "raw_tracepoint"),
     "tp_btf": ("kfunc", "tp_btf"),
+    "fmod_ret": ("kfunc", "fmod_ret"),
 }
+BATCH_ONLY = ("fmod_ret",)  # no open-path rows
 PGID_POINT = {
     "tracepoint": "tracepoint syscalls:sys_enter_getpgid",
     "raw_tp": "raw_tracepoint sys_enter, id == 121 (getpgid)",
@@ -66,8 +72,11 @@ def kernel_has_trigger_tp(btf_path="/sys/kernel/btf/vmlinux"):
 
 
 def plan(hook, batch, has_tp):
-    """(trigger, program prefix, attach_point, per) for a hook on this kernel."""
+    """(trigger, program prefix, attach_point, per) for a hook on this kernel; trigger None: the
+    kernel cannot run it (fmod_ret without the kfunc)."""
     trigger, kind = BATCH_HOOKS[hook]
+    if hook == "fmod_ret":
+        return ("kfunc" if has_tp else None), hook, FMODRET_POINT % batch, PER_KERNEL
     if trigger == "helper":
         return "helper", hook, "%s %s" % (kind, HELPER_POINT % batch), PER_KERNEL
     if has_tp:
@@ -169,7 +178,11 @@ def batch_rows(suite, hook, variant, has_tp, why_no_tp):
     """Rows for one (hook, variant) with method kernel_batch; falls back to getpgid if the kfunc
     driver is refused."""
     trigger, prefix, point, per = plan(hook, suite.batch, has_tp)
-    fallback = "" if has_tp or trigger == "helper" else "getpgid fallback: %s" % why_no_tp
+    fallback = "" if has_tp or trigger in ("helper", None) else "getpgid fallback: %s" % why_no_tp
+    if trigger is None:
+        return [suite.row("unsupported", "fmod_ret needs the kfunc bpf_modify_return_test_tp: %s" % why_no_tp,
+                          method="kernel_batch", hook=hook, attach_point=point, variant=variant,
+                          program="%s_%s" % (prefix, variant), per=per)]
     for attempt in (0, 1):
         prog = "%s_%s" % (prefix, variant)
         base = dict(hook=hook, attach_point=point, variant=variant, program=prog, per=per)
@@ -184,7 +197,7 @@ def batch_rows(suite, hook, variant, has_tp, why_no_tp):
             recs = run_batch(suite.ctx.path("batchbench"), args, timeout=600)
         except RuntimeError as e:
             code, text = e.args
-            if code in (2, 3) and trigger == "kfunc" and attempt == 0:
+            if code in (2, 3) and trigger == "kfunc" and attempt == 0 and hook in PGID_POINT:
                 trigger, prefix, point, per = "getpgid", hook + "_pgid", PGID_POINT[hook], PER_GETPGID
                 fallback = "getpgid fallback: the kfunc driver was refused: %s" % text[-300:]
                 continue

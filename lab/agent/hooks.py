@@ -10,7 +10,8 @@ Parameters (playbook `suites.hooks`, all optional):
   freqs ([99, 999, 9999]), perf_events (["sw", "hw"]), perf_samples (1000: samples every program
   arm of a perf trial generates at least; trials are sized by samples, not time), perf_trials (6),
   path ("/dev/null": the file the open loop opens), kernel_batch (true: also measure every selected
-  open-path hook with method kernel_batch, lab/agent/hookbatch.py), batch (100 triggers per driver
+  open-path hook with method kernel_batch, lab/agent/hookbatch.py; fmod_ret is measured only so),
+  batch (100 triggers per driver
   run), batch_trials (30 ABBA pairs), batch_block_ms (100 ms per block), uprobe_targets (["lea", "nop"]).
 
 Every row says what its figure is per (`per`): "openat+close" (the talk's open loop), "call"
@@ -38,7 +39,8 @@ import shutil
 import subprocess
 
 from .common import check_params, median_ci, timing_fields
-from .hookbatch import BATCH_HOOKS, PER_GETPGID, PER_KERNEL, batch_rows, kernel_has_trigger_tp, run_batch, stats_net
+from .hookbatch import (BATCH_HOOKS, BATCH_ONLY, PER_GETPGID, PER_KERNEL, batch_rows, kernel_has_trigger_tp,
+                        run_batch, stats_net)
 from .hookgates import Gates, measure_gated
 from .hookperf import perf_rows_from_records
 
@@ -68,7 +70,7 @@ NET_HOOKS = {
     "xdp_drv": ("xdp", "XDP native (driver) mode on veth vrx, run from its NAPI poll, UDP from a peer netns"),
     "socket_filter": ("socket", "SO_ATTACH_BPF on the receiving UDP socket"),
 }
-HOOKS = list(OPEN_HOOKS) + list(UPROBE_HOOKS) + ["perf_event"] + list(NET_HOOKS)
+HOOKS = list(OPEN_HOOKS) + list(BATCH_ONLY) + list(UPROBE_HOOKS) + ["perf_event"] + list(NET_HOOKS)
 
 VARIANTS = ("body", "empty", "heavy")
 PARAMS = ("trials", "stats_trials", "ops", "uprobe_ops", "net_ops", "hooks", "variants", "freqs", "perf_events",
@@ -205,7 +207,8 @@ class Suite:
                 for target in self.uprobe_targets:
                     yield from measure_gated(self.gates, lambda h=hook, t=target: self.hook_rows(h, t))
                 continue
-            yield from measure_gated(self.gates, lambda h=hook: self.hook_rows(h))
+            if hook not in BATCH_ONLY:
+                yield from measure_gated(self.gates, lambda h=hook: self.hook_rows(h))
             if hook in BATCH_HOOKS and self.kernel_batch:
                 yield from measure_gated(self.gates, lambda h=hook: stats_net([
                     r for v in self.variants if v != "heavy" for r in batch_rows(self, h, v, has_tp, why)]))
