@@ -47,6 +47,8 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "benchutil.h"
+
 #define LAB_CPUS 256
 
 static struct {
@@ -61,25 +63,6 @@ static int driver_fd = -1, count_fd = -1;
 static long runs = 1;
 static long events_off = -1, counts_off = -1; /* offsets of lab_cpu_events / lab_cpu_counts in .bss */
 static struct bpf_map *bss;
-
-static void die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
-}
-
-static long long clock_of(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* Offset of a global in a data section (.rodata / .bss), from the object's BTF DATASEC. */
 static void *global_ptr(const char *sec, const char *var, size_t sz, struct bpf_map **mapp)
@@ -128,17 +111,6 @@ static unsigned long long read_sum(long off)
 		sum += v;
 	}
 	return sum;
-}
-
-static void ensure_tracefs(void)
-{
-	/* libbpf finds tracepoint ids in tracefs; mount it privately if the system has not, in a
-	 * mount namespace of our own that dies with this process. */
-	if (!access("/sys/kernel/tracing/events", F_OK) || !access("/sys/kernel/debug/tracing/events", F_OK))
-		return;
-	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
-	    mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL))
-		fprintf(stderr, "warning: cannot mount tracefs privately: %s\n", strerror(errno));
 }
 
 /* One run of a driver (fd; -1: the getpgid loop): opt.batch triggers. */

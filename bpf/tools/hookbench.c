@@ -67,6 +67,8 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "benchutil.h"
+
 #ifndef SO_ATTACH_BPF
 #define SO_ATTACH_BPF 50
 #endif
@@ -94,34 +96,6 @@ static int perf_fd = -1, tx_fd = -1, rx_fd = -1, ifindex;
 static long long last_clock_ns; /* perf: cpu-clock count of the last hooked run */
 static void *perf_ring;          /* perf count phase: the event's ring buffer (NULL otherwise) */
 #define RING_PAGES 256           /* data pages; 8-byte sample records: 262144 samples per run */
-
-static void die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
-}
-
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* This thread's CPU time: unlike wall time, blind to other tasks running on our CPU. */
-static long long cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static long long stime_ns(void)
 {
@@ -489,17 +463,6 @@ static int run_hooked(long ops, struct sample *s, unsigned long long *events)
 }
 
 /* ---- setup per mode ---- */
-static void ensure_tracefs(void)
-{
-	/* libbpf finds tracepoint ids (and legacy kprobes) in tracefs; mount it privately if the
-	 * system has not, in a mount namespace of our own that dies with this process. */
-	if (!access("/sys/kernel/tracing/events", F_OK) || !access("/sys/kernel/debug/tracing/events", F_OK))
-		return;
-	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
-	    mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL))
-		fprintf(stderr, "warning: cannot mount tracefs privately: %s\n", strerror(errno));
-}
-
 static void enter_netns(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
