@@ -29,6 +29,7 @@ and must equal the triggers exactly; so must the counting driver's own count.
 import subprocess
 
 from .common import median_ci, timing_fields
+from .hooktable import ATTACH, syscall_point
 
 PER_KERNEL = "in-kernel trigger"
 PER_GETPGID = "getpgid"
@@ -37,24 +38,11 @@ HELPER_POINT = "bpf_get_numa_node_id (helper the driver calls %d times per BPF_P
 TP_POINT = "bpf_test_run:bpf_trigger_tp (fired by the kfunc bpf_modify_return_test_tp, %d per run)"
 FMODRET_POINT = ("fmod_ret bpf_modify_return_test_tp (the kfunc the driver calls %d times per run; returns 0, "
                  "so the kfunc runs)")
-BATCH_HOOKS = {
-    # hook: (trigger, attach kind)
-    "kprobe": ("helper", "kprobe"),
-    "kretprobe": ("helper", "kretprobe"),
-    "kprobe_multi": ("helper", "kprobe.multi"),
-    "fentry": ("helper", "fentry"),
-    "fexit": ("helper", "fexit"),
-    "tracepoint": ("kfunc", "tracepoint"),
-    "raw_tp": ("kfunc", "raw_tracepoint"),
-    "tp_btf": ("kfunc", "tp_btf"),
-    "fmod_ret": ("kfunc", "fmod_ret"),
-}
+# hook: (trigger, attach kind): function hooks on the helper, tracepoint hooks on bpf_trigger_tp
+BATCH_HOOKS = {h: ("helper" if family == "function" else "kfunc", kind) for h, (kind, family) in ATTACH.items()}
+BATCH_HOOKS["fmod_ret"] = ("kfunc", "fmod_ret")
 BATCH_ONLY = ("fmod_ret",)  # no open-path rows
-PGID_POINT = {
-    "tracepoint": "tracepoint syscalls:sys_enter_getpgid",
-    "raw_tp": "raw_tracepoint sys_enter, id == 121 (getpgid)",
-    "tp_btf": "tp_btf sys_enter, id == 121 (getpgid)",
-}
+PGID_POINT = {h: syscall_point(h, "", "getpgid", 121) for h, (_, family) in ATTACH.items() if family == "tracepoint"}
 
 
 def kernel_has_trigger_tp(btf_path="/sys/kernel/btf/vmlinux"):

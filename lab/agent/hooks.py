@@ -43,18 +43,10 @@ from .hookbatch import (BATCH_HOOKS, BATCH_ONLY, PER_GETPGID, PER_KERNEL, batch_
                         run_batch, stats_net)
 from .hookgates import Gates, measure_gated
 from .hookperf import perf_rows_from_records
+from .hooktable import ATTACH, syscall_point
 
-OPEN_HOOKS = {
-    # hook: (program prefix, attach point)
-    "kprobe": ("kprobe", "kprobe do_sys_openat2"),
-    "kretprobe": ("kretprobe", "kretprobe do_sys_openat2"),
-    "kprobe_multi": ("kprobe_multi", "kprobe.multi do_sys_openat2"),
-    "tracepoint": ("tracepoint", "tracepoint syscalls:sys_enter_openat"),
-    "raw_tp": ("raw_tp", "raw_tracepoint sys_enter, id == 257 (openat)"),
-    "tp_btf": ("tp_btf", "tp_btf sys_enter, id == 257 (openat)"),
-    "fentry": ("fentry", "fentry do_sys_openat2"),
-    "fexit": ("fexit", "fexit do_sys_openat2"),
-}
+# hook: (program prefix, attach point)
+OPEN_HOOKS = {h: (h, syscall_point(h, "do_sys_openat2", "openat", 257)) for h in ATTACH}
 UPROBE_HOOKS = {
     "uprobe": ("uprobe", "uprobe hookbench:%s"),
     "uretprobe": ("uretprobe", "uretprobe hookbench:%s"),
