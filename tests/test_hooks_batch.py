@@ -123,6 +123,16 @@ def test_gate_baseline_drift_against_run():
     assert g.problems([timed("body", 100, 90, 110, base=[6.0] * 4, ops=300)]) == {}
 
 
+def test_gate_foreign_programs_on_the_same_trigger(tmp_path):
+    c = ctx(tmp_path)
+    recs = records([8 * 10**5] * 4, [48 * 10**5] * 4, stats=False)
+    recs[2]["foreign"] = 2
+    kb = hookbatch.rows_from_records(c.row, dict(hook="raw_tp", variant="empty"), recs)[0]
+    assert kb["foreign_trials"] == 1 and kb["status"] == "ok"
+    p = hookgates.Gates().problems([kb])
+    assert "1 of 4 trials" in p[0][0] and "another lab run" in p[0][0]
+
+
 def test_gate_first_row_against_the_calibration():
     """The baseline-only blocks measured at the start of the run are the first row's reference."""
     g = hookgates.Gates()

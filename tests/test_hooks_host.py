@@ -167,13 +167,17 @@ def test_expensive_program_measures_clearly_more(hook):
     during the baseline trials once hid the socket filter's whole cost)."""
     params = {"hooks": [hook], "variants": ["empty", "heavy"], "trials": 6, "ops": 4000, "net_ops": 2000,
               "stats_trials": 1, "kernel_batch": False}
+    def fine(r):  # ok, or only the drift gate fired (the start-of-run reference gates every row)
+        return r["status"] == "ok" or (r["status"] == "inconclusive" and all(
+            part.startswith("baseline drifted") for part in r["reason"].split(" (re-measured")[0].split("; ")))
+
     for _ in range(2):  # a busy shared host can widen one interval over the other: measure once more
         rows = run_agent(params)
         empty = pick(rows, hook, variant="empty")
         heavy = pick(rows, hook, variant="heavy")
-        if empty["status"] == heavy["status"] == "ok" and heavy["ns_ci_low"] > empty["ns_ci_high"]:
+        if fine(empty) and fine(heavy) and heavy["ns_ci_low"] > empty["ns_ci_high"]:
             break
-    assert empty["status"] == heavy["status"] == "ok"
+    assert fine(empty) and fine(heavy), (empty["reason"], heavy["reason"])
     assert heavy["ns_ci_low"] > empty["ns_ci_high"], (heavy, empty)
     assert heavy["ns_median"] > 3 * max(empty["ns_median"], 1.0)
     heavy_body = pick(rows, hook, "bpf_stats", variant="heavy")["body_ns"]

@@ -24,7 +24,9 @@
  *   {"kind":"trial","trial":i,"order":"ABC"|"CBA"|"AB"|"BA","base_ns","hook_ns","base_cpu_ns","hook_cpu_ns",
  *    "count_ns","count_cpu_ns","count_calls","events","base_events","triggers"}: count_* are null
  *    without a counting driver; count_calls is driver_count's own count (must equal triggers);
- *    base_events counts program runs during A and C blocks (must be 0)
+ *    base_events counts program runs during A and C blocks (must be 0); "foreign": hook programs of
+ *    this object loaded by another process (another batchbench) seen before or after the trial:
+ *    in its hooked blocks they attach to the same points, and their cost lands in ours
  *   {"kind":"stats","trial":i,"run_time_ns","run_cnt","events","triggers","hook_cpu_ns",
  *    "off_cpu_ns"}: a hooked block with BPF stats on and one with them off (the difference per run
  *    is what the stats themselves cost, run_time_ns / run_cnt includes part of it)
@@ -150,6 +152,41 @@ static struct block run_block_of(int fd, long n)
 static struct block run_block(long n)
 {
 	return run_block_of(driver_fd, n);
+}
+
+/* Programs of this object's hook names (not drivers) loaded by someone else right now: another
+ * batchbench, whose hooked blocks attach to the same helper / tracepoint as ours. */
+static int foreign_programs(void)
+{
+	__u32 id = 0, mine = prog ? bpf_program__fd(prog) : 0;
+	struct bpf_prog_info self = {0};
+	__u32 len = sizeof(self);
+	int n = 0;
+
+	if (prog)
+		bpf_obj_get_info_by_fd(mine, &self, &len);
+	while (!bpf_prog_get_next_id(id, &id)) {
+		struct bpf_prog_info info = {0};
+		struct bpf_program *p;
+		int fd = bpf_prog_get_fd_by_id(id);
+
+		if (fd < 0)
+			continue;
+		len = sizeof(info);
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.id != self.id) {
+			bpf_object__for_each_program(p, obj) {
+				const char *nm = bpf_program__name(p);
+
+				/* the kernel keeps 15 characters of a program's name */
+				if (strncmp(nm, "driver_", 7) && !strncmp(info.name, nm, BPF_OBJ_NAME_LEN - 1)) {
+					n++;
+					break;
+				}
+			}
+		}
+		close(fd);
+	}
+	return n;
 }
 
 static struct block hooked_block(long n)
@@ -326,7 +363,7 @@ int main(int argc, char **argv)
 	       wa.ns, wb.ns);
 	for (int t = 0; t < opt.trials; t++) {
 		struct block a, b = {0}, c = {0};
-		int fwd = (t % 2) == 0;
+		int fwd = (t % 2) == 0, foreign = foreign_programs();
 
 		/* ABC on even trials, CBA on odd ones (AB / BA without C) */
 		if (fwd)
@@ -346,8 +383,9 @@ int main(int argc, char **argv)
 			printf("\"count_ns\":%lld,\"count_cpu_ns\":%lld,\"count_calls\":%llu,", c.ns, c.cpu, c.calls);
 		else
 			printf("\"count_ns\":null,\"count_cpu_ns\":null,\"count_calls\":null,");
-		printf("\"events\":%llu,\"base_events\":%llu,\"triggers\":%ld}\n", b.events, a.events + c.events,
-		       runs * opt.batch);
+		foreign += foreign_programs();
+		printf("\"events\":%llu,\"base_events\":%llu,\"triggers\":%ld,\"foreign\":%d}\n", b.events,
+		       a.events + c.events, runs * opt.batch, foreign);
 	}
 	if (opt.stats_trials > 0 && !opt.baseline_only)
 		stats_phase();

@@ -111,6 +111,7 @@ def rows_from_records(row, base, recs):
                   bare_samples=[round(b, 3) for b in bare],
                   wall_ns_median=wmed, wall_ns_ci_low=wlo, wall_ns_ci_high=whi,
                   wall_samples=[round(w, 3) for w in wall])
+    fields["foreign_trials"] = sum(1 for t in trials if t.get("foreign"))
     if counting:
         count_cpu = [t["count_cpu_ns"] / float(ops) for t in trials]
         fields.update(count_ns=median_ci(count_cpu)[0], count_samples=[round(c, 4) for c in count_cpu])
@@ -179,7 +180,7 @@ def batch_rows(suite, hook, variant, has_tp, why_no_tp):
         args = ["--obj", suite.ctx.path("hook_batch.bpf.o"), "--prog", prog, "--trigger", trigger,
                 "--batch", suite.batch, "--trials", suite.batch_trials, "--block-ms", suite.batch_block_ms,
                 "--stats-trials", suite.stats_trials]
-        suite.ctx.log("%s %s kernel_batch (%s trigger): %d trials of 2 x %d ms"
+        suite.ctx.log("%s %s kernel_batch (%s trigger): %d trials of 3 blocks of %d ms (bare, hooked, kernel-count)"
                       % (hook, variant, trigger, suite.batch_trials, suite.batch_block_ms))
         try:
             recs = run_batch(suite.ctx.path("batchbench"), args, timeout=600)

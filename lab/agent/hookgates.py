@@ -11,6 +11,9 @@ A timed row that passes its event count check is still not `ok` when it cannot b
              cancels a linear drift of the cost, not a slower machine). Only rows whose baseline block
              lasts at least DRIFT_MIN_BLOCK_NS are checked: shorter blocks vary with the clock's own
              resolution.
+  foreign    (kernel_batch) another process had this suite's hook programs loaded during some trials
+             (another lab run): its hooked blocks attach to the same helper or tracepoint, so its
+             program's cost can land in ours (`foreign_trials`, counted by batchbench).
 The suite re-measures a flagged hook once; rows still flagged become status "inconclusive" with the
 reasons (the figures stay in the row).
 """
@@ -51,6 +54,11 @@ class Gates:
             if hi is not None and hi < 0:
                 out.setdefault(i, []).append("added cost %.1f ns [%.1f, %.1f] is negative beyond its interval"
                                              % (r["ns_median"], r["ns_ci_low"], hi))
+            if r.get("foreign_trials"):
+                out.setdefault(i, []).append(
+                    "another process had this suite's hook programs loaded during %d of %d trials (another lab "
+                    "run?): they attach to the same trigger, so their cost can be in this figure"
+                    % (r["foreign_trials"], r.get("trials") or 0))
             run = self.baselines.get(_key(r))
             if run and r.get("base_samples"):
                 ref, mine = statistics.median(run), statistics.median(r["base_samples"])
