@@ -54,8 +54,24 @@ def lab(tmp_path):
         lab.down(log=lambda m: None)
 
 
-def start(tmp_path: Path, task: str) -> Labctl:
-    return Labctl([task, "--kernel", KERNEL, "--playbook", PLAYBOOK], env={"LAB_RESULTS": str(tmp_path / "results")})
+def start(tmp_path: Path, task: str, **env: str) -> Labctl:
+    env = {"LAB_RESULTS": str(tmp_path / "results"), **env}
+    return Labctl([task, "--kernel", KERNEL, "--playbook", PLAYBOOK], env=env)
+
+
+def signal_qemu(lab: Lab, run: Labctl, sig: int, timeout: float) -> tuple[int, float]:
+    """Send QEMU `sig`, wait for labctl to exit: (its exit code, seconds it took). A stopped QEMU is
+    resumed afterwards, whatever happened, so the lab fixture can stop it."""
+    qemu = qemu_of(lab)
+    assert qemu
+    t0 = time.monotonic()
+    try:
+        os.kill(qemu, sig)
+        rc = run.wait(timeout)
+    finally:
+        if sig == signal.SIGSTOP and vm.alive(qemu):
+            os.kill(qemu, signal.SIGCONT)
+    return rc, time.monotonic() - t0
 
 
 def test_agent_killed_then_vm_killed(lab, tmp_path):
@@ -73,12 +89,7 @@ def test_agent_killed_then_vm_killed(lab, tmp_path):
         assert "labhook" not in conn.run("ip netns list", hide=True).stdout
         conn.close()
         run.wait_for("[maps] ok", 600)
-        qemu = qemu_of(lab)
-        assert qemu
-        t0 = time.monotonic()
-        os.kill(qemu, signal.SIGKILL)
-        rc = run.wait(120)
-        took = time.monotonic() - t0
+        rc, took = signal_qemu(lab, run, signal.SIGKILL, 120)
     finally:
         run.kill()
     assert rc == 1, run.output
@@ -122,21 +133,11 @@ def test_signal_stops_the_run_and_its_vm_within_10_s(lab, tmp_path, sig, code):
 def test_a_hung_guest_is_found_and_its_vm_stopped(lab, tmp_path):
     """QEMU stopped (SIGSTOP) mid-suite: it stays alive, the guest stops answering. The run probes
     the silent guest (short thresholds here, minutes by default), gives up, exits 1 and stops the VM."""
-    env = {"LAB_RESULTS": str(tmp_path / "results"), "LAB_HANG_QUIET": "10", "LAB_HANG_PROBES": "2",
-           "LAB_HANG_PROBE_TIMEOUT": "5"}
-    run = Labctl(["bench.hooks", "--kernel", KERNEL, "--playbook", PLAYBOOK], env=env)
-    qemu = None
+    run = start(tmp_path, "bench.hooks", LAB_HANG_QUIET="10", LAB_HANG_PROBES="2", LAB_HANG_PROBE_TIMEOUT="5")
     try:
         run.wait_for("[hooks] ok", 600)
-        qemu = qemu_of(lab)
-        assert qemu
-        t0 = time.monotonic()
-        os.kill(qemu, signal.SIGSTOP)
-        rc = run.wait(180)
-        took = time.monotonic() - t0
+        rc, took = signal_qemu(lab, run, signal.SIGSTOP, 180)
     finally:
-        if qemu and vm.alive(qemu):
-            os.kill(qemu, signal.SIGCONT)
         run.kill()
     assert rc == 1, run.output
     assert "the guest stopped answering" in run.output and "Traceback" not in run.output
