@@ -55,3 +55,34 @@ def test_the_scratch_disk_the_lab_makes_is_the_one_the_suite_finds(tmp_path):
     (tmp_path / "other").write_bytes(b"\0" * 4096)
     assert tools.ext4_label(str(tmp_path / "other")) is None
     assert tools.ext4_label(str(tmp_path / "missing")) is None
+
+
+def test_each_tool_gets_the_load_it_watches_unless_the_playbook_says_otherwise():
+    from lab.agent.common import Context
+
+    def suite(**params):
+        return tools.ToolSuite(Context("tools", "r", "host", "/nonexistent", params))
+
+    assert suite().load_of("runqlat") == ["cpu", "switch"] and suite().load_of("tcplife") == ["sock"]
+    assert suite(load=["cpu", "vm"]).load_of("tcplife") == ["cpu", "vm"]
+    assert suite(load=["cpu"], loads={"tcplife": ["sock", "cpu"]}).load_of("tcplife") == ["sock", "cpu"]
+    assert all(set(v) <= set(tools.STRESSORS) for v in tools.WATCHED.values())
+    assert set(tools.WATCHED) == set(tools.TOOLS)
+    assert tools.check({"loads": {"tcplife": ["sock"]}, "combined": False}) == []
+    problems = " ".join(tools.check({"loads": {"top": ["cpu"], "tcplife": ["gpu"]}, "combined": "yes"}))
+    assert "'top' is not one of" in problems and "tcplife must be a non-empty list" in problems
+    assert "combined must be true or false" in problems
+
+
+def test_attach_types_get_the_hook_suites_names():
+    from lab.agent import toolattach as ta
+
+    assert ta.hook_of("tracing", ta.LINK_RAW_TP, {}) == "tp_btf"
+    assert ta.hook_of("raw_tracepoint", ta.LINK_RAW_TP, {}) == "raw_tp"
+    assert ta.hook_of("tracing", ta.LINK_TRACING, {"attach_type": 24}) == "fentry"
+    assert ta.hook_of("tracing", ta.LINK_TRACING, {"attach_type": 25}) == "fexit"
+    assert ta.hook_of("kprobe", ta.LINK_KPROBE_MULTI, {"flags": 0}) == "kprobe_multi"
+    assert ta.hook_of("kprobe", ta.LINK_PERF_EVENT, {"perf_type": 4}) == "kretprobe"
+    assert ta.hook_of("tracepoint", ta.LINK_PERF_EVENT, {"perf_type": 5}) == "tracepoint"
+    assert ta.hook_of("kprobe", ta.LINK_PERF_EVENT, {"perf_type": 0}) == "kprobe"  # before 6.6: no detail
+    assert ta.hook_of("tracepoint", None, {}) == "tracepoint"  # attached without a link

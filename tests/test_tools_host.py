@@ -43,10 +43,14 @@ def test_a_tool_that_loads_is_measured_with_proof_it_ran(quick_rows):
     assert runqlat["events"] > 0 and runqlat["programs"] >= 1
     assert runqlat["trials"] == 2 and len(runqlat["overhead_samples"]) == 2
     assert runqlat["overhead_ci_low"] <= runqlat["overhead_pct"] <= runqlat["overhead_ci_high"]
-    assert runqlat["baseline_ops"] > 0 and set(runqlat["per_stressor"]) == {"cpu", "vm", "hdd", "sock"}
+    assert runqlat["baseline_ops"] > 0 and set(runqlat["per_stressor"]) == {"cpu", "switch"}  # what it watches
     assert runqlat["cpu_exec"] > 0 and runqlat["program_detail"] and runqlat["load_ms"] > 0
     assert len(runqlat["cpu_unexplained_samples"]) == 2 and "map_access" in runqlat["not_separable"]
-    assert runqlat["load"].startswith("stress-ng --cpu 1 --vm 1 --hdd 1 --sock 1")
+    assert runqlat["load"].startswith("stress-ng --cpu 1 --switch 1")
+    # each program says how it is attached (the host joins that with the hook suite's dispatch cost)
+    switch = runqlat["program_detail"]["sched_switch"]
+    assert switch["hook"] in ("tp_btf", "raw_tp") and switch["target"] == "sched_switch"
+    assert len(switch["runs_per_s_samples"]) == 2 and min(switch["runs_per_s_samples"]) > 0
 
 
 def test_a_tool_the_kernel_refuses_is_unsupported_with_its_reason(quick_rows):

@@ -19,8 +19,14 @@ SYNTH = os.path.join(os.path.dirname(__file__), "synth_tool.py")
 VARIANTS = {"synth_small": (2000, 0.2), "synth_big": (20000, 0.0)}
 
 
+def measure(d, names, trials, combined):
+    ctx = Context("tools", "synth", "host", str(d), dict(tools=names, trials=trials, seconds=2, proof_seconds=1,
+                                                         tool_dir=str(d), combined=combined))
+    return {r["tool"]: r for r in tools.ToolSuite(ctx).run()}
+
+
 @pytest.fixture(scope="module")
-def rows(tmp_path_factory):
+def tooldir(tmp_path_factory):
     d = tmp_path_factory.mktemp("tooldir")
     for name, (iters, share) in VARIANTS.items():
         path = d / name
@@ -28,17 +34,25 @@ def rows(tmp_path_factory):
                         f"os.environ.update(LAB_SYNTH_ITERS={str(iters)!r}, LAB_SYNTH_SHARE={str(share)!r})\n"
                         f"runpy.run_path({SYNTH!r}, run_name='__main__')\n")
         path.chmod(0o755)
-    ctx = Context("tools", "synth", "host", str(d), dict(tools=list(VARIANTS), trials=3, seconds=2,
-                                                         proof_seconds=1, tool_dir=str(d)))
-    return {r["tool"]: r for r in tools.ToolSuite(ctx).run()}
+    return d
+
+
+@pytest.fixture(scope="module")
+def rows(tooldir):
+    return measure(tooldir, list(VARIANTS), 3, True)
 
 
 def test_rows_are_valid_and_measured(rows):
+    assert set(rows) == {*VARIANTS, "all"}
     for r in rows.values():
         assert r["status"] == "ok", r["reason"]
         assert schema.validate(r) == [], r
-        assert len(r["cpu_exec_samples"]) == 3 and len(r["load_ms_samples"]) == 4
-        assert r["program_detail"].keys() == {"lab_synth"} and r["maps"] == []
+        assert len(r["cpu_exec_samples"]) == 3 and len(r["load_ms_samples"]) == 4 and r["maps"] == []
+    for name in VARIANTS:
+        prog = rows[name]["program_detail"]
+        assert prog.keys() == {"lab_synth"}
+        assert prog["lab_synth"]["hook"] == "raw_tp" and prog["lab_synth"]["target"] == "sched_switch"
+        assert len(prog["lab_synth"]["runs_per_s_samples"]) == 3
 
 
 def test_user_space_part_is_the_known_share(rows):
@@ -56,9 +70,28 @@ def test_verifier_count_and_program_time_follow_the_iterations(rows):
     assert rows["synth_big"]["cpu_exec"] > rows["synth_small"]["cpu_exec"]
 
 
-def test_total_is_the_measured_parts_plus_a_reported_remainder(rows):
+def test_both_at_once_is_one_row_with_each_tools_programs(rows):
+    both = rows["all"]
+    assert both["method"] == "combined_abba" and both["tools_combined"] == list(VARIANTS)
+    assert both["program_detail"].keys() == {f"{n}:lab_synth" for n in VARIANTS}
+    assert both["verified_insns"] == sum(2 * i + 3 for i, _ in VARIANTS.values())
+    assert 100 <= both["cpu_user"] <= 265  # the small one's burner plus the big one's sleeps
+    assert both["load"].startswith("stress-ng --cpu 1 --vm 1 --hdd 1 --sock 1")
+
+
+def parts_account_for_total(r):
+    """The throughput-derived total is of the order of the measured parts: on a 2-core machine
+    shared with other work, the load pays only part of the tool's CPU (the rest comes out of the
+    other work), so the bounds are generous: some trial's total within 0.25x..3x of the parts."""
+    parts = r["cpu_user"] + r["cpu_exec"]
+    return any(0.25 * parts <= t <= 3 * parts + 50 for t in r["cpu_total_samples"])
+
+
+def test_total_is_the_measured_parts_plus_a_reported_remainder(rows, tooldir):
     r = rows["synth_small"]
     for t, e, u, x in zip(r["cpu_total_samples"], r["cpu_exec_samples"], r["cpu_user_samples"],
                           r["cpu_unexplained_samples"], strict=True):
         assert x == pytest.approx(t - e - u, abs=0.01)
-    assert r["cpu_total"] > 0.5 * (r["cpu_user"] + r["cpu_exec"])  # a 0.2 CPU tool costs the load CPU
+    if not parts_account_for_total(r):  # a timing check never decides on one loaded measurement
+        r = measure(tooldir, ["synth_small"], 5, False)["synth_small"]
+    assert parts_account_for_total(r), (r["cpu_total_samples"], r["cpu_user"], r["cpu_exec"])

@@ -50,8 +50,9 @@ CPU_NOTE = ("CPU ms per second of load; total = throughput lost x the load's CPU
 NOT_SEPARABLE = {
     "map_access": "not separable: no per-helper counter for the tool's programs; their map "
                   "helper calls stay inside exec (user-space map reads are in user, as syscall time)",
-    "triggering": "not separable here: hook dispatch outside the timed program run is inside "
-                  "unexplained (the hook suite's dispatch cost per attach type is the host's join)",
+    "triggering": "not separable in the agent: hook dispatch outside the timed program run is inside "
+                  "unexplained; the host joins each program's runs/s (program_detail) with the hook "
+                  "suite's dispatch cost of its attach type in the same run (lab/toolparts.py)",
     "verifier_time": "not measured: the tools load their own programs; the verifier's reported "
                      "time would need a second load with the stats log level",
 }
@@ -213,6 +214,24 @@ def proc_cpu(pid):
     return cpu, switches
 
 
+def held_prog_ids(pid):
+    """Ids of the BPF programs a process holds open (prog_id: in /proc/PID/fdinfo), empty if unreadable."""
+    ids = set()
+    try:
+        fds = os.listdir("/proc/%d/fdinfo" % pid)
+    except OSError:
+        return ids
+    for fd in fds:
+        try:
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+    return ids
+
+
 def children_cpu():
     """utime+stime of this process's reaped children (the stress-ng tree once it has exited)."""
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -232,13 +251,16 @@ def decompose(loss_pct, base_load_cpu, wall, exec_ns, user_cpu):
                 unexplained=None if total is None else total - exec_ms - user_ms)
 
 
-def program_rows(before, after):
-    """Per program of the tool (matched by name): runs, run time and the verifier's count."""
+def program_rows(before, after, attach=None, key=None):
+    """Per program of the tool (matched by name, or key(id, name)): runs, run time, the verifier's
+    count and, given attach (toolattach.attach_of), the hook suite's attach type and the target."""
     out = {}
     for i, a in after.items():
         b = before.get(i, {})
-        r = out.setdefault(a["name"], dict(type=a["type"], run_cnt=0, run_time_ns=0,
-                                           verified_insns=a["verified_insns"]))
+        r = out.setdefault(key(i, a["name"]) if key else a["name"],
+                           dict(type=a["type"], run_cnt=0, run_time_ns=0, verified_insns=a["verified_insns"]))
+        if attach and i in attach:
+            r.update(hook=attach[i]["hook"], target=attach[i]["target"])
         r["run_cnt"] += a["run_cnt"] - b.get("run_cnt", 0)
         r["run_time_ns"] += a["run_time_ns"] - b.get("run_time_ns", 0)
     return out
@@ -269,10 +291,14 @@ def sources_fields(losses, sides, load_ms, proof):
         base_cpu.append(round(a[1], 4))
         tool_cpu.append(round(b["load_cpu"], 4))
         for name, p in b["progs"].items():
-            r = per_prog.setdefault(name, dict(type=p["type"], run_cnt=0, run_time_ns=0,
+            r = per_prog.setdefault(name, dict(type=p["type"], run_cnt=0, run_time_ns=0, runs_per_s_samples=[],
                                                verified_insns=proof["progs"].get(name, p)["verified_insns"]))
+            for k in ("hook", "target"):
+                if k in p:
+                    r[k] = p[k]
             r["run_cnt"] += p["run_cnt"]
             r["run_time_ns"] += p["run_time_ns"]
+            r["runs_per_s_samples"].append(round(p["run_cnt"] / b["wall"], 1))
     for r in per_prog.values():
         r["ns_per_run"] = round(r["run_time_ns"] / r["run_cnt"], 1) if r["run_cnt"] else None
     fields = {}

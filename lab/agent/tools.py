@@ -18,7 +18,10 @@ with that text; the suite goes on.
 Parameters (playbook `suites.tools`, all optional):
   tools    (["runqlat", "cpudist", "cachestat", "biolatency", "vfsstat", "tcplife"])
   trials   (5 ABBA pairs), seconds (3 s of load per trial), proof_seconds (2)
-  load     (["cpu", "vm", "hdd", "sock"]: stress-ng stressors, one instance each)
+  loads    (tool -> stress-ng stressors, one instance each; default WATCHED: the load that makes
+            each tool's hooks fire), load (one list for every tool, instead of WATCHED)
+  combined (true: after the tools one by one, every tool that ran at once, row tool "all",
+            method "combined_abba", load the union of theirs)
   tool_dir ("/usr/sbin": where the libbpf-tools binaries are)
   tool_build ("auto": the packaged build, else a newer one the kernel accepts; toolbuild.py)
 
@@ -43,7 +46,8 @@ import tempfile
 import threading
 import time
 
-from . import toolbuild, toolcost
+from . import toolattach, toolbuild, toolcost
+from .scratch import SCRATCH_LABEL, SCRATCH_MOUNT, ext4_label, mount_scratch  # noqa: F401 (vm.py, tests)
 from .common import check_params, median_ci, stopping
 
 # The talk's six tools, one pair per resource, as the CO-RE builds of libbpf-tools name them.
@@ -55,9 +59,21 @@ TOOLS = {
     "vfsstat": "io",       # VFS call counts (kprobes / fentry)
     "tcplife": "network",  # TCP session lifetimes (sock:inet_sock_set_state)
 }
-STRESSORS = ("cpu", "vm", "hdd", "sock", "udp", "matrix", "memcpy", "io")
-STRESSOR_OPTS = {"vm": ["--vm-bytes", "64M"], "hdd": ["--hdd-bytes", "16M"]}
-PARAMS = ("tools", "trials", "seconds", "proof_seconds", "load", "tool_dir", "tool_build")
+STRESSORS = ("cpu", "vm", "hdd", "sock", "udp", "matrix", "memcpy", "io", "switch", "readahead", "open",
+             "sockmany", "seek", "iomix", "pipe")
+STRESSOR_OPTS = {"vm": ["--vm-bytes", "64M"], "hdd": ["--hdd-bytes", "16M"], "readahead": ["--readahead-bytes", "16M"],
+                 "seek": ["--seek-size", "16M"]}
+# The load each tool watches: stressors that make its hook fire (playbook `loads` overrides per tool;
+# `load` gives every tool the same one).
+WATCHED = {
+    "runqlat": ["cpu", "switch"],     # wakeups and context switches (sched_wakeup, sched_switch)
+    "cpudist": ["cpu", "switch"],     # on-CPU intervals end at every sched_switch
+    "cachestat": ["readahead", "hdd"],  # page cache adds, accesses and dirtied pages
+    "biolatency": ["hdd"],            # block requests issued and completed (writeback of its writes)
+    "vfsstat": ["open", "hdd"],       # vfs_open / vfs_read / vfs_write calls
+    "tcplife": ["sock"],              # TCP state changes: stress-ng's sock makes ~1000 short connections/s
+}
+PARAMS = ("tools", "trials", "seconds", "proof_seconds", "load", "loads", "combined", "tool_dir", "tool_build")
 TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead figures"
 
 
@@ -65,7 +81,18 @@ def check(params):
     """Problems with the playbook's tools parameters (checked on the host before anything boots)."""
     problems = check_params(params, PARAMS, {"tools": tuple(TOOLS), "load": STRESSORS},
                             ints=("trials", "seconds", "proof_seconds"))
-    return problems + [p for p in [toolbuild.check(params.get("tool_build"))] if p]
+    problems += [p for p in [toolbuild.check(params.get("tool_build"))] if p]
+    loads = params.get("loads", {})
+    if not isinstance(loads, dict):
+        return problems + ["loads must be a mapping tool -> [stressors]"]
+    for tool, load in loads.items():
+        if tool not in TOOLS:
+            problems.append("loads: %r is not one of %s" % (tool, ", ".join(TOOLS)))
+        if not isinstance(load, list) or not load or any(x not in STRESSORS for x in load):
+            problems.append("loads: %s must be a non-empty list of %s" % (tool, ", ".join(STRESSORS)))
+    if not isinstance(params.get("combined", True), bool):
+        problems.append("combined must be true or false")
+    return problems
 
 
 # ---- pure functions (unit-tested) ----
@@ -102,54 +129,18 @@ def per_stressor(pairs):
     return out
 
 
-# ---- where the disk stressor writes: a lab guest's scratch disk, else a temporary directory ----
-
-SCRATCH_LABEL = b"labscratch"  # lab/vm.py formats each lab's scratch disk with this ext4 label
-SCRATCH_MOUNT = "/run/lab-scratch"
-
-
-def ext4_label(dev):
-    """The ext4 volume label of a block device, or None (superblock at 1024: magic 0xEF53 at +0x38,
-    s_volume_name[16] at +0x78)."""
-    try:
-        with open(dev, "rb") as f:
-            f.seek(1024)
-            sb = f.read(0x88)
-    except OSError:
-        return None
-    if len(sb) < 0x88 or sb[0x38:0x3A] != b"\x53\xef":
-        return None
-    return sb[0x78:0x88].rstrip(b"\0")
-
-
-def mount_scratch(load_driver):
-    """Mount the lab's scratch disk if this machine has one: (mount point, device) or (None, None).
-    In a lab guest (load_driver) the virtio-blk module is loaded first: the lab attaches the disk
-    but nothing probes it at boot."""
-    if load_driver:
-        subprocess.run(["modprobe", "virtio_blk"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.2)
-    try:
-        devs = sorted(os.listdir("/sys/block"))
-    except OSError:
-        return None, None
-    for name in devs:
-        dev = "/dev/" + name
-        if ext4_label(dev) != SCRATCH_LABEL:
-            continue
-        if not os.path.ismount(SCRATCH_MOUNT):
-            os.makedirs(SCRATCH_MOUNT, exist_ok=True)
-            if subprocess.run(["mount", "-t", "ext4", dev, SCRATCH_MOUNT], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL).returncode != 0:
-                return None, None
-        return SCRATCH_MOUNT, dev
-    return None, None
-
-
 # ---- the suite ----
 
 class Refused(Exception):
     """The tool could not load or attach on this kernel."""
+
+
+def tracefs_missing():
+    return not (os.path.isdir("/sys/kernel/tracing/events") or os.path.isdir("/sys/kernel/debug/tracing/events"))
+
+
+def load_label(load, seconds):
+    return "stress-ng " + " ".join("--%s 1" % s for s in load) + " (%d s)" % seconds
 
 
 class ToolSuite:
@@ -160,29 +151,34 @@ class ToolSuite:
         self.trials = int(p("trials", 5))
         self.seconds = int(p("seconds", 3))
         self.proof_seconds = int(p("proof_seconds", 2))
-        self.load = list(p("load", ["cpu", "vm", "hdd", "sock"]))
+        self.load = p("load", None)  # one load for every tool; default: the load each tool watches
+        self.loads = dict(p("loads", {}) or {})
+        self.combined = bool(p("combined", True))
         self.tool_dir = str(p("tool_dir", "/usr/sbin"))
         self.builds = toolbuild.Chooser(p("tool_build", "auto"), self.tool_dir, ctx.bpf_dir)
         self.stress = shutil.which("stress-ng") or "/usr/bin/stress-ng"
-        self.bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
         self.workdir = None  # made by run(), removed when it ends
         self.disk = None  # where the disk stressor writes (set by run())
-        self.load_label = "stress-ng " + " ".join("--%s 1" % s for s in self.load) + " (%d s)" % self.seconds
 
-    def row(self, status="ok", reason="", **f):
+    def load_of(self, name):
+        if name in self.loads:
+            return list(self.loads[name])
+        return list(self.load) if self.load else list(WATCHED.get(name, ["cpu", "vm", "hdd", "sock"]))
+
+    def row(self, load, status="ok", reason="", **f):
         if self.ctx.accelerator == "tcg":
             f["note"] = TCG_NOTE
             f["emulated"] = True
-        return self.ctx.row(status=status, reason=reason, load=self.load_label, disk=self.disk, **f)
+        return self.ctx.row(status=status, reason=reason, load=load_label(load, self.seconds), disk=self.disk, **f)
 
     # -- processes we start, stopped by pid --
-    def stress_run(self, seconds):
+    def stress_run(self, seconds, load):
         """One stress-ng run: (its stressors' bogo-ops/s (real time), the CPU seconds per second
         its process tree used (getrusage of reaped children), its wall seconds)."""
         report = os.path.join(self.workdir, "stress.yaml")
         cmd = [self.stress, "--timeout", "%ds" % seconds, "--metrics-brief", "--yaml", report, "--temp-path",
                self.workdir]
-        for s in self.load:
+        for s in load:
             cmd += ["--" + s, "1"] + STRESSOR_OPTS.get(s, [])
         cpu0, t0 = toolcost.children_cpu(), time.monotonic()
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
@@ -203,12 +199,18 @@ class ToolSuite:
     def start_argv(self, name, argv):
         """Start a tool and wait until it is attached: it prints its banner or header line then
         (line-buffered through stdbuf). A tool that exits at once was refused: Refused(its stderr).
-        Its output is drained in a thread so a chatty tool never blocks on a full pipe."""
+        Its output is drained in a thread so a chatty tool never blocks on a full pipe. Where tracefs
+        is not mounted (libbpf finds tracepoint ids there), the tool runs in a mount namespace of its
+        own with tracefs mounted (unshare execs it: the pid is the tool's)."""
         log = open(os.path.join(self.workdir, name + ".err"), "w+")
         stdbuf = shutil.which("stdbuf")
+        cmd = ([stdbuf, "-oL"] if stdbuf else []) + list(argv)
+        unshare = shutil.which("unshare")
+        if unshare and tracefs_missing():
+            cmd = [unshare, "-m", "--propagation", "private", "sh", "-c",
+                   'mount -t tracefs tracefs /sys/kernel/tracing; exec "$@"', "sh"] + cmd
         t0 = time.monotonic()
-        proc = subprocess.Popen(([stdbuf, "-oL"] if stdbuf else []) + argv, stdout=subprocess.PIPE, stderr=log,
-                                universal_newlines=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, universal_newlines=True)
         proc.lab_log = log
         first = threading.Event()
         eof = threading.Event()
@@ -247,39 +249,54 @@ class ToolSuite:
                 proc.communicate()
         proc.lab_log.close()
 
-    # -- one tool --
-    def tool_side(self, name, seconds):
-        """One run of the load with the tool attached, with the tool's counters around it."""
-        before = set(toolcost.prog_ids())
-        proc = self.start_tool(name)
+    # -- one tool, or several at once --
+    def tool_side(self, names, seconds, load):
+        """One run of the load with the tools attached (started one after the other), with their
+        counters around it. A program is a tool's if it appeared while that tool started and the
+        tool's process holds it (fdinfo), so programs other processes load meanwhile are not."""
+        procs, owner = [], {}
         try:
-            mine = [i for i in toolcost.prog_ids() if i not in before]
-            p0 = toolcost.progs(mine)
-            cpu0, sw0 = toolcost.proc_cpu(proc.pid)
-            metrics, load_cpu, wall = self.stress_run(seconds)
-            cpu1, sw1 = toolcost.proc_cpu(proc.pid)
-            p1 = toolcost.progs(mine)
+            for name in names:
+                before = set(toolcost.prog_ids())
+                proc = self.start_tool(name)
+                procs.append(proc)
+                held = toolcost.held_prog_ids(proc.pid)
+                for i in toolcost.prog_ids():
+                    if i not in before and (not held or i in held):
+                        owner[i] = name
+            p0 = toolcost.progs(list(owner))
+            attach = toolattach.attach_of(p0)
+            c0 = [toolcost.proc_cpu(p.pid) for p in procs]
+            metrics, load_cpu, wall = self.stress_run(seconds, load)
+            c1 = [toolcost.proc_cpu(p.pid) for p in procs]
+            p1 = toolcost.progs(list(owner))
             maps = toolcost.tool_maps(p1.values())
         finally:
-            self.stop_tool(proc)
-        progs = toolcost.program_rows(p0, p1)
-        return dict(metrics=metrics, load_cpu=load_cpu, wall=wall, user_cpu=cpu1 - cpu0, switches=sw1 - sw0,
+            for p in procs:
+                self.stop_tool(p)
+        key = (lambda i, n: n) if len(names) == 1 else (lambda i, n: "%s:%s" % (owner[i], n))
+        progs = toolcost.program_rows(p0, p1, attach, key)
+        return dict(metrics=metrics, load_cpu=load_cpu, wall=wall, user_cpu=sum(b[0] - a[0] for a, b in zip(c0, c1)),
+                    switches=sum(b[1] - a[1] for a, b in zip(c0, c1)),
                     exec_ns=sum(p["run_time_ns"] for p in progs.values()),
                     events=sum(p["run_cnt"] for p in progs.values()), progs=progs, maps=maps,
-                    load_ms=proc.lab_load_ms, programs=len(mine))
+                    load_ms=sum(p.lab_load_ms for p in procs), programs=len(owner))
 
-    def measure(self, name):
-        base = dict(tool=name, resource=TOOLS.get(name, "?"), method="throughput_abba")
+    def measure(self, names, load, **base):
+        base.setdefault("method", "throughput_abba")
         try:
-            row = self.measure_tool(name, base)
+            row = self.measure_tool(names, load, base)
         except Refused as e:
-            row = self.row("unsupported", str(e), **base)
+            row = self.row(load, "unsupported", str(e), **base)
         except Exception as e:  # noqa: BLE001 - one tool's failure is its row; the suite goes on
-            row = self.row("error", "%s: %s" % (type(e).__name__, e), **base)
-        row.update(self.builds.fields(name))
+            row = self.row(load, "error", "%s: %s" % (type(e).__name__, e), **base)
+        if len(names) == 1:
+            row.update(self.builds.fields(names[0]))
+        else:
+            row["tool_builds"] = {n: self.builds.fields(n).get("tool_build") for n in names}
         return row
 
-    def measure_tool(self, name, base):
+    def measure_tool(self, names, load, base):
         """The kernel's BPF statistics are on for the whole measurement (proof and both sides of
         every trial), so the trials' program run times are those of the throughput they lost."""
         try:
@@ -287,29 +304,29 @@ class ToolSuite:
         except OSError as e:
             raise Refused("cannot count the tool's program runs: %s" % e) from None
         try:
-            return self.measure_on(name, base)
+            return self.measure_on(names, load, base)
         finally:
             os.close(fd)
 
-    def measure_on(self, name, base):
-        proof = self.tool_side(name, self.proof_seconds)
+    def measure_on(self, names, load, base):
+        proof = self.tool_side(names, self.proof_seconds, load)
         pairs, sides, loads = [], [], [proof["load_ms"]]
         for t in range(self.trials):
             got = {}
             for side in ("AB" if t % 2 == 0 else "BA"):
                 if side == "A":
-                    got["A"] = self.stress_run(self.seconds)
+                    got["A"] = self.stress_run(self.seconds, load)
                 else:
-                    got["B"] = self.tool_side(name, self.seconds)
+                    got["B"] = self.tool_side(names, self.seconds, load)
             pairs.append((got["A"][0], got["B"]["metrics"]))
             sides.append((got["A"], got["B"]))
             loads.append(got["B"]["load_ms"])
         losses = [loss_pct(b, t) for b, t in pairs]
         med, lo, hi = median_ci([x for x in losses if x is not None])
         status, reason = ("ok", "") if proof["events"] > 0 else (
-            "invalid", "none of the tool's %d programs ran during the %d s proof run under load"
+            "invalid", "none of the %d programs ran during the %d s proof run under load"
             % (proof["programs"], self.proof_seconds))
-        return self.row(status, reason, trials=len(pairs), ops_per_trial=self.seconds,
+        return self.row(load, status, reason, trials=len(pairs), ops_per_trial=self.seconds,
                         baseline_ops=median_ci([sum(b.values()) for b, _ in pairs])[0],
                         tool_ops=median_ci([sum(t.values()) for _, t in pairs])[0],
                         overhead_pct=med, overhead_ci_low=lo, overhead_ci_high=hi,
@@ -323,10 +340,21 @@ class ToolSuite:
         self.disk = ("ext4 on the lab's scratch disk %s" % dev if mount else
                      "a temporary directory on %s" % os.path.dirname(self.workdir))
         try:
+            ran = []
             for name in self.tools:
+                load = self.load_of(name)
                 self.ctx.log("%s: proof run, then %d trials x %d s of %s" % (
-                    name, self.trials, self.seconds, self.load_label))
-                yield self.measure(name)
+                    name, self.trials, self.seconds, load_label(load, self.seconds)))
+                row = self.measure([name], load, tool=name, resource=TOOLS.get(name, "?"))
+                if row["status"] == "ok":
+                    ran.append(name)
+                yield row
+            if self.combined and len(ran) >= 2:
+                load = sorted(set().union(*[self.load_of(n) for n in ran]), key=STRESSORS.index)
+                self.ctx.log("all %d at once (%s): proof run, then %d trials x %d s of %s" % (
+                    len(ran), ", ".join(ran), self.trials, self.seconds, load_label(load, self.seconds)))
+                yield self.measure(ran, load, tool="all", tools_combined=ran, resource="all",
+                                   method="combined_abba")
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)
             if mount:
