@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from . import aggregate, claims, plots, render, tables
+from . import aggregate, claims, plots, render, tables, toolreport
 from .claims import TCG_NOTE
 from .results import load_runs
 from .selectors import select
@@ -58,7 +58,8 @@ def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
         "any_tcg": bool(not df.empty and df["emulated"].any()), "groups": tables.groups(df),
         "claims": by_claim, "verdicts": verdicts, "plots": {}, "perf_cost": [],
         "tables": {"hooks": None, "maps": None, "memlock": None, "tools": None},
-        "lacking": {"head": [], "rows": []},
+        "lacking": {"head": [], "rows": []}, "tool_parts": {"plot": None, "parts": None, "sources": None,
+                                                          "combined": None},
         "suites_absent": [s for s in ("hooks", "maps", "tools") if df.empty or select(df, {"suite": s}).empty],
     }
     if df.empty:
@@ -69,6 +70,7 @@ def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
     ctx["talk_maps"], ctx["talk_hooks"] = tables.talk_tables(df, talk)
     ctx["perf_cost"] = perf_program_cost(df)
     ctx["lacking"] = tables.lacking(df)
+    ctx["tool_parts"] = toolreport.build(df, out_dir, talk["overhead_sources"])
     return ctx
 
 

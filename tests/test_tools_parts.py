@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import run_rows
 
-from lab import aggregate, toolparts
+from lab import aggregate, report, toolparts
 from lab.results import load_runs
 
 HERE = Path(__file__).resolve().parent
@@ -81,3 +81,8 @@ def test_hook_rows_and_a_tool_in_one_run_give_a_measured_triggering_part(tmp_pat
     else:  # the hook suite gave no usable figure for this attach type here: the part must say so
         assert trig.status == "not measured" and hook in trig.why, trig.why
     assert p["ivs"]["total"] is not None and p["dominant"] in ("user", "exec", "triggering")
+    out = report.write_report([store.path], tmp_path / "report")
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert (tmp_path / "report" / "tool_parts.png").exists() and "![tool parts](tool_parts.png)" in md
+    assert "### The talk's five sources, measured" in md and "| runqlat |" in md
+    assert "Where each tool's overhead comes from" in out.read_text()
