@@ -62,6 +62,18 @@ def test_a_tool_the_kernel_refuses_is_unsupported_with_its_reason(quick_rows):
         assert vfsstat["status"] == "unsupported" and "libbpf" in vfsstat["reason"]
 
 
+def test_the_tools_that_ran_run_once_more_all_at_once(quick_rows):
+    rows, _ = quick_rows
+    ran = [r["tool"] for r in rows if r["tool"] != "all" and r["status"] == "ok"]
+    both = [r for r in rows if r["tool"] == "all"]
+    if len(ran) < 2:
+        assert both == []
+        return
+    (both,) = both
+    assert both["method"] == "combined_abba" and both["tools_combined"] == ran, both["reason"]
+    assert both["status"] == "ok" and {k.split(":")[0] for k in both["program_detail"]} == set(ran)
+
+
 def test_leaves_nothing_running_and_stats_as_they_were(quick_rows):
     _, before = quick_rows
     assert running("stress-ng") == [] and running("runqlat") == [] and running("vfsstat") == []
