@@ -170,7 +170,7 @@ def kernel_batch_table(hooks: pd.DataFrame) -> dict[str, Any]:
     count-only program) beside the published kernel-bench figure of the same attach type."""
     ref = reference_hooks()
     src = ref["source"]
-    head = ["target", "hook", "per", "lab: added ns/event over kernel-count (CPU time)", "interval",
+    head = ["target", "row", "hook", "per", "lab: added ns/event over kernel-count (CPU time)", "interval",
             "over the bare driver", "wall time", "published: ns/event over kernel-count (M events/s)",
             "lab / published", "status"]
     rows = []
@@ -183,9 +183,10 @@ def kernel_batch_table(hooks: pd.DataFrame) -> dict[str, Any]:
         base = str(r.get("baseline") or "kernel-count")
         over = "" if base == "kernel-count" else f" (over {base})"
         rows.append({"cells": [
-            r["group"], r["hook"], str(r.get("per") or "-"), med + over,
+            r["group"], f"{r['_file']}:{int(r['_line'])}", r["hook"], str(r.get("per") or "-"), med + over,
             iv, _host_interval(r, "bare_samples")[0], _host_interval(r, "wall_samples")[0],
             f"{pub:.1f} ({ref['rates_m_per_s'][name]} {name})" if pub is not None else "not published",
+            "- (TCG: not a figure)" if bool(r["emulated"]) else
             f"x{lab / pub:.1f}" if pub and lab is not None and base == "kernel-count" else "-", r["status"]],
             "emulated": bool(r["emulated"]), "status": r["status"]})
     note = (f"Published, not measured here: {src['author']}, \"{src['title']}\", {src['where']}, {src['date']}; "

@@ -231,15 +231,18 @@ def test_report_puts_kernel_batch_beside_the_published_figures():
     ref = tables.reference_hooks()
     assert round(ref["added_ns"]["raw_tp"], 1) == 2.8 and round(ref["added_ns"]["kretprobe"], 1) == 51.2
     assert round(ref["added_ns"]["tracepoint"], 1) == 13.0 and "tp_btf" not in ref["added_ns"]
-    row = dict(group="host", suite="hooks", method="kernel_batch", variant="empty", per="in-kernel trigger",
+    row = dict(group="host", _file="hooks.jsonl", _line=1, suite="hooks", method="kernel_batch", variant="empty",
+               per="in-kernel trigger",
                baseline="kernel-count", samples=[28.0, 28.2, 27.9, 28.1, 28.0, 28.3], status="ok", emulated=False,
                bare_samples=[30.0] * 6, wall_samples=[31.0] * 6)
     df = pd.DataFrame([dict(row, hook="raw_tp"), dict(row, hook="tp_btf"), dict(row, hook="raw_tp", variant="body")])
     t = tables.kernel_batch_table(df)
     assert len(t["rows"]) == 2 and "Published, not measured here" in t["note"] and "2025-07-03" in t["note"]
     raw, btf = (r["cells"] for r in t["rows"])
-    assert raw[3] == "28.1" and raw[5] == "30.0" and raw[6] == "31.0" and raw[7].startswith("2.8 (166.8 rawtp")
-    assert raw[8] == "x10.0" and btf[7] == "not published" and btf[8] == "-"
+    assert raw[4] == "28.1" and raw[6] == "30.0" and raw[7] == "31.0" and raw[8].startswith("2.8 (166.8 rawtp")
+    assert raw[9] == "x10.0" and btf[8] == "not published" and btf[9] == "-"
+    tcg = tables.kernel_batch_table(pd.DataFrame([dict(row, hook="raw_tp", emulated=True)]))["rows"][0]["cells"]
+    assert "TCG" in tcg[9]
 
 
 def test_fmod_ret_plan_and_unsupported_without_the_kfunc(tmp_path):
