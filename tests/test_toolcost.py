@@ -44,3 +44,15 @@ def test_process_counters_are_read_from_proc():
         x += i
     cpu1, sw1 = toolcost.proc_cpu(os.getpid())
     assert cpu1 > cpu0 and sw1 >= sw0 >= 0
+
+
+def test_verifier_shim_lines_pick_the_tools_programs():
+    from lab.agent import toolverif
+
+    loads = toolverif.parse("\t48\t2\t142.2\t3\nsched_switch\t1108\t815\t1133.8\t12\n"
+                            "sched_wakeup_ne\t223\t23\t248\t11\nsched_switch\t0\t0\t5.0\t-13\nbroken line\n")
+    f = toolverif.fields(loads, ["sched_switch", "sched_wakeup_new"], True)
+    assert f["verifier_us"] == 1331 and f["verifier_detail"]["sched_switch"]["processed_insns"] == 815
+    assert "not built" in toolverif.fields([], ["x"], False)["verifier_why"]
+    assert "saw no BPF_PROG_LOAD" in toolverif.fields([], ["x"], True)["verifier_why"]
+    assert "none of the 4 loads" in toolverif.fields(loads, ["other"], True)["verifier_why"]

@@ -84,6 +84,9 @@ SUITES = {
         program_detail=dict,
         maps=list,
         not_separable=dict,
+        verifier_us=NUM,  # the verifier's own "verification time", summed over the tool's programs (one-time)
+        verifier_detail=dict,
+        verifier_why=str,
         tools_combined=list,  # tool "all": the tools started together (method combined_abba)
     ),
 }
@@ -97,7 +100,7 @@ OPTIONAL = {
     "baseline_ops", "tool_ops", "overhead_pct", "load", "variant", "attach_point",
     "cpu_total", "cpu_exec", "cpu_user", "cpu_unexplained", "cpu_total_samples", "cpu_exec_samples",
     "cpu_user_samples", "cpu_unexplained_samples", "load_ms", "verified_insns", "program_detail", "maps",
-    "not_separable", "tools_combined",
+    "not_separable", "tools_combined", "verifier_us", "verifier_detail", "verifier_why",
 }
 
 

@@ -53,8 +53,8 @@ NOT_SEPARABLE = {
     "triggering": "not separable in the agent: hook dispatch outside the timed program run is inside "
                   "unexplained; the host joins each program's runs/s (program_detail) with the hook "
                   "suite's dispatch cost of its attach type in the same run (lab/toolparts.py)",
-    "verifier_time": "not measured: the tools load their own programs; the verifier's reported "
-                     "time would need a second load with the stats log level",
+    "verifier_time": "not measured: the proof run did not start the tool with the verifier-statistics "
+                     "shim (toolverif.py)",
 }
 
 _libc = None
@@ -314,4 +314,11 @@ def sources_fields(losses, sides, load_ms, proof):
         verified_insns=None if not insns or None in insns else sum(insns),
         program_detail=per_prog or {n: dict(p, ns_per_run=None) for n, p in proof["progs"].items()},
         maps=proof["maps"], not_separable=dict(NOT_SEPARABLE))
+    vf = proof.get("verifier") or {}
+    if vf.get("verifier_us") is not None:
+        del fields["not_separable"]["verifier_time"]
+        fields.update(vf)
+    elif vf:
+        fields["not_separable"]["verifier_time"] = vf["verifier_why"]
+        fields["verifier_detail"] = vf.get("verifier_detail")
     return fields

@@ -46,7 +46,7 @@ import tempfile
 import threading
 import time
 
-from . import toolattach, toolbuild, toolcost
+from . import toolattach, toolbuild, toolcost, toolverif
 from .scratch import SCRATCH_LABEL, SCRATCH_MOUNT, ext4_label, mount_scratch  # noqa: F401 (vm.py, tests)
 from .common import check_params, median_ci, stopping
 
@@ -192,11 +192,11 @@ class ToolSuite:
         os.unlink(report)
         return metrics, cpu / wall, wall
 
-    def start_tool(self, name):
+    def start_tool(self, name, env=None):
         """Start a tool with the build toolbuild.Chooser picks (the first the kernel accepts)."""
-        return self.builds.start(name, lambda argv: self.start_argv(name, argv), Refused)
+        return self.builds.start(name, lambda argv: self.start_argv(name, argv, env), Refused)
 
-    def start_argv(self, name, argv):
+    def start_argv(self, name, argv, env=None):
         """Start a tool and wait until it is attached: it prints its banner or header line then
         (line-buffered through stdbuf). A tool that exits at once was refused: Refused(its stderr).
         Its output is drained in a thread so a chatty tool never blocks on a full pipe. Where tracefs
@@ -210,7 +210,7 @@ class ToolSuite:
             cmd = [unshare, "-m", "--propagation", "private", "sh", "-c",
                    'mount -t tracefs tracefs /sys/kernel/tracing; exec "$@"', "sh"] + cmd
         t0 = time.monotonic()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, universal_newlines=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, universal_newlines=True, env=env)
         proc.lab_log = log
         first = threading.Event()
         eof = threading.Event()
@@ -250,15 +250,21 @@ class ToolSuite:
         proc.lab_log.close()
 
     # -- one tool, or several at once --
-    def tool_side(self, names, seconds, load):
+    def tool_side(self, names, seconds, load, verifier=False):
         """One run of the load with the tools attached (started one after the other), with their
         counters around it. A program is a tool's if it appeared while that tool started and the
-        tool's process holds it (fdinfo), so programs other processes load meanwhile are not."""
-        procs, owner = [], {}
+        tool's process holds it (fdinfo), so programs other processes load meanwhile are not.
+        verifier: start them with the verifier-statistics shim (toolverif.py; the proof run)."""
+        procs, owner, verif = [], {}, {}
+        shim = self.ctx.path(toolverif.SHIM)
         try:
             for name in names:
                 before = set(toolcost.prog_ids())
-                proc = self.start_tool(name)
+                out = os.path.join(self.workdir, "verifier-%s.tsv" % name)
+                if os.path.exists(out):
+                    os.unlink(out)
+                proc = self.start_tool(name, toolverif.env(shim, out) if verifier else None)
+                verif[name] = toolverif.read(out) if verifier else []
                 procs.append(proc)
                 held = toolcost.held_prog_ids(proc.pid)
                 for i in toolcost.prog_ids():
@@ -276,11 +282,19 @@ class ToolSuite:
                 self.stop_tool(p)
         key = (lambda i, n: n) if len(names) == 1 else (lambda i, n: "%s:%s" % (owner[i], n))
         progs = toolcost.program_rows(p0, p1, attach, key)
+        vf = {}
+        if verifier:
+            per = [toolverif.fields(verif[n], [p["name"] for i, p in p1.items() if owner[i] == n],
+                                    os.path.exists(shim)) for n in names]
+            vf = per[0] if len(per) == 1 else dict(
+                verifier_us=None if None in [f["verifier_us"] for f in per] else sum(f["verifier_us"] for f in per),
+                verifier_detail={n: f.get("verifier_detail") for n, f in zip(names, per)},
+                verifier_why="; ".join(sorted({f["verifier_why"] for f in per})))
         return dict(metrics=metrics, load_cpu=load_cpu, wall=wall, user_cpu=sum(b[0] - a[0] for a, b in zip(c0, c1)),
                     switches=sum(b[1] - a[1] for a, b in zip(c0, c1)),
                     exec_ns=sum(p["run_time_ns"] for p in progs.values()),
                     events=sum(p["run_cnt"] for p in progs.values()), progs=progs, maps=maps,
-                    load_ms=sum(p.lab_load_ms for p in procs), programs=len(owner))
+                    load_ms=sum(p.lab_load_ms for p in procs), programs=len(owner), verifier=vf)
 
     def measure(self, names, load, **base):
         base.setdefault("method", "throughput_abba")
@@ -309,7 +323,7 @@ class ToolSuite:
             os.close(fd)
 
     def measure_on(self, names, load, base):
-        proof = self.tool_side(names, self.proof_seconds, load)
+        proof = self.tool_side(names, self.proof_seconds, load, verifier=True)
         pairs, sides, loads = [], [], [proof["load_ms"]]
         for t in range(self.trials):
             got = {}
