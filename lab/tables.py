@@ -179,7 +179,7 @@ def kernel_batch_table(hooks: pd.DataFrame) -> dict[str, Any]:
         med, iv = _host_interval(r, "samples")
         pub = ref["added_ns"].get(str(r["hook"]))
         name = ref["hooks"].get(str(r["hook"]))
-        lab = stats.median_ci(stats.clean(r.get("samples") or [])).median
+        lab = stats.median_ci(stats.clean(r.get("samples") if isinstance(r.get("samples"), list) else [])).median
         base = str(r.get("baseline") or "kernel-count")
         over = "" if base == "kernel-count" else f" (over {base})"
         rows.append({"cells": [

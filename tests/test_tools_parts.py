@@ -13,9 +13,9 @@ from lab.results import load_runs
 HERE = Path(__file__).resolve().parent
 
 
-def hook(hook, method, variant, added, body, status="ok", reason=""):
+def hook(hook, method, variant, added, body, status="ok", reason="", **kw):
     return dict(suite="hooks", hook=hook, method=method, variant=variant, ns_median=added, body_ns=body,
-                status=status, reason=reason, attach_point=f"{hook} point", _file="hooks.jsonl", _line=3)
+                status=status, reason=reason, attach_point=f"{hook} point", _file="hooks.jsonl", _line=3, **kw)
 
 
 def tool_row(**kw):
@@ -30,14 +30,20 @@ def tool_row(**kw):
 
 def test_dispatch_prefers_the_in_kernel_trigger_and_the_empty_program():
     costs = toolparts.dispatch_costs(pd.DataFrame([
-        hook("tp_btf", "cpu_abba", "empty", 300.0, 100.0), hook("tp_btf", "kernel_batch", "body", 150.0, 110.0),
-        hook("tp_btf", "kernel_batch", "empty", 60.0, 40.0),
-        hook("fentry", "kernel_batch", "empty", 30.0, 45.0), hook("fentry", "cpu_abba", "empty", 90.0, 40.0),
-        hook("raw_tp", "kernel_batch", "empty", 20.0, 30.0),
+        hook("tp_btf", "cpu_abba", "empty", 300.0, 100.0, runs_per_op=2.0),
+        hook("tp_btf", "kernel_batch", "body", 150.0, 110.0, bare_ns_median=160.0),
+        hook("tp_btf", "kernel_batch", "empty", 30.0, 45.0, bare_ns_median=38.0, baseline="kernel-count",
+             stats_cost_ns=44.0),
+        hook("fentry", "kernel_batch", "body", 30.0, 45.0, bare_ns_median=40.0),
+        hook("fentry", "cpu_abba", "empty", 180.0, 40.0, runs_per_op=2.0),
+        hook("raw_tp", "kernel_batch", "body", 20.0, 30.0, bare_ns_median=25.0),
+        hook("tracepoint", "kernel_batch", "empty", 12.0, 30.0, baseline="bare"),
         hook("kprobe", None, "empty", None, None, status="unsupported", reason="kprobes refused: EINVAL")]))
-    assert costs["tp_btf"].ns == pytest.approx(20.0) and "tp_btf kernel_batch empty" in costs["tp_btf"].source
-    assert "hooks.jsonl:3" in costs["tp_btf"].source
-    assert costs["fentry"].ns == pytest.approx(50.0)  # the batch figure was negative (noise): next row
+    # empty program, in-kernel trigger, over the bare driver (the headline is over the counting one)
+    assert costs["tp_btf"].ns == pytest.approx(38.0) and "tp_btf kernel_batch empty" in costs["tp_btf"].source
+    assert "hooks.jsonl:3" in costs["tp_btf"].source and "statistics cost 44.0" in costs["tp_btf"].source
+    assert costs["fentry"].ns == pytest.approx(90.0)  # open path: added per op / runs per op (empty first)
+    assert costs["tracepoint"].ns == pytest.approx(12.0)  # a getpgid fallback's headline is over the bare loop
     assert "negative" in costs["raw_tp"] and "unsupported (kprobes refused" in costs["kprobe"]
 
 
