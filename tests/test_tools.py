@@ -86,3 +86,12 @@ def test_attach_types_get_the_hook_suites_names():
     assert ta.hook_of("tracepoint", ta.LINK_PERF_EVENT, {"perf_type": 5}) == "tracepoint"
     assert ta.hook_of("kprobe", ta.LINK_PERF_EVENT, {"perf_type": 0}) == "kprobe"  # before 6.6: no detail
     assert ta.hook_of("tracepoint", None, {}) == "tracepoint"  # attached without a link
+
+
+def test_socket_stressors_get_a_free_port_of_their_own():
+    import socket
+
+    port = tools.free_port()
+    assert 20000 <= port < 60000
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # nothing held it

@@ -49,6 +49,7 @@ import time
 from . import toolattach, toolbuild, toolcost, toolverif
 from .scratch import SCRATCH_LABEL, SCRATCH_MOUNT, ext4_label, mount_scratch  # noqa: F401 (vm.py, tests)
 from .common import check_params, median_ci, stopping
+from .toolload import free_port, loss_pct, parse_metrics, per_stressor  # noqa: F401 (tests)
 
 # The talk's six tools, one pair per resource, as the CO-RE builds of libbpf-tools name them.
 TOOLS = {
@@ -74,6 +75,7 @@ WATCHED = {
     "tcplife": ["sock"],              # TCP state changes: stress-ng's sock makes ~1000 short connections/s
 }
 PARAMS = ("tools", "trials", "seconds", "proof_seconds", "load", "loads", "combined", "tool_dir", "tool_build")
+PORTED = ("sock", "sockmany", "udp")  # stressors that bind a fixed default port (22000, 24000, 7000)
 TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead figures"
 
 
@@ -93,40 +95,6 @@ def check(params):
     if not isinstance(params.get("combined", True), bool):
         problems.append("combined must be true or false")
     return problems
-
-
-# ---- pure functions (unit-tested) ----
-
-def parse_metrics(yaml_text):
-    """stressor -> bogo-ops per second (real time), from stress-ng's --yaml report (the few lines
-    of it we need, read without a YAML parser: the agent is standard library only)."""
-    out, name = {}, None
-    for line in yaml_text.splitlines():
-        s = line.strip()
-        if s.startswith("- stressor:"):
-            name = s.split(":", 1)[1].strip()
-        elif name and s.startswith("bogo-ops-per-second-real-time:"):
-            out[name] = float(s.split(":", 1)[1])
-            name = None
-    return out
-
-
-def loss_pct(base, tool):
-    """Mean over stressors of the throughput lost with the tool, in % (positive = slower)."""
-    names = [n for n in base if n in tool and base[n] > 0]
-    if not names:
-        return None
-    return sum(100.0 * (base[n] - tool[n]) / base[n] for n in names) / len(names)
-
-
-def per_stressor(pairs):
-    """stressor -> median loss % over trials."""
-    out = {}
-    for name in sorted(set().union(*[set(b) for b, _ in pairs])) if pairs else []:
-        losses = [100.0 * (b[name] - t[name]) / b[name] for b, t in pairs if b.get(name) and name in t]
-        if losses:
-            out[name] = median_ci(losses)[0]
-    return out
 
 
 # ---- the suite ----
@@ -180,6 +148,8 @@ class ToolSuite:
                self.workdir]
         for s in load:
             cmd += ["--" + s, "1"] + STRESSOR_OPTS.get(s, [])
+            if s in PORTED:  # a free port of ours: another stress-ng on the machine may hold the default
+                cmd += ["--%s-port" % s, str(free_port())]
         cpu0, t0 = toolcost.children_cpu(), time.monotonic()
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                               timeout=seconds * 4 + 60)
