@@ -48,8 +48,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 CPU_NOTE = ("CPU ms per second of load; total = throughput lost x the load's CPU/s without the tool; "
             "unexplained = total - exec - user")
 NOT_SEPARABLE = {
-    "map_access": "not separable: no per-helper counter for the tool's programs; their map "
-                  "helper calls stay inside exec (user-space map reads are in user, as syscall time)",
+    "map_access": "not separable: no per-helper counter for the tool's programs (counting map helper "
+                  "calls needs a kprobe/fentry on the helpers, which this lab does not attach yet and "
+                  "the host kernel refuses); their map helper calls stay inside exec (user-space map "
+                  "reads are in user, as syscall time)",
     "triggering": "not separable in the agent: hook dispatch outside the timed program run is inside "
                   "unexplained; the host joins each program's runs/s (program_detail) with the hook "
                   "suite's dispatch cost of its attach type in the same run (lab/toolparts.py)",
