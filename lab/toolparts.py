@@ -69,7 +69,11 @@ def _dispatch(hook: str, rows: pd.DataFrame) -> Dispatch | str:
     if ok.empty:
         reasons = [str(r) for r in rows["reason"] if r]
         return f"hook suite: {hook} {rows['status'].iloc[0]}" + (f" ({reasons[0][:120]})" if reasons else "")
-    why = f"the hook suite's {hook} rows have no usable figure"
+    timed = rows[rows["method"].isin(METHODS)] if "method" in rows else rows
+    bad = timed[timed["status"] != "ok"]
+    why = f"the hook suite's {hook} rows have no usable figure" + (
+        f" ({', '.join(sorted(set(bad['method'].astype(str))))} {bad['status'].iloc[0]}: "
+        f"{str(bad['reason'].iloc[0])[:120]})" if not bad.empty else "")
     for method, variant, r in _candidates(ok):
         added, what = _added_per_run(method, r)
         if added is None:

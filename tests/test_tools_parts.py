@@ -92,3 +92,10 @@ def test_hook_rows_and_a_tool_in_one_run_give_a_measured_triggering_part(tmp_pat
     assert (tmp_path / "report" / "tool_parts.png").exists() and "![tool parts](tool_parts.png)" in md
     assert "### The talk's five sources, measured" in md and "| runqlat |" in md
     assert "Where each tool's overhead comes from" in out.read_text()
+
+
+def test_a_hook_whose_timed_rows_were_all_inconclusive_says_so():
+    costs = toolparts.dispatch_costs(pd.DataFrame([
+        hook("tracepoint", "cpu_abba", "empty", 900.0, 50.0, status="inconclusive", reason="baseline drifted: +25%"),
+        hook("tracepoint", "bpf_stats", "empty", 50.0, 50.0)]))
+    assert "cpu_abba inconclusive: baseline drifted" in costs["tracepoint"]
