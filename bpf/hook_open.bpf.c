@@ -5,7 +5,7 @@
  * syscalls:sys_enter_openat, raw_tracepoint sys_enter (filtered to openat) and tp_btf sys_enter.
  * Each hook has three programs (see lab.h): HOOK_empty (filter + count), HOOK_body (the talk's
  * PID + comm record, then count) and HOOK_heavy (body plus a bounded loop of map updates).
- * The helper (tools/hookbench.c) loads exactly one of them and attaches/detaches it per trial.
+ * The helper (tools/hookbench/) loads exactly one of them and attaches/detaches it per trial.
  */
 #define LAB_HOOK
 #include "lab.h"

@@ -1,6 +1,6 @@
-/* Small helpers shared by the hook suite's C helpers (hookbench.c, batchbench.c): fatal errors with
+/* Small helpers shared by the hook suite's C helpers (hookbench/, batchbench.c): fatal errors with
  * an exit code the agent maps to a row status, the two clocks they time with, and a private tracefs
- * mount for libbpf. Header-only (each helper is one static binary built from one .c file); the .c
+ * mount for libbpf. Header-only (static inline: included by every part of a helper); the .c
  * file defines _GNU_SOURCE before including anything. */
 #ifndef BENCHUTIL_H
 #define BENCHUTIL_H
