@@ -17,7 +17,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import paramiko
 
 from . import interrupt
 from .agent.common import cleanup_after
+from .bundle import bundle, toolbuilds_bundle
 from .config import ROOT, LabError, Paths
 from .outcome import TAIL, AgentExit, GuestHung, HangWatch, SuiteResult, error_row
 
@@ -48,17 +48,6 @@ class Target(Protocol):
     def run_agent(self, agent_args: list[str], on_row: LineSink) -> AgentExit: ...
 
     def describe(self) -> dict[str, Any]: ...
-
-
-def bundle(paths: Paths) -> bytes:
-    """A tarball of what the guest needs: the agent package and the host-built BPF artefacts."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        tar.add(ROOT / "lab" / "agent", arcname="agent",
-                filter=lambda ti: None if "__pycache__" in ti.name else ti)
-        tar.add(paths.build / "bpf", arcname="bpf",
-                filter=lambda ti: None if ti.name.endswith("vmlinux.h") else ti)
-    return buf.getvalue()
 
 
 class LineSplitter(io.TextIOBase):
@@ -192,18 +181,27 @@ class RemoteTarget:
     paths: Paths = field(default_factory=Paths)
     workdir: str = "/tmp/lab"
     pushed: bool = False
+    tools_pushed: bool = False
     watch: Any = None  # outcome.LabWatch for a lab guest: did the VM die?
 
     def push(self) -> None:
         data = bundle(self.paths)
         self.conn.run(f"rm -rf {self.workdir} && mkdir -p {self.workdir}", hide=True)
-        self.conn.put(io.BytesIO(data), f"{self.workdir}/bundle.tgz")
-        self.conn.run(f"cd {self.workdir} && tar xzf bundle.tgz", hide=True)
+        self._put_and_unpack(data)
         self.pushed = True
+
+    def _put_and_unpack(self, data: bytes) -> None:
+        self.conn.put(io.BytesIO(data), f"{self.workdir}/bundle.tgz")
+        self.conn.run(f"cd {self.workdir} && tar xzf bundle.tgz && rm bundle.tgz", hide=True)
 
     def run_agent(self, agent_args: list[str], on_row: LineSink) -> AgentExit:
         if not self.pushed:
             self.push()
+        if agent_args[agent_args.index("--suite") + 1] == "tools" and not self.tools_pushed:
+            data = toolbuilds_bundle(self.paths)  # only the tools suite needs them: pushed once, with it
+            if data:
+                self._put_and_unpack(data)
+            self.tools_pushed = True
         pidfile = f"{self.workdir}/agent-{secrets.token_hex(4)}.pid"
         # the shell writes its pid (= the agent's, after exec) before anything can ask for it
         cmd = (f"cd {self.workdir} && echo $$ > {pidfile} && exec python3 -m agent --bpf-dir {self.workdir}/bpf "

@@ -13,7 +13,8 @@ installed on the host or in the image), into build/bpf/toolbuilds/<suite>/:
                    that nothing is resolved outside this directory), and the suite's ld-linux
   build.json       package, version, suite, where each library came from
 
-It travels to the guest with the agent (build/bpf is in the bundle); the agent runs a tool as
+It travels to the guest in a second tarball, only when the tools suite runs there (lab/bundle.py);
+the agent runs a tool as
 `lib/ld-linux-x86-64.so.2 --inhibit-cache --library-path lib --argv0 TOOL bin/TOOL`, so the bookworm
 root's own glibc is never involved (lab/agent/toolbuild.py picks the build per tool and kernel).
 """
