@@ -17,7 +17,7 @@ import ctypes
 import os
 import struct
 
-from .toolcost import _bpf
+from .toolcost import _bpf, next_ids
 
 BPF_LINK_GET_FD_BY_ID = 30
 BPF_LINK_GET_NEXT_ID = 31
@@ -31,16 +31,7 @@ BY_PROG_TYPE = {"kprobe": "kprobe", "tracepoint": "tracepoint", "raw_tracepoint"
 
 
 def link_ids():
-    ids, cur = [], 0
-    while True:
-        attr = ctypes.create_string_buffer(120)
-        struct.pack_into("<I", attr, 0, cur)
-        try:
-            _bpf(BPF_LINK_GET_NEXT_ID, attr)
-        except OSError:
-            return ids
-        cur = struct.unpack_from("<I", attr, 4)[0]
-        ids.append(cur)
+    return next_ids(BPF_LINK_GET_NEXT_ID)
 
 
 def _get_info(fd, info):

@@ -83,18 +83,23 @@ def bpf_stats_fd():
         raise OSError(e.errno, "BPF_ENABLE_STATS: %s" % e.strerror) from None
 
 
-def prog_ids():
-    """Ids of every BPF program loaded on the system."""
+def next_ids(cmd):
+    """Every id a BPF_*_GET_NEXT_ID command walks (programs, links, maps), in order."""
     ids, cur = [], 0
     while True:
         attr = ctypes.create_string_buffer(120)
         struct.pack_into("<I", attr, 0, cur)
         try:
-            _bpf(BPF_PROG_GET_NEXT_ID, attr)
+            _bpf(cmd, attr)
         except OSError:
             return ids
         cur = struct.unpack_from("<I", attr, 4)[0]
         ids.append(cur)
+
+
+def prog_ids():
+    """Ids of every BPF program loaded on the system."""
+    return next_ids(BPF_PROG_GET_NEXT_ID)
 
 
 def _info(get_cmd, obj_id, length, extra=None):
