@@ -100,8 +100,11 @@ class LabWatch:
             return None
         why = "the VM died (QEMU exited)" if st is not None else "the VM was stopped (its lab state is gone)"
         oops = self.oops()
-        return (f"{why}{'; ' + oops if oops else ''}; serial log {self.lab.serial_log}, last lines:\n"
-                f"{self.tail()}")
+        return f"{why}{'; ' + oops if oops else ''}; {self.log_tail()}"
+
+    def log_tail(self) -> str:
+        """Where the serial log is and its last lines, for a fault's message."""
+        return f"serial log {self.lab.serial_log}, last lines:\n{self.tail()}"
 
     def tail(self, n: int = 12) -> str:
         """The serial log's last non-blank lines (the console writes CR LF, and blank lines)."""

@@ -376,7 +376,7 @@ def run_suite(target: Target, store, suite: str, params: dict[str, Any] | None =
     except GuestHung as e:
         res.fault, res.vm_died = str(e), True  # nothing more can run there
         if watch:
-            res.fault += "; serial log " + str(watch.lab.serial_log) + ", last lines:\n" + watch.tail()
+            res.fault += "; " + watch.log_tail()
     except (OSError, EOFError, paramiko.SSHException) as e:
         res.fault = f"lost the connection to the agent ({type(e).__name__}: {e})"
     died = watch.died() if watch and not res.vm_died else None
