@@ -20,7 +20,7 @@ from pathlib import Path
 from . import accel as accel_mod
 from . import images, kernels, labstate, remote, vm
 from .config import LabError, Paths
-from .labstate import Inspection, LabState, Log
+from .labstate import Inspection, LabState, Log, file_tail
 from .playbooks import VmSpec
 from .runner import LocalTarget, RemoteTarget, Target
 
@@ -215,11 +215,7 @@ class Lab:
         self._drop_state()
 
     def serial_tail(self, n: int = 25) -> str:
-        try:
-            lines = self.serial_log.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no serial log)"
-        return "\n".join("    " + line for line in lines[-n:])
+        return file_tail(self.serial_log, n)
 
     def connection(self):
         """An open SSH connection to the running guest (host key checked now, not at first use)."""

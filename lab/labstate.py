@@ -193,3 +193,16 @@ def locked(lock_path: Path, what: str, log: Log, wait: bool = True) -> Iterator[
         yield
     finally:
         os.close(fd)
+
+
+def file_tail(path: Path, n: int) -> str:
+    """A log's last n non-blank lines, indented (a serial console writes CR LF and blank lines;
+    only the file's last 16 KiB is read)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 16384))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return "    (no serial log)"
+    lines = [ln.rstrip() for ln in text.replace("\r", "\n").split("\n") if ln.strip()]
+    return "\n".join("    " + ln for ln in lines[-n:])

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .agent import schema
+from .labstate import file_tail
 
 OOPS_RE = re.compile(r"(Oops|BUG:|kernel BUG at|Kernel panic|general protection fault|WARNING: CPU: \d+ PID)")
 TAIL = 20  # stderr lines kept per agent
@@ -107,15 +108,8 @@ class LabWatch:
         return f"serial log {self.lab.serial_log}, last lines:\n{self.tail()}"
 
     def tail(self, n: int = 12) -> str:
-        """The serial log's last non-blank lines (the console writes CR LF, and blank lines)."""
-        try:
-            with open(self.lab.serial_log, "rb") as f:
-                f.seek(max(0, f.seek(0, 2) - 16384))
-                text = f.read().decode(errors="replace")
-        except OSError:
-            return "    (no serial log)"
-        lines = [ln.rstrip() for ln in text.replace("\r", "\n").split("\n") if ln.strip()]
-        return "\n".join("    " + ln for ln in lines[-n:])
+        """The serial log's last non-blank lines."""
+        return file_tail(self.lab.serial_log, n)
 
     def oops(self) -> str | None:
         try:
