@@ -42,7 +42,7 @@ class Gates:
         """Add these rows' per-trial baselines to the run's."""
         for r in rows:
             if r.get("base_samples"):
-                self.baselines.setdefault(_key(r), []).extend(r["base_samples"])
+                self.reference(*_key(r), r["base_samples"])
 
     def problems(self, rows):
         """{index in rows: [reason, ...]} for the rows of one hook (all its variants)."""
