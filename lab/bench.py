@@ -14,7 +14,7 @@ import paramiko
 
 from . import interrupt, outcome, playbooks, results
 from .build import build_bpf
-from .config import ROOT, LabError, Paths
+from .config import ROOT, InputError, LabError, Paths
 from .results import RunStore, new_run_id
 from .runner import run_suite
 
@@ -48,7 +48,7 @@ def run(suites: list[str] | None, kernel: str, playbook: str = "default", report
     chosen = suites or list(pb.suites)
     for s in chosen:
         if s not in pb.suites and suites is None:
-            raise LabError(f"suite {s} not in playbook {pb.path}")
+            raise InputError(f"suite {s} not in playbook {pb.path}")
     results.check_results_dir(paths.results)  # before anything is built or booted
     with interrupt.handling():
         return _run(chosen, kernel, pb, report, paths)
@@ -63,6 +63,7 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
     stopped: interrupt.Interrupted | None = None
     unexpected: BaseException | None = None
     failure: str | None = None
+    failure_cls: type[LabError] = LabError
     current = ""
     try:
         print(f"building BPF programs into {paths.build / 'bpf'} ...", flush=True)
@@ -110,7 +111,7 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
     except interrupt.Interrupted as e:
         stopped = e
     except LabError as e:
-        failure = str(e)
+        failure, failure_cls = str(e), type(e)  # InputError stays one: exit 2
     except (OSError, EOFError, paramiko.SSHException) as e:  # the target went away under us
         failure = f"{type(e).__name__}: {e}"
     except BaseException as e:  # a bug: mark the run, keep the traceback
@@ -140,7 +141,7 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
     if unexpected is not None:
         raise unexpected
     if failure:
-        raise LabError(failure + (f" (run {status}{where})" if store is not None else ""))
+        raise failure_cls(failure + (f" (run {status}{where})" if store is not None else ""))
     print(f"run {status}{': ' + reason if reason else ''}{where}", flush=True)
     if report and store is not None:
         from . import report as report_mod

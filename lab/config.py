@@ -53,4 +53,13 @@ def checkout_key(root: Path) -> str:
 
 
 class LabError(Exception):
-    """A failure the user can act on: the message says what to do."""
+    """A failure the user can act on: the message says what to do. Tasks exit with `exit_code`."""
+
+    exit_code = 1
+
+
+class InputError(LabError):
+    """Bad input (a playbook, kernel name, run or option the lab cannot use), found before anything
+    ran: exit 2, so a script can tell it from a run that broke (exit 1)."""
+
+    exit_code = 2

@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from . import debarchive
-from .config import ROOT, LabError, Paths
+from .config import ROOT, InputError, LabError, Paths
 
 CATALOG_FILE = ROOT / "images" / "kernels.yaml"
 
@@ -301,7 +301,7 @@ def from_path(spec: str, paths: Paths) -> Kernel:
             if cand.is_dir():
                 mods = cand
         return Kernel("local", rel, p, mods, f"kernel image {p}", {})
-    raise LabError(f"{spec} is not a kernel: give a vmlinuz/bzImage, a kernel build tree, a .deb or a "
+    raise InputError(f"{spec} is not a kernel: give a vmlinuz/bzImage, a kernel build tree, a .deb or a "
                    "directory of .debs")
 
 
@@ -315,13 +315,13 @@ def resolve(name: str, paths: Paths | None = None, refresh: bool = False) -> Ker
             return fetch_debian(entry, paths, refresh)
         if entry.source == "ubuntu":
             return fetch_ubuntu(entry, paths)
-        raise LabError(f"kernel {name!r} is the host's own kernel: it has no VM to boot (use it with bench.*)")
+        raise InputError(f"kernel {name!r} is the host's own kernel: it has no VM to boot (use it with bench.*)")
     if name.startswith("mainline:"):
         return fetch_ubuntu(mainline_entry(name), paths)
     if "/" in name or name.endswith(".deb") or Path(name).exists():
         return from_path(name, paths)
     known = "\n".join(f"  {a:6s} {e.source:7s} {e.description}" for a, e in entries.items())
-    raise LabError(f"unknown kernel {name!r}. Known kernels:\n{known}\nor give a path to a vmlinuz, a "
+    raise InputError(f"unknown kernel {name!r}. Known kernels:\n{known}\nor give a path to a vmlinuz, a "
                    "kernel build tree, a .deb or a directory of .debs")
 
 

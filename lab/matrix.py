@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import playbooks
-from .config import ROOT, LabError, Paths
+from .config import ROOT, InputError, LabError, Paths
 
 RUN_LINE = re.compile(r"^run (\S+): kernel (\S+) accelerator (\S+)")
 SUITE_LINE = re.compile(r"^suite (\w+) \.\.\.")
@@ -102,7 +102,7 @@ class Matrix:
         self.paths = paths or Paths()
         self.pb = playbooks.load(playbook)
         if not self.pb.matrix:
-            raise LabError(f"playbook {self.pb.path} names no 'kernels:' or 'targets:' to run: add e.g. "
+            raise InputError(f"playbook {self.pb.path} names no 'kernels:' or 'targets:' to run: add e.g. "
                            "kernels: [\"6.12\"] and/or targets: [host], or use bench.all --kernel K")
         self.max_jobs = jobs
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import kernels, playbooks
-from .config import LabError
+from .config import InputError, LabError
 
 
 def matrix(playbook: str = "") -> dict[str, list[str]]:
@@ -22,7 +22,7 @@ def matrix(playbook: str = "") -> dict[str, list[str]]:
         pb = playbooks.load(playbook)
         names = list(pb.matrix)
         if not names:
-            raise LabError(f"playbook {pb.path} has no matrix: add kernels: [...] and/or targets: [host]")
+            raise InputError(f"playbook {pb.path} has no matrix: add kernels: [...] and/or targets: [host]")
     else:
         _, entries = kernels.catalog()
         names = list(entries)

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .config import ROOT, LabError
+from .config import ROOT, InputError
 
 KNOWN_SUITES = ("hooks", "maps", "tools")
 
@@ -81,18 +81,18 @@ def _matrix_fields(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     for key in ("kernels", "targets"):
         v = data.get(key) or []
         if not isinstance(v, list) or not all(isinstance(x, str | int | float) for x in v):
-            raise LabError(f"playbook {path}: '{key}' must be a list of strings, e.g. {key}: "
+            raise InputError(f"playbook {path}: '{key}' must be a list of strings, e.g. {key}: "
                            + ('["5.10", "6.12", latest]' if key == "kernels" else "[host, ssh://root@box:22]"))
         out[key] = tuple(str(x) for x in v)
     for t in out["targets"]:
         if t != "host" and not t.startswith("ssh://"):
-            raise LabError(f"playbook {path}: target {t!r} is neither 'host' nor ssh://[user@]host[:port] "
+            raise InputError(f"playbook {path}: target {t!r} is neither 'host' nor ssh://[user@]host[:port] "
                            "(kernels to boot in a lab VM go under 'kernels:')")
     if "host" in out["kernels"]:
-        raise LabError(f"playbook {path}: 'host' is a target, not a kernel: move it under 'targets:'")
+        raise InputError(f"playbook {path}: 'host' is a target, not a kernel: move it under 'targets:'")
     reps = data.get("repetitions", 1)
     if not isinstance(reps, int) or isinstance(reps, bool) or reps < 1:
-        raise LabError(f"playbook {path}: 'repetitions' must be a whole number >= 1, not {reps!r}")
+        raise InputError(f"playbook {path}: 'repetitions' must be a whole number >= 1, not {reps!r}")
     out["repetitions"] = reps
     return out
 
@@ -105,7 +105,7 @@ def resolve(name_or_path: str) -> Path:
     if cand.exists():
         return cand
     known = sorted(x.stem for x in (ROOT / "playbooks").glob("*.yaml"))
-    raise LabError(f"no playbook {name_or_path!r}: give a YAML file path or one of {', '.join(known)}")
+    raise InputError(f"no playbook {name_or_path!r}: give a YAML file path or one of {', '.join(known)}")
 
 
 def load(name_or_path: str) -> Playbook:
@@ -113,34 +113,34 @@ def load(name_or_path: str) -> Playbook:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise LabError(f"playbook {path} is not valid YAML: {e}") from None
+        raise InputError(f"playbook {path} is not valid YAML: {e}") from None
     if not isinstance(data, dict):
-        raise LabError(f"playbook {path} must be a mapping with a 'suites' key")
+        raise InputError(f"playbook {path} must be a mapping with a 'suites' key")
     unknown_top = sorted(str(k) for k in data if k not in TOP_KEYS)
     if unknown_top:
-        raise LabError(f"playbook {path}: unknown key(s) {', '.join(unknown_top)}; known: {', '.join(TOP_KEYS)}")
+        raise InputError(f"playbook {path}: unknown key(s) {', '.join(unknown_top)}; known: {', '.join(TOP_KEYS)}")
     suites = data.get("suites")
     if not isinstance(suites, dict) or not suites:
-        raise LabError(f"playbook {path}: 'suites' must map suite names ({', '.join(KNOWN_SUITES)}) "
+        raise InputError(f"playbook {path}: 'suites' must map suite names ({', '.join(KNOWN_SUITES)}) "
                        "to parameter mappings")
     for name, params in suites.items():
         if name not in KNOWN_SUITES:
-            raise LabError(f"playbook {path}: unknown suite {name!r}; known: {', '.join(KNOWN_SUITES)}")
+            raise InputError(f"playbook {path}: unknown suite {name!r}; known: {', '.join(KNOWN_SUITES)}")
         if params is not None and not isinstance(params, dict):
-            raise LabError(f"playbook {path}: parameters of suite {name!r} must be a mapping")
+            raise InputError(f"playbook {path}: parameters of suite {name!r} must be a mapping")
         problems = importlib.import_module(f"lab.agent.{name}").check(params or {})
         if problems:
-            raise LabError(f"playbook {path}, suite {name}: " + "; ".join(problems))
+            raise InputError(f"playbook {path}, suite {name}: " + "; ".join(problems))
     vm = data.get("vm") or {}
     if not isinstance(vm, dict):
-        raise LabError(f"playbook {path}: 'vm' must be a mapping with {' and/or '.join(VM_KEYS)}, not {vm!r}")
+        raise InputError(f"playbook {path}: 'vm' must be a mapping with {' and/or '.join(VM_KEYS)}, not {vm!r}")
     unknown = sorted(str(k) for k in vm if k not in VM_KEYS)
     if unknown:
-        raise LabError(f"playbook {path}: unknown key(s) in 'vm': {', '.join(unknown)}; known: {', '.join(VM_KEYS)}")
+        raise InputError(f"playbook {path}: unknown key(s) in 'vm': {', '.join(unknown)}; known: {', '.join(VM_KEYS)}")
     try:
         vmspec = vm_spec(**vm)
     except ValueError as e:
-        raise LabError(f"playbook {path}: bad 'vm' section: {e}") from None
+        raise InputError(f"playbook {path}: bad 'vm' section: {e}") from None
     return Playbook(name=str(data.get("name", path.stem)), path=path,
                     suites={k: dict(v or {}) for k, v in suites.items()}, vm=vmspec,
                     description=str(data.get("description", "")), **_matrix_fields(path, data))

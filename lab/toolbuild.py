@@ -32,7 +32,7 @@ from typing import Any
 
 from .agent.toolbuild import CHOICES, NEWER
 from .agent.tools import TOOLS
-from .config import LabError, Paths
+from .config import InputError, LabError, Paths
 from .debarchive import Suite
 
 PACKAGE = "libbpf-tools"
@@ -58,7 +58,7 @@ def builds_dir(paths: Paths) -> Path:
 def wanted(choice: str) -> tuple[str, ...]:
     """The newer builds a run with playbook `tool_build: choice` needs on the host."""
     if choice not in CHOICES:
-        raise LabError(f"tool_build {choice!r} is not one of {', '.join(CHOICES)}")
+        raise InputError(f"tool_build {choice!r} is not one of {', '.join(CHOICES)}")
     if choice == "auto":
         return NEWER
     return (choice,) if choice in NEWER else ()

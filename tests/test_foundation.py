@@ -160,8 +160,24 @@ def test_playbook_parameters_are_checked_before_anything_boots(tmp_path, suite, 
 def test_cli_unknown_kernel_exits_nonzero_with_the_list():
     inv = Path(os.sys.executable).with_name("inv")
     res = subprocess.run([str(inv), "lab.up", "--kernel", "nonsense"], cwd=ROOT, capture_output=True, text=True)
-    assert res.returncode == 1
+    assert res.returncode == 2
     assert "unknown kernel 'nonsense'" in res.stderr + res.stdout and "6.12" in res.stderr + res.stdout
+
+
+def test_cli_bad_input_exits_2_before_anything_runs(tmp_path):
+    """Bad input exits 2 (a run that broke exits 1): a script can tell them apart."""
+    inv = Path(os.sys.executable).with_name("inv")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("suites:\n  hooks: {trials: ten}\n")
+    env = {**os.environ, "LAB_RESULTS": str(tmp_path / "results")}
+    hooks = ["bench.hooks", "--kernel", "host", "--playbook", str(bad)]
+    for args, says in ((hooks, "trials must be a positive integer"),
+                       (["bench.all", "--kernel", "nonsense"], "unknown kernel 'nonsense'"),
+                       (["results.report", "--run", "no-such-run"], "no run or kernel matches")):
+        res = subprocess.run([str(inv), *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+        assert res.returncode == 2 and says in res.stderr, (args, res.returncode, res.stderr[-500:])
+        assert "Traceback" not in res.stderr
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
 
 
 def test_guest_agent_is_python38_standard_library_only():

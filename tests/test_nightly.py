@@ -45,7 +45,7 @@ def test_kernels_matrix_task_prints_json():
     proc = labctl("kernels.matrix", "--playbook", "nightly")
     assert json.loads(proc.stdout) == nightly.matrix("nightly")
     proc = labctl("kernels.matrix", "--playbook", "default")
-    assert proc.returncode == 1 and "has no matrix" in proc.stderr
+    assert proc.returncode == 2 and "has no matrix" in proc.stderr
 
 
 def test_cachekey_without_the_network():

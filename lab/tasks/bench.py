@@ -15,7 +15,7 @@ def _run(suites, kernel, playbook, report=False):
     try:
         store = bench.run(suites, kernel=kernel, playbook=playbook, report=report)
     except LabError as e:
-        raise Exit(f"error: {e}", code=1) from None
+        raise Exit(f"error: {e}", code=e.exit_code) from None
     except interrupt.Interrupted as e:
         raise Exit(code=e.exit_code) from None
     status = store.manifest().get("status") if store is not None else "failed"
@@ -63,7 +63,7 @@ def run_(c, playbook, jobs=0, report=True):
     try:
         code = matrix.run_playbook(playbook, jobs=int(jobs) or None, report=report)
     except LabError as e:
-        raise Exit(f"error: {e}", code=1) from None
+        raise Exit(f"error: {e}", code=e.exit_code) from None
     if code:
         raise Exit(code=code)
 

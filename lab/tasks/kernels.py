@@ -45,7 +45,7 @@ def fetch(c, kernel="6.12", refresh=False):
     try:
         k = kernels.resolve(kernel, refresh=refresh)
     except LabError as e:
-        raise Exit(f"error: {e}", code=1) from None
+        raise Exit(f"error: {e}", code=e.exit_code) from None
     print(f"{k.alias}: {k.release}  {k.source}\n  image   {k.vmlinuz}\n  modules {k.modules}")
 
 
@@ -56,7 +56,7 @@ def add(c, alias, deb=None):
         d = kernels.add_supplied(alias, deb or [])
         k = kernels.resolve(alias)
     except LabError as e:
-        raise Exit(f"error: {e}", code=1) from None
+        raise Exit(f"error: {e}", code=e.exit_code) from None
     print(f"copied into {d}; kernel {k.release} ready")
 
 
@@ -68,7 +68,7 @@ def matrix(c, playbook=""):
     try:
         print(json.dumps(nightly.matrix(playbook)))
     except LabError as e:
-        raise Exit(f"error: {e}", code=1) from None
+        raise Exit(f"error: {e}", code=e.exit_code) from None
 
 
 @task(help={"kernel": "catalog alias"})
@@ -79,4 +79,4 @@ def cachekey(c, kernel="6.12"):
     try:
         print(nightly.cachekey(kernel))
     except LabError as e:
-        raise Exit(f"error: {e}", code=1) from None
+        raise Exit(f"error: {e}", code=e.exit_code) from None

@@ -36,7 +36,7 @@ def up(c, kernel="6.12", cpus="2", memory="2G", image="debian-12", timeout=240):
     try:
         st = _lab(kernel).up(kernel, spec, image=image, timeout=float(timeout))
     except LabError as e:
-        raise Exit(f"error: {e}", code=1) from None
+        raise Exit(f"error: {e}", code=e.exit_code) from None
     finally:
         signal.signal(signal.SIGTERM, old)
     boot = f"{st.boot_seconds:.1f} s" if st.boot_seconds is not None else "unknown"
@@ -73,7 +73,7 @@ def ssh(c, kernel="6.12", cmd=""):
     try:
         lab.connection().close()  # the lab is up and its host key is the pinned one, or why not in words
     except LabError as e:
-        raise Exit(f"error: {e}", code=1) from None
+        raise Exit(f"error: {e}", code=e.exit_code) from None
     st = lab.running()
     if st is None:
         raise Exit(f"error: lab {lab.name} stopped", code=1)
@@ -108,4 +108,4 @@ def forget(c, kernel="6.12"):
     try:
         _lab(kernel).forget()
     except LabError as e:
-        raise Exit(f"error: {e}", code=1) from None
+        raise Exit(f"error: {e}", code=e.exit_code) from None

@@ -21,7 +21,7 @@ def _resolve(specs: list[str]) -> list[Path]:
         found = results.select_runs(_store(), spec)
         if not found:
             known = ", ".join(p.name for p in results.list_runs(_store())) or "none"
-            raise Exit(f"error: no run or kernel matches {spec!r} in {_store()} (runs: {known})", code=1)
+            raise Exit(f"error: no run or kernel matches {spec!r} in {_store()} (runs: {known})", code=2)
         dirs += [d for d in found if d not in dirs]
     return dirs
 
