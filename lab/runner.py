@@ -305,6 +305,9 @@ def progress_line(suite: str, row: dict[str, Any]) -> str:
     if isinstance(row.get("overhead_pct"), int | float):
         fig = (f"throughput lost {row['overhead_pct']:.2f}% [{row.get('overhead_ci_low', 0):.2f}, "
                f"{row.get('overhead_ci_high', 0):.2f}], {row.get('events')} program runs")
+        if isinstance(row.get("overhead_cpu_pct"), int | float):
+            fig += (f"; per CPU second {row['overhead_cpu_pct']:.2f}% [{row.get('overhead_cpu_ci_low', 0):.2f}, "
+                    f"{row.get('overhead_cpu_ci_high', 0):.2f}]")
     if fig and row.get("accelerator") == "tcg":
         fig += " [emulated]"
     return f"  [{suite}] {row.get('status', '?'):11s} {' '.join(parts)} {fig} {str(row.get('reason', ''))[:100]}"

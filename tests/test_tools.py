@@ -24,6 +24,8 @@ metrics:
 def test_parse_metrics_reads_real_time_bogo_ops_per_stressor():
     assert tools.parse_metrics(YAML) == {"cpu": 760.0, "vm": 20000.0}
     assert tools.parse_metrics("---\nsystem-info:\n  cpus: 2\n...\n") == {}
+    # per second of the stressor's own CPU time (a stressor without the field is left out)
+    assert tools.parse_metrics(YAML, tools.CPU_RATE) == {"cpu": 1622.72325}
 
 
 def test_loss_is_the_mean_over_stressors_so_no_stressor_dominates():

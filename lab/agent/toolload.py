@@ -7,15 +7,16 @@ import socket
 from .common import median_ci
 
 
-def parse_metrics(yaml_text):
-    """stressor -> bogo-ops per second (real time), from stress-ng's --yaml report (the few lines
-    of it we need, read without a YAML parser: the agent is standard library only)."""
+def parse_metrics(yaml_text, key="bogo-ops-per-second-real-time"):
+    """stressor -> bogo-ops per second, from stress-ng's --yaml report (the few lines of it we need,
+    read without a YAML parser: the agent is standard library only). key: per second of real time
+    (default) or "bogo-ops-per-second-usr-sys-time", per second of the stressor's own CPU time."""
     out, name = {}, None
     for line in yaml_text.splitlines():
         s = line.strip()
         if s.startswith("- stressor:"):
             name = s.split(":", 1)[1].strip()
-        elif name and s.startswith("bogo-ops-per-second-real-time:"):
+        elif name and s.startswith(key + ":"):
             out[name] = float(s.split(":", 1)[1])
             name = None
     return out

@@ -31,7 +31,11 @@ directory; the row's `disk` says which.
 
 Rows (schema.SUITES["tools"]): tool, load, method "throughput_abba", trials, baseline_ops and
 tool_ops (median bogo-ops/s summed over stressors), overhead_pct with overhead_ci_low/high
-(median and bootstrap 95% CI over trials), overhead_samples (per trial), per_stressor
+(median and bootstrap 95% CI over trials), overhead_samples (per trial); overhead_cpu_pct with
+overhead_cpu_ci_low/high and overhead_cpu_samples: the same loss in bogo-ops per second of the
+stressors' own CPU time (usr+sys), which other tasks preempting the load do not change (the tools'
+cpu_abba: on a shared machine its interval is the narrower; it leaves out the tool process's
+competition for the CPUs, measured as the user-space part instead); per_stressor
 (median loss % per stressor), events (program runs in the proof phase), programs (how many).
 Beside the total, where it comes from (toolcost.py): per trial, the throughput-derived CPU cost and
 the parts measured from counters (program run time, the tool's own CPU), the remainder unexplained;
@@ -50,6 +54,8 @@ from . import toolattach, toolbuild, toolcost, toolverif
 from .scratch import SCRATCH_LABEL, SCRATCH_MOUNT, ext4_label, mount_scratch  # noqa: F401 (vm.py, tests)
 from .common import check_params, median_ci, stopping
 from .toolload import free_port, loss_pct, parse_metrics, per_stressor  # noqa: F401 (tests)
+
+CPU_RATE = "bogo-ops-per-second-usr-sys-time"  # the stressors' work per second of their own CPU time
 
 # The talk's six tools, one pair per resource, as the CO-RE builds of libbpf-tools name them.
 TOOLS = {
@@ -142,7 +148,8 @@ class ToolSuite:
     # -- processes we start, stopped by pid --
     def stress_run(self, seconds, load):
         """One stress-ng run: (its stressors' bogo-ops/s (real time), the CPU seconds per second
-        its process tree used (getrusage of reaped children), its wall seconds)."""
+        its process tree used (getrusage of reaped children), its wall seconds, its stressors'
+        bogo-ops per second of their own CPU time)."""
         report = os.path.join(self.workdir, "stress.yaml")
         cmd = [self.stress, "--timeout", "%ds" % seconds, "--metrics-brief", "--yaml", report, "--temp-path",
                self.workdir]
@@ -158,9 +165,9 @@ class ToolSuite:
         if proc.returncode != 0 or not os.path.exists(report):
             raise RuntimeError("stress-ng exit %d: %s" % (proc.returncode, proc.stderr.strip()[-500:]))
         with open(report) as f:
-            metrics = parse_metrics(f.read())
+            text = f.read()
         os.unlink(report)
-        return metrics, cpu / wall, wall
+        return parse_metrics(text), cpu / wall, wall, parse_metrics(text, CPU_RATE)
 
     def start_tool(self, name, env=None):
         """Start a tool with the build toolbuild.Chooser picks (the first the kernel accepts)."""
@@ -243,7 +250,7 @@ class ToolSuite:
             p0 = toolcost.progs(list(owner))
             attach = toolattach.attach_of(p0)
             c0 = [toolcost.proc_cpu(p.pid) for p in procs]
-            metrics, load_cpu, wall = self.stress_run(seconds, load)
+            metrics, load_cpu, wall, cpu_metrics = self.stress_run(seconds, load)
             c1 = [toolcost.proc_cpu(p.pid) for p in procs]
             p1 = toolcost.progs(list(owner))
             maps = toolcost.tool_maps(p1.values())
@@ -260,7 +267,7 @@ class ToolSuite:
                 verifier_us=None if None in [f["verifier_us"] for f in per] else sum(f["verifier_us"] for f in per),
                 verifier_detail={n: f.get("verifier_detail") for n, f in zip(names, per)},
                 verifier_why="; ".join(sorted({f["verifier_why"] for f in per})))
-        return dict(metrics=metrics, load_cpu=load_cpu, wall=wall, user_cpu=sum(b[0] - a[0] for a, b in zip(c0, c1)),
+        return dict(metrics=metrics, cpu_metrics=cpu_metrics, load_cpu=load_cpu, wall=wall, user_cpu=sum(b[0] - a[0] for a, b in zip(c0, c1)),
                     switches=sum(b[1] - a[1] for a, b in zip(c0, c1)),
                     exec_ns=sum(p["run_time_ns"] for p in progs.values()),
                     events=sum(p["run_cnt"] for p in progs.values()), progs=progs, maps=maps,
@@ -307,6 +314,8 @@ class ToolSuite:
             loads.append(got["B"]["load_ms"])
         losses = [loss_pct(b, t) for b, t in pairs]
         med, lo, hi = median_ci([x for x in losses if x is not None])
+        cpu_losses = [x for x in (loss_pct(a[3], b["cpu_metrics"]) for a, b in sides) if x is not None]
+        cmed, clo, chi = median_ci(cpu_losses)
         status, reason = ("ok", "") if proof["events"] > 0 else (
             "invalid", "none of the %d programs ran during the %d s proof run under load"
             % (proof["programs"], self.proof_seconds))
@@ -315,6 +324,8 @@ class ToolSuite:
                         tool_ops=median_ci([sum(t.values()) for _, t in pairs])[0],
                         overhead_pct=med, overhead_ci_low=lo, overhead_ci_high=hi,
                         overhead_samples=[round(x, 3) for x in losses if x is not None],
+                        overhead_cpu_pct=cmed, overhead_cpu_ci_low=clo, overhead_cpu_ci_high=chi,
+                        overhead_cpu_samples=[round(x, 3) for x in cpu_losses],
                         per_stressor=per_stressor(pairs), events=proof["events"], programs=proof["programs"],
                         **toolcost.sources_fields(losses, sides, loads, proof), **base)
 
