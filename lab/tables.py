@@ -93,15 +93,19 @@ def _host_interval(r: pd.Series, column: str) -> tuple[str, str]:
     return fmt(iv.median), f"[{fmt(iv.low)}, {fmt(iv.high)}]{lvl}"
 
 
+# table key -> (the row's per-trial samples, 0: the median's cell / 1: the interval's cell)
+INTERVALS = {"median": ("samples", 0), "interval": ("samples", 1),
+             "overhead": ("overhead_samples", 0), "overhead_ci": ("overhead_samples", 1),
+             "overhead_cpu": ("overhead_cpu_samples", 0), "overhead_cpu_ci": ("overhead_cpu_samples", 1),
+             "loss": ("loss_samples", 0), "loss_ci": ("loss_samples", 1)}
+
+
 def _cells(r: pd.Series, cols: list[tuple[str, str]]) -> dict[str, Any]:
     cells = []
     for key, _ in cols:
-        if key in ("median", "interval"):
-            cells.append(_host_interval(r, "samples")[0 if key == "median" else 1])
-        elif key in ("overhead", "overhead_ci"):
-            cells.append(_host_interval(r, "overhead_samples")[0 if key == "overhead" else 1])
-        elif key in ("loss", "loss_ci"):
-            cells.append(_host_interval(r, "loss_samples")[0 if key == "loss" else 1])
+        if key in INTERVALS:
+            column, which = INTERVALS[key]
+            cells.append(_host_interval(r, column)[which])
         elif key == "events":
             ev, tr = r.get("events"), r.get("triggers")
             cells.append("-" if pd.isna(ev) else f"{fmt(int(ev))}/{fmt(int(tr)) if pd.notna(tr) else '-'}")
@@ -149,7 +153,9 @@ def row_tables(df: pd.DataFrame) -> dict[str, Any]:
         "kernel_batch": kernel_batch_table(hooks),
         "tools": table(tools, [("tool", "tool"), ("load", "load"), ("trials", "trials"),
                                ("baseline_ops", "baseline ops/s"), ("tool_ops", "with tool ops/s"),
-                               ("overhead", "overhead %"), ("overhead_ci", "interval"), ("status", "status"),
+                               ("overhead", "throughput lost %"), ("overhead_ci", "interval"),
+                               ("overhead_cpu", "per CPU second %"), ("overhead_cpu_ci", "interval"),
+                               ("tool_build", "build"), ("status", "status"),
                                ("reason", "reason")]) if not tools.empty else None,
     }
 
