@@ -30,7 +30,14 @@ def lab_version() -> str:
 def host_info() -> dict[str, Any]:
     from .agent.common import cpu_model
 
-    return {"host_cpu_model": cpu_model(), "host_cpus": os.cpu_count(), "host_kernel": platform.release()}
+    return {"host_cpu_model": cpu_model(), "host_cpus": os.cpu_count(), "host_kernel": platform.release(),
+            "host_load_start": host_load()}
+
+
+def host_load() -> list[float]:
+    """The host's 1, 5 and 15 minute load averages: timings on a shared machine carry the load they
+    were taken at."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _outcome_fields(done: dict[str, outcome.SuiteResult]) -> dict[str, Any]:
@@ -130,6 +137,7 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
             try:
                 with interrupt.deferred():
                     store.update_manifest(status=status, status_reason=reason, seconds=round(took, 1),
+                                          host_load_end=host_load(),
                                           **_outcome_fields(done))
             except LabError as e:
                 print(f"error: the run's status ({status}) could not be recorded: {e}", file=sys.stderr,

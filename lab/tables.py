@@ -66,6 +66,8 @@ def run_facts(run: LoadedRun) -> dict[str, Any]:
             ("image recipe hash", run.fact("image_recipe_hash")),
             ("host CPU", f"{run.fact('host_cpu_model') or '-'} x {run.fact('host_cpus') or '-'}"),
             ("host kernel", run.fact("host_kernel")),
+            ("host load average (1, 5, 15 min)", f"{run.fact('host_load_start') or '-'} at the start, "
+                                                  f"{run.fact('host_load_end') or '-'} at the end"),
             ("guest", guest_txt),
             ("lab version", run.fact("lab_version")),
             ("suites and parameters", ", ".join(f"{k} {v or '{}'}" for k, v in suites.items()) or "-"),
