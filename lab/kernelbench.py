@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
@@ -214,30 +215,47 @@ class BenchResult:
     stddev: float  # its Summary +- (M/s)
     iters: list[float] = field(default_factory=list)  # per-second rates after the warm-up (M/s)
     warmup: int = 1
+    hits: float = 0.0  # M events counted over every reported second, warm-up included
+    cpu_s: float | None = None  # CPU time (user + system) of the bench process, all threads
+
+    @property
+    def cpu_ns_per_event(self) -> float | None:
+        """The bench's process CPU time per event counted (its producer thread spins for the whole
+        run; the rest is setup and a once-a-second report): the lab's clock, not the bench's."""
+        return None if not self.cpu_s or not self.hits else self.cpu_s * 1e3 / self.hits
 
     @property
     def ns_per_event(self) -> float:
         return 1000.0 / self.rate
 
     def to_dict(self) -> dict:
-        return dict(asdict(self), ns_per_event=self.ns_per_event)
+        return dict(asdict(self), ns_per_event=self.ns_per_event, cpu_ns_per_event=self.cpu_ns_per_event)
 
 
 def parse_output(name: str, text: str, warmup: int = 1) -> BenchResult:
     """Read `bench`'s hits output ('Iter N (..us): hits X M/s ...' lines, then 'Summary: hits M +- S M/s')."""
-    iters = [(int(m.group(1)), float(m.group(3))) for m in map(ITER.match, text.splitlines()) if m]
+    found = [m for m in map(ITER.match, text.splitlines()) if m]
+    iters = [(int(m.group(1)), float(m.group(3))) for m in found]
+    # each 'Iter' line's rate is its hits over its interval (1 s + the printed offset in us)
+    hits = sum(float(m.group(3)) * (1.0 + float(m.group(2)) / 1e6) for m in found)
     summary = [m for m in map(SUMMARY.match, text.splitlines()) if m]
     if not summary:
         raise LabError(f"bench {name}: no 'Summary: hits' line in its output: {text.strip()[-800:]}")
     rate, sd = float(summary[-1].group(1)), float(summary[-1].group(2))
     if rate <= 0:
         raise LabError(f"bench {name}: a rate of {rate} M/s (nothing was counted): {text.strip()[-800:]}")
-    return BenchResult(name, rate, sd, [r for i, r in iters if i >= warmup], warmup)
+    return BenchResult(name, rate, sd, [r for i, r in iters if i >= warmup], warmup, hits)
 
 
 def added_ns(hooked: BenchResult, count: BenchResult) -> float:
     """The bench's figure for a hook over the counting baseline: ns/event hooked - ns/event counted."""
     return 1000.0 / hooked.rate - 1000.0 / count.rate
+
+
+def added_cpu_ns(hooked: BenchResult, count: BenchResult) -> float | None:
+    """The same difference on the bench process's CPU time per event (None without CPU times)."""
+    h, c = hooked.cpu_ns_per_event, count.cpu_ns_per_event
+    return None if h is None or c is None else h - c
 
 
 def per_iter_added(hooked: BenchResult, count: BenchResult) -> list[float]:
@@ -261,8 +279,28 @@ def run(binary: Path, name: str, cpu: int = 0, warmup: int = 1, duration: int = 
     """Run one benchmark (it stops by itself after warmup + duration s; killed if this process is
     interrupted: subprocess.run kills its child on any exception). Returns the result and the raw text."""
     cmd = command(binary, name, cpu, warmup, duration, batch_iters)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=warmup + duration + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     text = proc.stdout + proc.stderr
     if proc.returncode != 0:
         raise LabError(f"bench {name} exited {proc.returncode}: {text.strip()[-1000:]}")
-    return parse_output(name, text, warmup), text
+    res = parse_output(name, text, warmup)
+    res.cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return res, text
+
+
+HOOK_PREFIXES = ("raw_tp_", "tracepoint_", "tp_btf_", "bench_trigger_", "kprobe_", "kretprobe_", "fentry_",
+                 "fexit_", "fmod_ret_")
+
+
+def foreign_hooks() -> list[str]:
+    """Names of BPF programs attached right now that look like trigger hooks (the lab's hook_batch
+    programs, the bench's bench_trigger_*): another run's programs on the same tracepoint or helper
+    add their cost to every event of ours. Sampled between runs (ours are detached then)."""
+    try:
+        out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, timeout=30).stdout
+        progs = json.loads(out or "[]")
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return []
+    return sorted(p.get("name", "?") for p in progs if str(p.get("name", "")).startswith(HOOK_PREFIXES))
