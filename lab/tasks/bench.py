@@ -91,3 +91,15 @@ def matrix(c, playbook="smoke"):
     import sys
 
     c.run(f"{sys.executable} benchmarks/matrix.py --playbook {playbook}", pty=False)
+
+
+@task(help={"rounds": "rounds of (kernel bench, lab rows) back to back (default 3)",
+            "duration": "kernel bench seconds per benchmark after its 1 s warm-up (default 5)",
+            "variants": "lab program variants, comma-separated: empty, count (default empty)"})
+def reference(c, rounds=3, duration=5, variants="empty"):
+    """Benchmark: the kernel's own selftests/bpf trigger bench (built from Debian's linux-source) beside
+    the lab's kernel_batch raw_tp / tracepoint rows on this machine; prints both and their ratio."""
+    import sys
+
+    c.run(f"{sys.executable} benchmarks/kernel_bench.py --rounds {int(rounds)} --duration {int(duration)}"
+          f" --variants {variants}", pty=False)
