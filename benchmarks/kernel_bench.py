@@ -66,6 +66,63 @@ def fmt_ci(med: float, lo: float | None, hi: float | None) -> str:
     return f"{med:6.1f} [{lo:.1f}, {hi:.1f}]" if lo is not None else f"{med:6.1f}"
 
 
+def one_round(rnd: int, a: argparse.Namespace, binary: Path, bpf: Path, variants: list[str]) -> dict:
+    """The bench's three benchmarks, then the lab's rows; prints them; returns the figures."""
+    start, load0 = now(), load()
+    res = {name: kernelbench.run(binary, name, a.cpu, a.warmup, a.duration, a.batch)[0]
+           for name in (COUNT, *BENCH.values())}
+    rows = {(h, v): lab_row(bpf, h, v, a.cpu, a.trials, a.batch, a.block_ms) for h in BENCH for v in variants}
+    foreign = sorted({f for r in res.values() for f in r.foreign})
+    lab_foreign = {k: r["foreign_trials"] for k, r in rows.items() if r["foreign_trials"]}
+    out = {"clean": not foreign and not lab_foreign, "bench": {}, "lab": {}}
+    count = res[COUNT]
+    print(f"\nround {rnd + 1}/{a.rounds}  {start}-{now()} UTC  load {load0} -> {load()}"
+          f"{'' if out['clean'] else '  DISTURBED (left out of the clean summary)'}")
+    if foreign:
+        print(f"  other runs' hook programs were loaded while the bench ran: {foreign}")
+    print(f"  bench {COUNT}: {count.rate:.3f} +- {count.stddev:.3f} M/s = {count.ns_per_event:.1f} ns/event"
+          f" (process CPU {count.cpu_ns_per_event:.1f} ns/event)")
+    for hook, name in BENCH.items():
+        r = res[name]
+        add, cpu_add = kernelbench.added_ns(r, count), kernelbench.added_cpu_ns(r, count)
+        per = kernelbench.per_iter_added(r, count)
+        out["bench"][hook] = (add, cpu_add)
+        print(f"  {hook:10s} bench {name}: {r.rate:.3f} +- {r.stddev:.3f} M/s = {r.ns_per_event:.1f} ns/event,"
+              f" over count {add:6.1f} ns (per second {min(per):.1f} to {max(per):.1f});"
+              f" on its process CPU time {cpu_add:6.1f} ns")
+        for v in variants:
+            row = rows[(hook, v)]
+            med, wall = row["ns_median"], row["wall_ns_median"]
+            out["lab"][(hook, v)] = (med, wall)
+            print(f"  {hook:10s} lab {v:5s} cpu {fmt_ci(med, row['ns_ci_low'], row['ns_ci_high'])} ns"
+                  f"  wall {fmt_ci(wall, row['wall_ns_ci_low'], row['wall_ns_ci_high'])} ns"
+                  f"  ({row['status']}, foreign trials {row['foreign_trials']})")
+            print(f"  {'':10s} ratio lab/bench {med / add:.2f}  (lab wall / bench {wall / add:.2f};"
+                  f" lab cpu / bench CPU {med / cpu_add:.2f})")
+    return out
+
+
+def spread(xs: list[float], f: str = ".1f") -> str:
+    return f"{statistics.median(xs):{f}} [{min(xs):{f}}, {max(xs):{f}}]" if xs else "-"
+
+
+def summary(rounds: list[dict], variants: list[str]) -> None:
+    for title, sel in (("all", rounds), ("clean", [r for r in rounds if r["clean"]])):
+        print(f"\n{title} rounds: {len(sel)} (median [min, max] over rounds)")
+        if not sel:
+            continue
+        for hook in BENCH:
+            b = [r["bench"][hook][0] for r in sel]
+            c = [r["bench"][hook][1] for r in sel]
+            print(f"  {hook:10s} bench over count {spread(b)} ns  (on its CPU time {spread(c)} ns)")
+            for v in variants:
+                lab = [r["lab"][(hook, v)][0] for r in sel]
+                rat = [r["lab"][(hook, v)][0] / r["bench"][hook][0] for r in sel]
+                crat = [r["lab"][(hook, v)][0] / r["bench"][hook][1] for r in sel]
+                print(f"  {hook:10s} lab {v:5s} {spread(lab)} ns  ratio lab/bench {spread(rat, '.2f')}"
+                      f" (issue 14: 0.80-1.25); on the bench's CPU time {spread(crat, '.2f')}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
@@ -79,6 +136,7 @@ def main() -> int:
                     "count (count only, the bench's program)")
     ap.add_argument("--suite", default=kernelbench.DEFAULT_SUITE, help="Debian suite whose linux-source to build")
     a = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)
     paths = Paths()
     variants = [v.strip() for v in a.variants.split(",") if v.strip()]
     build = kernelbench.ensure(paths, a.suite)
@@ -86,59 +144,11 @@ def main() -> int:
     bpf = paths.build / "bpf"
     print(f"kernel {os.uname().release}  accelerator host  CPU {cpu_model()} x{os.cpu_count()}  "
           f"bench: {build.label} ({build.binary})  pinned to CPU {a.cpu}  batch {a.batch}", flush=True)
-    ratios: dict[tuple[str, str], list[float]] = {}
-    bench_all: dict[str, list[float]] = {h: [] for h in BENCH}
-    bench_cpu: dict[str, list[float]] = {h: [] for h in BENCH}
-    cpu_ratios: dict[tuple[str, str], list[float]] = {}
-    lab_all: dict[tuple[str, str], list[float]] = {}
+    rounds: list[dict] = []
     with interrupt.handling():
         for rnd in range(a.rounds):
-            start, load0 = now(), load()
-            res, foreign = {}, set(kernelbench.foreign_hooks())
-            for name in (COUNT, *BENCH.values()):
-                res[name] = kernelbench.run(build.binary, name, a.cpu, a.warmup, a.duration, a.batch)[0]
-                foreign.update(kernelbench.foreign_hooks())
-            rows = {(h, v): lab_row(bpf, h, v, a.cpu, a.trials, a.batch, a.block_ms) for h in BENCH for v in variants}
-            count = res[COUNT]
-            print(f"\nround {rnd + 1}/{a.rounds}  {start}-{now()} UTC  load {load0} -> {load()}")
-            if foreign:
-                print(f"  WARNING: other processes' hook programs were attached around the bench: {sorted(foreign)}")
-            print(f"  bench {COUNT}: {count.rate:.3f} +- {count.stddev:.3f} M/s = {count.ns_per_event:.1f} ns/event"
-                  f" (process CPU {count.cpu_ns_per_event:.1f} ns/event)")
-            for hook, name in BENCH.items():
-                r = res[name]
-                add = kernelbench.added_ns(r, count)
-                cpu_add = kernelbench.added_cpu_ns(r, count)
-                per = kernelbench.per_iter_added(r, count)
-                bench_all[hook].append(add)
-                bench_cpu[hook].append(cpu_add)
-                print(f"  {hook:10s} bench {name}: {r.rate:.3f} +- {r.stddev:.3f} M/s = {r.ns_per_event:.1f} ns/event,"
-                      f" over count {add:6.1f} ns (per second {min(per):.1f}-{max(per):.1f});"
-                      f" process CPU over count {cpu_add:6.1f} ns")
-                for v in variants:
-                    row = rows[(hook, v)]
-                    med = row["ns_median"]
-                    ratios.setdefault((hook, v), []).append(med / add)
-                    cpu_ratios.setdefault((hook, v), []).append(med / cpu_add)
-                    lab_all.setdefault((hook, v), []).append(med)
-                    print(f"  {hook:10s} lab {v:5s} cpu {fmt_ci(med, row['ns_ci_low'], row['ns_ci_high'])} ns"
-                          f"  wall {fmt_ci(row['wall_ns_median'], row['wall_ns_ci_low'], row['wall_ns_ci_high'])} ns"
-                          f"  ({row['status']}, foreign trials {row['foreign_trials']})")
-                    wall = row["wall_ns_median"]
-                    print(f"  {'':10s} ratio lab/bench {med / add:.2f} (lab wall / bench {wall / add:.2f},"
-                          f" lab cpu / bench process CPU {med / cpu_add:.2f})")
-    print(f"\noverall ({a.rounds} rounds; median [min, max] over rounds)")
-    for hook in BENCH:
-        b = bench_all[hook]
-        c = bench_cpu[hook]
-        print(f"  {hook:10s} bench over count {statistics.median(b):6.1f} [{min(b):.1f}, {max(b):.1f}] ns"
-              f"  (process CPU {statistics.median(c):6.1f} [{min(c):.1f}, {max(c):.1f}] ns)")
-        for v in variants:
-            lab, rat, crat = lab_all[(hook, v)], ratios[(hook, v)], cpu_ratios[(hook, v)]
-            print(f"  {hook:10s} lab {v:5s}  {statistics.median(lab):6.1f} [{min(lab):.1f}, {max(lab):.1f}] ns  "
-                  f"ratio {statistics.median(rat):.2f} [{min(rat):.2f}, {max(rat):.2f}]"
-                  f"  (issue 14 asks 0.80-1.25); on the bench's CPU time {statistics.median(crat):.2f}"
-                  f" [{min(crat):.2f}, {max(crat):.2f}]")
+            rounds.append(one_round(rnd, a, build.binary, bpf, variants))
+    summary(rounds, variants)
     return 0
 
 

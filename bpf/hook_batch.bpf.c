@@ -15,7 +15,9 @@
  * what the kernel bench subtracts). Kernels without the kfunc fall back to a
  * getpgid() loop in user space, the hooks on sys_enter filtered to getpgid (the *_pgid programs).
  * Each hook has an empty (filter + count) and a body (the talk's PID + comm record, then count)
- * variant, like the open path. Events are counted per CPU (no atomic), summed by the helper.
+ * variant, like the open path, and a count variant: the kernel bench's program exactly (no tgid
+ * filter, an atomic add to this CPU's counter), which counts every CPU's events on its hook.
+ * Events are counted per CPU (no atomic, but for count), summed by the helper.
  */
 #define LAB_HOOK
 #include "lab.h"
@@ -57,9 +59,16 @@ SEC("?raw_tp") int driver_kfunc(void *ctx)
 	return 0;
 }
 
+/* the kernel bench's inc_counter(): an atomic add to this CPU's slot, no filter */
+static __always_inline void lab_count_cpu_atomic(void)
+{
+	__sync_fetch_and_add(&lab_cpu_events[bpf_get_smp_processor_id() & (LAB_CPUS - 1)], 1);
+}
+
 #define B_EMPTY() do { if (!lab_mine()) return 0; lab_count_cpu(); } while (0)
 #define B_BODY()  do { if (!lab_mine()) return 0; lab_record(); lab_count_cpu(); } while (0)
-#define VARIANTS(DEF) DEF(empty, EMPTY) DEF(body, BODY)
+#define B_COUNT() do { lab_count_cpu_atomic(); } while (0)
+#define VARIANTS(DEF) DEF(empty, EMPTY) DEF(body, BODY) DEF(count, COUNT)
 
 #define KPROBE(v, V) SEC("?kprobe/bpf_get_numa_node_id") int kprobe_##v(void *ctx) { B_##V(); return 0; }
 #define KRETPROBE(v, V) SEC("?kretprobe/bpf_get_numa_node_id") int kretprobe_##v(void *ctx) { B_##V(); return 0; }

@@ -26,6 +26,7 @@ import re
 import resource
 import shutil
 import subprocess
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -217,6 +218,7 @@ class BenchResult:
     warmup: int = 1
     hits: float = 0.0  # M events counted over every reported second, warm-up included
     cpu_s: float | None = None  # CPU time (user + system) of the bench process, all threads
+    foreign: list[str] = field(default_factory=list)  # other runs' hook programs seen while it ran
 
     @property
     def cpu_ns_per_event(self) -> float | None:
@@ -276,28 +278,45 @@ def command(binary: Path, name: str, cpu: int = 0, warmup: int = 1, duration: in
 
 def run(binary: Path, name: str, cpu: int = 0, warmup: int = 1, duration: int = 5,
         batch_iters: int = 100) -> tuple[BenchResult, str]:
-    """Run one benchmark (it stops by itself after warmup + duration s; killed if this process is
-    interrupted: subprocess.run kills its child on any exception). Returns the result and the raw text."""
+    """Run one benchmark; it stops by itself after warmup + duration s (killed if this process is
+    interrupted or it overruns). Every half second the hook programs loaded by others are sampled
+    (`foreign_hooks`): programs of another run on the same tracepoint add their cost to our events.
+    Returns the result (with its process CPU time and what was seen) and the raw text."""
     cmd = command(binary, name, cpu, warmup, duration, batch_iters)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=warmup + duration + 60)
+    seen: set[str] = set()
+    deadline = time.monotonic() + warmup + duration + 60
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        try:
+            while True:
+                try:
+                    text = proc.communicate(timeout=0.5)[0]
+                    break
+                except subprocess.TimeoutExpired:
+                    seen.update(foreign_hooks())
+                    if time.monotonic() > deadline:
+                        raise LabError(f"bench {name} did not stop after {warmup + duration + 60} s") from None
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    text = proc.stdout + proc.stderr
     if proc.returncode != 0:
         raise LabError(f"bench {name} exited {proc.returncode}: {text.strip()[-1000:]}")
     res = parse_output(name, text, warmup)
     res.cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    res.foreign = sorted(seen)
     return res, text
 
 
-HOOK_PREFIXES = ("raw_tp_", "tracepoint_", "tp_btf_", "bench_trigger_", "kprobe_", "kretprobe_", "fentry_",
-                 "fexit_", "fmod_ret_")
+# the lab's hook programs (bpf/hook_*.bpf.c); the bench's own bench_trigger_* are not counted: they
+# are ours while it runs and linger a moment after it exits (a link is released from a workqueue)
+HOOK_PREFIXES = ("raw_tp_", "tracepoint_", "tp_btf_", "kprobe_", "kretprobe_", "fentry_", "fexit_", "fmod_ret_")
 
 
 def foreign_hooks() -> list[str]:
-    """Names of BPF programs attached right now that look like trigger hooks (the lab's hook_batch
-    programs, the bench's bench_trigger_*): another run's programs on the same tracepoint or helper
-    add their cost to every event of ours. Sampled between runs (ours are detached then)."""
+    """Names of BPF programs loaded right now that look like the lab's hook programs: another lab
+    run's programs on the same tracepoint or helper add their cost to every event of ours."""
     try:
         out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, timeout=30).stdout
         progs = json.loads(out or "[]")

@@ -256,3 +256,30 @@ def test_fmod_ret_plan_and_unsupported_without_the_kfunc(tmp_path):
     assert [r["status"] for r in rows] == ["unsupported"] and "kfunc" in rows[0]["reason"]
     assert schema.validate(rows[0]) == []
     assert hooks.check({"hooks": ["fmod_ret"]}) == []
+
+
+def test_count_variant_is_kernel_batch_only_and_labelled(tmp_path, monkeypatch):
+    """variant "count" (the kernel bench's program) gives kernel_batch rows only, labelled as such."""
+    import json
+    import stat
+
+    from lab.agent import hooks
+
+    out = tmp_path / "recs.jsonl"
+    out.write_text("".join(json.dumps(r) + "\n" for r in records([8 * 10**5] * 4, [48 * 10**5] * 4,
+                                                                  count_cpu=[9 * 10**5] * 4, stats=False)))
+    helper = tmp_path / "batchbench"
+    helper.write_text(f"#!/bin/sh\necho \"$*\" >> '{tmp_path / 'args'}'\ncat '{out}'\n")
+    helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
+    (tmp_path / "hookbench").write_text("#!/bin/sh\nexit 3\n")
+    (tmp_path / "hookbench").chmod(0o755)
+    monkeypatch.setattr(hooks, "kernel_has_trigger_tp", lambda: (True, ""))
+    assert hooks.check({"variants": ["count", "empty"]}) == []
+    c = Context("hooks", "test", "host", str(tmp_path), {"hooks": ["raw_tp"], "variants": ["count"]})
+    rows = list(hooks.run(c))
+    assert [r.get("method") for r in rows] == ["kernel_batch"]  # no open-path row for count
+    kb = rows[0]
+    assert kb["status"] == "ok" and kb["variant"] == "count" and kb["program"] == "raw_tp_count"
+    assert "kernel bench's program" in kb["variant_note"] and "no tgid filter" in kb["variant_note"]
+    assert "--prog raw_tp_count" in (tmp_path / "args").read_text()
+    assert schema.validate(kb) == []

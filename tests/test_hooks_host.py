@@ -196,3 +196,21 @@ def test_a_program_left_attached_in_the_baseline_makes_the_row_invalid():
     status, reason = hooks.baseline_check(trials)
     assert status == "invalid" and "trial 1" in reason and "baseline" in reason
     assert hooks.baseline_check(trials[:1]) == ("ok", "")
+
+
+def test_kernel_batch_count_variant_for_real():
+    """The kernel bench's program (variant count: no tgid filter, atomic per-CPU count) on the real
+    tracepoint: kernel_batch rows only, every event counted. It counts every process's events, so
+    another run's driver firing the same tracepoint makes it invalid: that run's programs are then
+    seen (foreign_trials)."""
+    params = {"hooks": ["raw_tp"], "variants": ["count"], "stats_trials": 1, "batch_trials": 4,
+              "batch_block_ms": 30}
+    rows = run_agent(params)
+    assert [r.get("method") for r in rows if r.get("hook") == "raw_tp"] == ["kernel_batch", "bpf_stats"]
+    kb = pick(rows, "raw_tp", "kernel_batch", variant="count")
+    assert kb["program"] == "raw_tp_count" and "kernel bench's program" in kb["variant_note"]
+    if kb["status"] == "invalid":
+        assert kb["foreign_trials"] > 0, kb["reason"]
+    else:
+        assert kb["status"] in ("ok", "inconclusive"), kb["reason"]
+        assert kb["events"] == kb["triggers"] > 0 and kb["ns_median"] > 0

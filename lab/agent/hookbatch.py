@@ -32,6 +32,8 @@ from .common import median_ci, timing_fields
 from .hooktable import ATTACH, syscall_point
 
 PER_KERNEL = "in-kernel trigger"
+COUNT_NOTE = ("the kernel bench's program: no tgid filter, an atomic add to this CPU's counter "
+              "(counts every process's events on the hook; the empty variant filters by tgid first)")
 PER_GETPGID = "getpgid"
 
 HELPER_POINT = "bpf_get_numa_node_id (helper the driver calls %d times per BPF_PROG_TEST_RUN)"
@@ -175,6 +177,8 @@ def batch_rows(suite, hook, variant, has_tp, why_no_tp):
     for attempt in (0, 1):
         prog = "%s_%s" % (prefix, variant)
         base = dict(hook=hook, attach_point=point, variant=variant, program=prog, per=per)
+        if variant == "count":
+            base["variant_note"] = COUNT_NOTE
         if fallback:
             base["fallback"] = fallback
         args = ["--obj", suite.ctx.path("hook_batch.bpf.o"), "--prog", prog, "--trigger", trigger,

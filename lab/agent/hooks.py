@@ -6,7 +6,8 @@ suite going when the kernel refuses a hook (a row with status "unsupported" and 
 
 Parameters (playbook `suites.hooks`, all optional):
   trials (10), stats_trials (3), ops (20000 opens per trial), uprobe_ops (5000), net_ops (5000),
-  hooks (all of HOOKS), variants (["body", "empty"]; "heavy" = the sanity-check program),
+  hooks (all of HOOKS), variants (["body", "empty"]; "heavy" = the sanity-check program; "count" =
+  kernel_batch rows only, the kernel bench's program: no tgid filter, an atomic per-CPU count),
   freqs ([99, 999, 9999]), perf_events (["sw", "hw"]), perf_samples (1000: samples every program
   arm of a perf trial generates at least; trials are sized by samples, not time), perf_trials (6),
   path ("/dev/null": the file the open loop opens), kernel_batch (true: also measure every selected
@@ -64,7 +65,8 @@ NET_HOOKS = {
 }
 HOOKS = list(OPEN_HOOKS) + list(BATCH_ONLY) + list(UPROBE_HOOKS) + ["perf_event"] + list(NET_HOOKS)
 
-VARIANTS = ("body", "empty", "heavy")
+VARIANTS = ("body", "empty", "heavy", "count")
+BATCH_VARIANTS = ("count",)  # kernel_batch only: the kernel bench's own program (hook_batch.bpf.c)
 PARAMS = ("trials", "stats_trials", "ops", "uprobe_ops", "net_ops", "hooks", "variants", "freqs", "perf_events",
           "perf_samples", "perf_trials", "path", "kernel_batch", "batch", "batch_trials", "batch_block_ms",
           "uprobe_targets")
@@ -244,6 +246,8 @@ class Suite:
         """Every variant's rows of one hook (the gates compare variants, so they are measured together)."""
         rows = []
         for variant in self.variants:
+            if variant in BATCH_VARIANTS:
+                continue
             if hook in OPEN_HOOKS:
                 rows += self.syscall_rows(hook, variant, "open", OPEN_HOOKS[hook], self.ops, "hook_open.bpf.o",
                                           ["--path", self.path])
@@ -360,7 +364,7 @@ class Suite:
         what = "software cpu-clock" if event == "sw" else "hardware cycles"
         base = dict(hook="perf_event", attach_point="%s %d Hz (this process)" % (what, freq), freq_hz=freq,
                     perf_event=event, per="sample")
-        variants = [v for v in self.variants if v != "none"]
+        variants = [v for v in self.variants if v != "none" and v not in BATCH_VARIANTS]
         progs = ",".join("perf_event_%s" % v for v in variants) or "none"
         args = ["--obj", self.ctx.path("hook_perf.bpf.o"), "--prog", progs, "--event", event, "--freq", freq,
                 "--samples", self.perf_samples, "--trials", self.perf_trials, "--stats-trials", self.stats_trials]
