@@ -20,9 +20,13 @@ the statistics on: their clock reads (the row's stats_cost_ns per run) are paid 
 outside run_time_ns, stay in unexplained. The interval of triggering reflects the trials' event
 rates; the dispatch figure is the hook row's median.
 
-The talk's five sources, per tool and for all at once: user space, map access (not separable:
-inside execution, with the agent's reason), triggering, the verifier (one-time: exec to attached,
-verified_insns; its reported time where the row has it) and execution; plus what is unexplained.
+Map access (lab/mapparts.py): the agent's counted map operations per second x the map suite's
+per-op cost of the same run, carved out of execution (exec becomes the rest of execution); not
+separable where the kernel refused the counter (the agent's reason), or not measured with why.
+
+The talk's five sources, per tool and for all at once: user space, map access, triggering, the
+verifier (one-time: exec to attached, verified_insns; its reported time where the row has it) and
+execution; plus what is unexplained.
 """
 
 from __future__ import annotations
@@ -33,12 +37,12 @@ from typing import Any
 
 import pandas as pd
 
-from . import stats
+from . import mapparts, stats
 from .selectors import select
 
 METHODS = ("kernel_batch", "cpu_abba", "wall_abba")
 VARIANTS = ("empty", "body")
-PARTS = ("user", "exec", "triggering", "unexplained")  # per-second parts, stacked in this order
+PARTS = ("user", "map", "exec", "triggering", "unexplained")  # per-second parts, stacked in this order
 SOURCES = ("user space", "map access", "triggering", "verifier", "execution")
 
 
@@ -178,13 +182,21 @@ def _rest(row: pd.Series | dict[str, Any], trig: Triggering) -> list[float]:
     return [u - med for u in unexp]
 
 
-def tool_parts(row: pd.Series | dict[str, Any], costs: dict[str, Dispatch | str] | None) -> dict[str, Any]:
-    """One tools row's parts with intervals, the five sources and which measured one dominates."""
+def tool_parts(row: pd.Series | dict[str, Any], costs: dict[str, Dispatch | str] | None,
+               map_costs: dict[tuple[str, str], mapparts.OpCost | str] | None = None) -> dict[str, Any]:
+    """One tools row's parts with intervals, the five sources and which measured one dominates.
+    map_costs: the map suite's per-op costs of the same run (None: it did not run)."""
     trig = triggering(row, costs)
-    ivs = {"total": _iv(row.get("cpu_total_samples")), "exec": _iv(row.get("cpu_exec_samples")),
+    exec_iv = _iv(row.get("cpu_exec_samples"))
+    macc = mapparts.map_access(row, map_costs, exec_iv.median if exec_iv else None)
+    exec_samples = row.get("cpu_exec_samples")
+    carve = macc.ms is not None and macc.status in ("measured", "partial")
+    if carve and isinstance(exec_samples, list):
+        exec_samples = [x - macc.ms for x in stats.clean(exec_samples)]
+    ivs = {"total": _iv(row.get("cpu_total_samples")), "exec": _iv(exec_samples),
            "user": _iv(row.get("cpu_user_samples")), "triggering": _iv(trig.samples) if trig.samples else None,
-           "unexplained": _iv(_rest(row, trig))}
-    measured = {k: ivs[k].median for k in ("user", "exec", "triggering") if ivs[k] is not None}
+           "map": _iv([macc.ms]) if carve else None, "unexplained": _iv(_rest(row, trig))}
+    measured = {k: ivs[k].median for k in ("user", "map", "exec", "triggering") if ivs[k] is not None}
     dominant = max(measured, key=lambda k: measured[k]) if measured else None
     ns = row.get("not_separable") if isinstance(row.get("not_separable"), dict) else {}
     insns, load_ms = row.get("verified_insns"), _num(row.get("load_ms"))
@@ -194,8 +206,8 @@ def tool_parts(row: pd.Series | dict[str, Any], costs: dict[str, Dispatch | str]
         f"{int(insns):,} insns verified" if _num(insns) is not None else "verified_insns not reported (< 5.16)",
         f"verification {vtime:.0f} us" if vtime is not None else str(ns.get("verifier_time", "")),
     ) if x)
-    return {"ivs": ivs, "triggering": trig, "dominant": dominant, "verifier": verifier,
-            "map_access": str(ns.get("map_access", "not separable")),
+    return {"ivs": ivs, "triggering": trig, "dominant": dominant, "verifier": verifier, "map": macc,
+            "map_access": macc.text() or macc.status, "exec_carved": carve,
             "tools_combined": row.get("tools_combined") if isinstance(row.get("tools_combined"), list) else None}
 
 
@@ -208,10 +220,12 @@ def frame_parts(df: pd.DataFrame) -> list[dict[str, Any]]:
     for run_id, rows in tools.groupby("run"):
         hooks = select(df, {"suite": "hooks", "run": run_id})
         costs = dispatch_costs(hooks) if not hooks.empty else None
+        maps = select(df, {"suite": "maps", "run": run_id})
+        map_costs = mapparts.op_costs(maps) if not maps.empty else None
         for _, r in rows.iterrows():
             if not isinstance(r.get("cpu_total_samples"), list):
                 continue
-            out.append(dict(tool_parts(r, costs), group=r["group"], run=run_id, tool=str(r["tool"]),
+            out.append(dict(tool_parts(r, costs, map_costs), group=r["group"], run=run_id, tool=str(r["tool"]),
                             emulated=bool(r["emulated"]), row=r))
     return out
 

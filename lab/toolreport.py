@@ -16,10 +16,11 @@ from matplotlib.figure import Figure
 from . import stats, toolparts
 from .plots import group_meta
 
-COLORS = {"user": "#c0504d", "exec": "#4f81bd", "triggering": "#f79646", "unexplained": "#bfbfbf"}
-LABELS = {"user": "user space (tool process)", "exec": "execution (run_time_ns)",
+COLORS = {"user": "#c0504d", "map": "#9bbb59", "exec": "#4f81bd", "triggering": "#f79646", "unexplained": "#bfbfbf"}
+LABELS = {"user": "user space (tool process)", "map": "map access (counted ops x map suite ns/op)",
+          "exec": "execution (run_time_ns; minus map access where counted)",
           "triggering": "triggering (runs x hook dispatch)", "unexplained": "unexplained (total - parts)"}
-SOURCE_OF = {"user": "user space", "exec": "execution", "triggering": "triggering"}
+SOURCE_OF = {"user": "user space", "map": "map access", "exec": "execution", "triggering": "triggering"}
 
 
 def _txt(iv: stats.Interval | None, total: stats.Interval | None = None) -> str:
@@ -39,18 +40,28 @@ def _label(p: dict[str, Any]) -> str:
 
 
 def parts_table(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    head = ["target", "tool", "load", "total CPU ms/s", "user space", "execution", "triggering",
-            "unexplained", "dominant measured source", "one-time (verifier, load)", "map access",
-            "triggering: hook row taken / why not"]
+    head = ["target", "tool", "load", "total CPU ms/s", "user space", "map access", "execution", "triggering",
+            "unexplained", "dominant measured source", "one-time (verifier, load)",
+            "map access: counted ops x map row taken / why not", "triggering: hook row taken / why not"]
     rows = []
     for p in parts:
         iv, r = p["ivs"], p["row"]
         cells = [p["group"], _label(p), str(r.get("load") or "-"), _txt(iv["total"])]
-        cells += [_txt(iv[k], iv["total"]) for k in ("user", "exec", "triggering", "unexplained")]
-        cells += [SOURCE_OF.get(p["dominant"] or "", "-"), p["verifier"], _short(p["map_access"]),
+        cells += [_txt(iv["user"], iv["total"]), _map_cell(p, iv)]
+        cells += [_txt(iv[k], iv["total"]) for k in ("exec", "triggering", "unexplained")]
+        cells += [SOURCE_OF.get(p["dominant"] or "", "-"), p["verifier"], p["map_access"][:400],
                   p["triggering"].text()[:300]]
         rows.append({"cells": cells, "emulated": p["emulated"], "status": "ok"})
     return {"head": head, "rows": rows}
+
+
+def _map_cell(p: dict[str, Any], iv: dict[str, Any]) -> str:
+    m = p["map"]
+    if iv.get("map") is not None:
+        return _txt(iv["map"], iv["total"]) + ("" if m.status == "measured" else f" ({m.status})")
+    if m.status == "implausible" and m.ms is not None:
+        return f"{m.ms:,.3f} implausible (> execution)"
+    return _short(p["map_access"]) if m.status == "not separable" else m.status
 
 
 def sources_table(parts: list[dict[str, Any]], talk_sources: list[str]) -> dict[str, Any]:
@@ -85,8 +96,9 @@ def _sum(pick: list[dict[str, Any]], key: str) -> float | None:
 
 
 def _source_cell(key: str, pick: list[dict[str, Any]]) -> str:
-    if key == "map":
-        return _short(pick[0]["map_access"]) + "; " + pick[0]["map_access"].split(":", 1)[-1].strip()[:160]
+    if key == "map" and _sum(pick, "map") is None:
+        m = pick[0]["map_access"]
+        return (_short(m) + "; " + m.split(":", 1)[-1].strip()[:160]) if m.startswith("not separable") else m[:300]
     if key == "verifier":
         return " | ".join(f"{_label(p)}: {p['verifier']}" for p in pick)[:400] + " (one-time, not per second)"
     total = _sum(pick, "total")
@@ -96,6 +108,9 @@ def _source_cell(key: str, pick: list[dict[str, Any]]) -> str:
             return "; ".join(sorted({p["triggering"].why for p in pick if p["triggering"].why}))[:300]
         return "not measured"
     share = f" ({100 * v / total:.0f}% of total)" if total and total > 0 and key != "total" else ""
+    if key == "map":
+        return f"{v:,.3f} ms/s{share}, carved out of execution: " + " | ".join(
+            f"{_label(p)}: {p['map_access']}" for p in pick if p["ivs"].get("map") is not None)[:400]
     if len(pick) == 1 and pick[0]["ivs"].get(key) is not None:
         return _ivtext(pick[0]["ivs"][key], " ms/s") + share
     return f"{v:,.1f} ms/s{share}"

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from lab.agent import schema, tools, toolverif
+from lab.agent import mapaccess, schema, tools, toolverif
 from lab.agent.common import Context
 from lab.build import build_bpf
 from lab.config import Paths
@@ -32,7 +32,8 @@ def measure(d, names, trials, combined):
 def tooldir(tmp_path_factory):
     d = tmp_path_factory.mktemp("tooldir")
     build_bpf()  # the verifier-statistics shim the proof run preloads, beside the tools (ctx.bpf_dir)
-    shutil.copy(Paths().build / "bpf" / toolverif.SHIM, d)
+    for helper in (toolverif.SHIM, mapaccess.HELPER, mapaccess.OBJ):  # and the map-operation counter
+        shutil.copy(Paths().build / "bpf" / helper, d)
     for name, (iters, share) in VARIANTS.items():
         path = d / name
         path.write_text(f"#!{sys.executable}\nimport os, runpy\n"
@@ -116,3 +117,17 @@ def test_total_is_the_measured_parts_plus_a_reported_remainder(rows, tooldir):
     if not parts_account_for_total(r):  # a timing check never decides on one loaded measurement
         r = measure(tooldir, ["synth_small"], 5, False)["synth_small"]
     assert parts_account_for_total(r), (r["cpu_total_samples"], r["cpu_user"], r["cpu_exec"])
+
+
+def test_map_access_is_counted_or_keeps_the_kernels_reason(rows):
+    """The counting phase ran for real: where the kernel refuses the kprobes (this host: kprobe.multi
+    EOPNOTSUPP, no kprobe PMU), map access stays not separable with the kernel's own text; where it
+    allows them, the synthetic programs (no map calls) count none on their maps."""
+    for name in VARIANTS:
+        r = rows[name]
+        if "map_count" in r:
+            assert r["map_count"]["ops"] == {} and "map_access" not in r["not_separable"], r["map_count"]
+        else:
+            why = r["not_separable"]["map_access"]
+            assert why.startswith("not separable: the kernel refused the map-operation counter ("), why
+            assert "kprobe" in why and "stay inside exec" in why

@@ -90,6 +90,7 @@ SUITES = {
         verifier_detail=dict,
         verifier_why=str,
         tools_combined=list,  # tool "all": the tools started together (method combined_abba)
+        map_count=dict,  # the counting phase: map-operation calls/s per function and op (mapaccess.py)
     ),
 }
 
@@ -103,7 +104,7 @@ OPTIONAL = {
     "attach_point",
     "cpu_total", "cpu_exec", "cpu_user", "cpu_unexplained", "cpu_total_samples", "cpu_exec_samples",
     "cpu_user_samples", "cpu_unexplained_samples", "load_ms", "verified_insns", "program_detail", "maps",
-    "not_separable", "tools_combined", "verifier_us", "verifier_detail", "verifier_why",
+    "not_separable", "tools_combined", "verifier_us", "verifier_detail", "verifier_why", "map_count",
 }
 
 

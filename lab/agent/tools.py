@@ -24,6 +24,8 @@ Parameters (playbook `suites.tools`, all optional):
             method "combined_abba", load the union of theirs)
   tool_dir ("/usr/sbin": where the libbpf-tools binaries are)
   tool_build ("auto": the packaged build, else a newer one the kernel accepts; toolbuild.py)
+  map_count (true: after the proof run, a counting phase of count_seconds (proof_seconds) under the
+            same load with the map-operation counter attached, mapaccess.py; row field map_count)
 
 The disk stressor writes to the lab's scratch disk when the machine has one (lab guests do: their
 root is 9p and /tmp lives in memory, so biolatency would see no block I/O), else to a temporary
@@ -50,7 +52,7 @@ import tempfile
 import threading
 import time
 
-from . import toolattach, toolbuild, toolcost, toolverif
+from . import mapaccess, toolattach, toolbuild, toolcost, toolverif
 from .scratch import SCRATCH_LABEL, SCRATCH_MOUNT, ext4_label, mount_scratch  # noqa: F401 (vm.py, tests)
 from .common import check_params, median_ci, stopping
 from .toolload import free_port, loss_pct, parse_metrics, per_stressor  # noqa: F401 (tests)
@@ -80,7 +82,8 @@ WATCHED = {
     "vfsstat": ["open", "hdd"],       # vfs_open / vfs_read / vfs_write calls
     "tcplife": ["sock"],              # TCP state changes: stress-ng's sock makes ~1000 short connections/s
 }
-PARAMS = ("tools", "trials", "seconds", "proof_seconds", "load", "loads", "combined", "tool_dir", "tool_build")
+PARAMS = ("tools", "trials", "seconds", "proof_seconds", "load", "loads", "combined", "tool_dir", "tool_build",
+          "map_count", "count_seconds")
 PORTED = ("sock", "sockmany", "udp")  # stressors that bind a fixed default port (22000, 24000, 7000)
 TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead figures"
 
@@ -88,7 +91,7 @@ TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead fi
 def check(params):
     """Problems with the playbook's tools parameters (checked on the host before anything boots)."""
     problems = check_params(params, PARAMS, {"tools": tuple(TOOLS), "load": STRESSORS},
-                            ints=("trials", "seconds", "proof_seconds"))
+                            ints=("trials", "seconds", "proof_seconds", "count_seconds"))
     problems += [p for p in [toolbuild.check(params.get("tool_build"))] if p]
     loads = params.get("loads", {})
     if not isinstance(loads, dict):
@@ -98,8 +101,9 @@ def check(params):
             problems.append("loads: %r is not one of %s" % (tool, ", ".join(TOOLS)))
         if not isinstance(load, list) or not load or any(x not in STRESSORS for x in load):
             problems.append("loads: %s must be a non-empty list of %s" % (tool, ", ".join(STRESSORS)))
-    if not isinstance(params.get("combined", True), bool):
-        problems.append("combined must be true or false")
+    for flag in ("combined", "map_count"):
+        if not isinstance(params.get(flag, True), bool):
+            problems.append("%s must be true or false" % flag)
     return problems
 
 
@@ -128,6 +132,8 @@ class ToolSuite:
         self.load = p("load", None)  # one load for every tool; default: the load each tool watches
         self.loads = dict(p("loads", {}) or {})
         self.combined = bool(p("combined", True))
+        self.map_count = bool(p("map_count", True))
+        self.count_seconds = int(p("count_seconds", self.proof_seconds))
         self.tool_dir = str(p("tool_dir", "/usr/sbin"))
         self.builds = toolbuild.Chooser(p("tool_build", "auto"), self.tool_dir, ctx.bpf_dir)
         self.stress = shutil.which("stress-ng") or "/usr/bin/stress-ng"
@@ -273,6 +279,41 @@ class ToolSuite:
                     events=sum(p["run_cnt"] for p in progs.values()), progs=progs, maps=maps,
                     load_ms=sum(p.lab_load_ms for p in procs), programs=len(owner), verifier=vf)
 
+    def count_maps(self, names, load):
+        """The counting phase: the tools attached under their load with the map-operation counter on
+        (mapaccess.py), outside the timed trials. The row's map_count; mapaccess.Refused if refused."""
+        procs, owner, counter = [], [], None
+        try:
+            for name in names:
+                before = set(toolcost.prog_ids())
+                proc = self.start_tool(name)
+                procs.append(proc)
+                held = toolcost.held_prog_ids(proc.pid)
+                owner += [i for i in toolcost.prog_ids() if i not in before and (not held or i in held)]
+            map_ids = sorted({m for p in toolcost.progs(owner).values() for m in p["map_ids"]})
+            maps = mapaccess.map_types(map_ids)
+            counter = mapaccess.Counter(self.ctx.bpf_dir, [p.pid for p in procs], map_ids)
+            s0, p0 = counter.snap(), toolcost.progs(owner)
+            self.stress_run(self.count_seconds, load)
+            p1, s1 = toolcost.progs(owner), counter.snap()
+        finally:
+            if counter is not None:
+                counter.stop()
+            for p in procs:
+                self.stop_tool(p)
+        events = sum(p1[i]["run_cnt"] - p0[i]["run_cnt"] for i in p1 if i in p0)
+        return mapaccess.summarize(counter.attached, s0, s1, maps, counter.skipped, counter.uncounted_maps, events)
+
+    def map_fields(self, names, load):
+        """map_count, or why map access stays inside exec (not_separable.map_access)."""
+        if not self.map_count:
+            return {}, "not separable: the counting phase was off (playbook map_count: false); map helper calls " \
+                       "stay inside exec"
+        try:
+            return {"map_count": self.count_maps(names, load)}, None
+        except mapaccess.Refused as e:
+            return {}, mapaccess.REFUSED % e
+
     def measure(self, names, load, **base):
         base.setdefault("method", "throughput_abba")
         try:
@@ -301,6 +342,7 @@ class ToolSuite:
 
     def measure_on(self, names, load, base):
         proof = self.tool_side(names, self.proof_seconds, load, verifier=True)
+        counted, why = self.map_fields(names, load)
         pairs, sides, loads = [], [], [proof["load_ms"]]
         for t in range(self.trials):
             got = {}
@@ -327,7 +369,8 @@ class ToolSuite:
                         overhead_cpu_pct=cmed, overhead_cpu_ci_low=clo, overhead_cpu_ci_high=chi,
                         overhead_cpu_samples=[round(x, 3) for x in cpu_losses],
                         per_stressor=per_stressor(pairs), events=proof["events"], programs=proof["programs"],
-                        **toolcost.sources_fields(losses, sides, loads, proof), **base)
+                        **mapaccess.with_not_separable(toolcost.sources_fields(losses, sides, loads, proof), why),
+                        **counted, **base)
 
     def run(self):
         mount, dev = mount_scratch(load_driver=self.ctx.accelerator in ("kvm", "tcg"))
