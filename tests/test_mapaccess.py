@@ -48,7 +48,7 @@ def test_summary_counts_each_lookup_once_and_says_what_it_could_not_count():
     assert mc["events_per_s"] == 50.0 and mc["missed_per_s"] == 2.0 and mc["seconds"] == 2.0
     text = " | ".join(mc["not_counted"])
     assert "inlined" in text and "htab_lru_map_update_elem: not in this kernel" in text
-    assert "bpf_ringbuf_output: refused (EINVAL)" in text and "2.0 calls/s missed" in text
+    assert "refused by the kernel: bpf_ringbuf_output (EINVAL)" in text and "2.0 calls/s missed" in text
 
 
 def test_not_separable_keeps_the_reason_or_drops_map_access():

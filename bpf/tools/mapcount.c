@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -230,12 +231,19 @@ int main(int argc, char **argv)
 			die(3, "no kprobe attached (kprobe.multi: %s; kprobe on %s: %s)",
 			    *multi_why ? multi_why : "not tried", names[0], reasons[0]);
 	}
+	/* the counters, read through the kernel's own mapping of .bss (libbpf < 1.4 maps it only for
+	 * skeletons: bpf_map__initial_value would be the private copy); reading them calls nothing */
 	struct bpf_map *bss = map_named(obj, ".bss");
-	size_t bsz = 0;
-	const __u64 *counts = bss ? bpf_map__initial_value(bss, &bsz) : NULL;
+	size_t bsz = bss ? bpf_map__value_size(bss) : 0, psz = sysconf(_SC_PAGESIZE);
+	const __u64 *counts = NULL;
 
-	if (!counts || bsz < sizeof(__u64) * MC_FUNCS * MC_SLOTS)
-		die(1, "cannot map the counters (.bss) of %s", objpath);
+	if (bss && bsz >= sizeof(__u64) * MC_FUNCS * MC_SLOTS) {
+		void *m = mmap(NULL, (bsz + psz - 1) / psz * psz, PROT_READ, MAP_SHARED, bpf_map__fd(bss), 0);
+
+		counts = m == MAP_FAILED ? NULL : m;
+	}
+	if (!counts)
+		die(1, "cannot map the counters (.bss) of %s: %s", objpath, strerror(errno));
 	int pfd = bpf_program__fd(bpf_object__find_program_by_name(obj, "mapcount_kprobe"));
 	int mfd = used_multi ? bpf_program__fd(bpf_object__find_program_by_name(obj, "mapcount_multi")) : -1;
 

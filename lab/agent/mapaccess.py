@@ -176,7 +176,9 @@ def summarize(attached, s0, s1, maps, skipped=None, uncounted_maps=(), events=No
         ops[key] = round(ops.get(key, 0) + n / secs, 1)
     not_counted = [INLINED]
     not_counted += ["%s: %s" % (n, w) for n, w in sorted((skipped or {}).items())]
-    not_counted += ["%s: refused (%s)" % (n, w) for n, w in sorted(attached.get("refused", {}).items())]
+    refused = sorted(attached.get("refused", {}).items())
+    if refused:  # e.g. bpf_perf_event_output*: kernel/trace is not ftrace-able, and 6.12 refuses kprobes there
+        not_counted.append("refused by the kernel: " + ", ".join("%s (%s)" % (n, w.split(":")[0]) for n, w in refused))
     if uncounted_maps:
         not_counted.append("maps beyond the first %d (ids %s): counted as other maps" % (
             MAX_MAPS, ", ".join(map(str, uncounted_maps))))

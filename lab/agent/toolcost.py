@@ -14,9 +14,9 @@ triggering, the verifier and running the program in the kernel. Per timed trial 
                run_time_ns after the attach point's trampoline/tracepoint glue), cache and TLB
                pollution, and noise.
 The verifier is a one-time cost, not per second: exec-to-attached time of each start and each
-program's verified_insns (bpf_prog_info, kernels >= 5.16). Map access from the programs cannot
-be separated here (no per-helper counter): it stays inside exec; the tool's maps are described
-(type, entries, memlock, live entries of hash maps). Standard library only; raw samples, the host
+program's verified_insns (bpf_prog_info, kernels >= 5.16). Map access is counted in a phase of
+its own (mapaccess.py; the host costs it with the map suite and carves it out of exec); the tool's
+maps are described (type, entries, memlock, live entries of hash maps). Standard library only; raw samples, the host
 computes intervals.
 """
 
@@ -48,9 +48,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 CPU_NOTE = ("CPU ms per second of load; total = throughput lost x the load's CPU/s without the tool; "
             "unexplained = total - exec - user")
 NOT_SEPARABLE = {
-    "map_access": "not separable: no per-helper counter for the tool's programs (counting map helper "
-                  "calls needs a kprobe/fentry on the helpers, which this lab does not attach yet and "
-                  "the host kernel refuses); their map helper calls stay inside exec (user-space map "
+    "map_access": "not separable: not counted here (the counting phase, mapaccess.py, replaces this with "
+                  "its counts or the kernel's reason); map helper calls stay inside exec (user-space map "
                   "reads are in user, as syscall time)",
     "triggering": "not separable in the agent: hook dispatch outside the timed program run is inside "
                   "unexplained; the host joins each program's runs/s (program_detail) with the hook "
