@@ -90,10 +90,11 @@ def map_access(row: pd.Series | dict[str, Any], costs: dict[tuple[str, str], OpC
         return MapAccess("not separable", why=str(ns.get("map_access") or "not separable: not counted"))
     ops = mc.get("ops") or {}
     counted = ", ".join(f"{k} {float(v):,.0f}/s" for k, v in sorted(ops.items())) or "no map operation counted"
-    uncounted = "; not counted: " + "; ".join(mc.get("not_counted") or []) if mc.get("not_counted") else ""
+    uncounted = "not counted: " + "; ".join(mc.get("not_counted") or []) if mc.get("not_counted") else ""
+    missed = bool(_num(mc.get("missed_per_s")))  # calls the kernel did not hand to the counter: a lower bound
     if not ops:
-        return MapAccess("measured", 0.0, why=f"counted ({mc.get('mode')}): no map operation on the tool's maps"
-                         + uncounted, counted=counted)
+        return MapAccess("partial" if missed else "measured", 0.0, why="; ".join(x for x in (
+            f"counted ({mc.get('mode')}): no map operation on the tool's maps", uncounted) if x), counted=counted)
     if costs is None:
         return MapAccess("not measured", why=f"not measured: the map suite did not run in this run (counted: "
                          f"{counted})", counted=counted)
@@ -111,9 +112,9 @@ def map_access(row: pd.Series | dict[str, Any], costs: dict[tuple[str, str], OpC
     if not sources:
         return MapAccess("not measured", why="not measured: " + "; ".join(missing), counted=counted)
     ms = total_ns / 1e6
-    status = "partial" if missing else "measured"
+    status = "partial" if missing or missed else "measured"
     why = ("partial, not costed: " + "; ".join(missing)) if missing else ""
     if exec_ms is not None and ms > exec_ms:
         status, why = "implausible", (f"implausible: {ms:.3f} ms/s of map access is more than execution "
                                       f"({exec_ms:.3f} ms/s); not carved out" + (f"; {why}" if why else ""))
-    return MapAccess(status, ms, sources, why + uncounted, counted)
+    return MapAccess(status, ms, sources, "; ".join(x for x in (why, uncounted) if x), counted)

@@ -3,11 +3,14 @@ join with the map suite's per-op costs (lab/mapparts.py, lab/toolparts.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
-from lab import mapparts, toolparts
+from lab import aggregate, mapparts, stats, toolparts
 from lab.agent import mapaccess
+from lab.results import load_runs
 
 
 def snap(t_ns, counts, missed=0):
@@ -102,3 +105,38 @@ def test_map_access_says_why_it_is_not_measured_or_implausible():
     refused = dict(row, map_count=None, not_separable={"map_access": "not separable: the kernel refused (EPERM)"})
     p = toolparts.tool_parts(refused, None, {})
     assert p["map"].status == "not separable" and p["map_access"].endswith("(EPERM)")
+
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "mapacc" / "20261127T115923Z-6.12.117_deb12-amd64-c429"
+
+
+def test_a_recorded_6_12_run_costs_each_tools_counted_ops_with_the_same_runs_map_rows():
+    """Rows recorded on a 6.12 guest (TCG): runqlat/cpudist/biolatency make hash lookups and updates
+    (the map suite's ns/op of the same run cost them), cachestat/vfsstat only touch arrays and
+    global counters (inlined: nothing to count), tcplife's classic tracepoint program hides its
+    calls from the counter (missed)."""
+    df = aggregate.rows_frame(load_runs([FIXTURE]))
+    maps = {(r["map_type"], r["operation"]): r["map_ns"] for _, r in df[df["suite"] == "maps"].iterrows()
+            if not r["flags"]}  # dense keys, one thread, flags 0: the row the join takes
+    parts = {p["tool"]: p for p in toolparts.frame_parts(df)}
+    assert set(parts) == {"runqlat", "cpudist", "cachestat", "biolatency", "vfsstat", "tcplife"}
+    for name in ("runqlat", "cpudist", "biolatency"):
+        p, row = parts[name], parts[name]["row"]
+        ops = row["map_count"]["ops"]
+        assert ops["hash update"] > 0 and ops["hash lookup"] > 0, ops
+        want = (ops["hash update"] * maps[("hash", "update")] + ops["hash lookup"] * maps[("hash", "lookup")]) / 1e6
+        assert p["map"].ms == pytest.approx(want) and p["ivs"]["map"].median == pytest.approx(want)
+        assert "x maps hash update kernel 1cpu dense flags 0 maps.jsonl:" in p["map_access"]
+        assert p["map"].status == ("partial" if "hash delete" in ops else "measured"), p["map_access"]
+        # carved out of execution: per trial, the parts still add up to the total
+        for t, e, u, x in zip(row["cpu_total_samples"], row["cpu_exec_samples"], row["cpu_user_samples"],
+                              row["cpu_unexplained_samples"], strict=True):
+            assert (e - p["map"].ms) + p["map"].ms + u + x == pytest.approx(t, abs=0.01)
+        assert p["ivs"]["exec"].median == pytest.approx(stats.median_ci(row["cpu_exec_samples"]).median - want)
+    assert "hash delete 708/s (the map suite does not time delete)" in parts["runqlat"]["map_access"]
+    for name in ("cachestat", "vfsstat"):
+        assert parts[name]["map"].ms == 0.0 and "no map operation on the tool's maps" in parts[name]["map_access"]
+        assert "array lookups are inlined" in parts[name]["map_access"]
+    tcp = parts["tcplife"]
+    assert tcp["map"].status == "partial" and "calls/s missed" in tcp["map_access"]
+    assert "refused by the kernel: bpf_perf_event_output (Invalid argument)" in tcp["map_access"]
