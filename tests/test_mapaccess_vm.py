@@ -54,6 +54,8 @@ def test_counted_hash_updates_per_event_match_the_synthetic_tool(tmp_path):
     assert mc["mode"] == "kprobe_multi" and "htab_map_update_elem" in mc["attached"], mc
     assert mc["missed_per_s"] == 0, mc  # a raw_tp program: the counter is never suppressed inside it
     events, updates = mc["events_per_s"], mc["ops"]["hash update"]
+    print(f"6.12 synthetic: {events} events/s, hash update {updates}/s = {updates / events:.3f} per event, "
+          f"mode {mc['mode']}, not counted: {mc['not_counted']}")
     assert events > 50, mc  # the switch stressor's context switches
     # calls in the tool's own context (its few switches: it sleeps) are excluded as its own process's
     own = mc["excluded"]["tool_process_per_s"].get("htab_map_update_elem", 0.0)

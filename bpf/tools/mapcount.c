@@ -15,12 +15,13 @@
  * mmap'ed .bss, no syscall) and, on end of input (or SIGINT/SIGTERM), detaches and exits 0.
  *
  * Output, one JSON object per line on stdout:
- *   {"kind":"attached","mode":"kprobe_multi"|"kprobe","funcs":[names attached],
+ *   {"kind":"attached","mode":"kprobe_multi"|"kprobe_multi+kprobe"|"kprobe","funcs":[names attached],
  *    "refused":{"name":"why",...},"multi_refused":"why"|null}
  *   {"kind":"snap","t_ns":T,"missed":N,"counts":{"name":{"ID":n,...,"other":n,"self":n}}}
  * missed: the program's recursion_misses (calls the kernel did not hand to it because another
  * kprobe/tracepoint program was running on that CPU). Exit 2: load refused; 3: nothing attached
- * (the kernel's/libbpf's text on stderr); 1: anything else.
+ * (the kernel's/libbpf's text on stderr); 1: anything else. MAPCOUNT_DEBUG=1: libbpf's whole log
+ * (the verifier's included) on stderr.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -144,7 +145,7 @@ int main(int argc, char **argv)
 		{"obj", 1, 0, 'o'}, {"exclude-tgid", 1, 0, 'x'}, {"map-id", 1, 0, 'm'}, {"func", 1, 0, 'f'},
 		{"mode", 1, 0, 'M'}, {0, 0, 0, 0}};
 	const char *objpath = NULL, *mode = "auto";
-	struct bpf_link *links[MC_FUNCS] = {0};
+	struct bpf_link *links[MC_FUNCS] = {0}, *multi = NULL;
 	char reasons[MC_FUNCS][512] = {{0}}, multi_why[512] = "";
 	struct bpf_object *obj = NULL;
 	int c, used_multi = 0;
@@ -197,9 +198,9 @@ int main(int argc, char **argv)
 			why(-EINVAL, multi_why, sizeof(multi_why));
 		} else if (n) {
 			LIBBPF_OPTS(bpf_kprobe_multi_opts, mo, .syms = msyms, .cnt = n, .cookies = cookies);
-			links[MC_FUNCS - 1] = bpf_program__attach_kprobe_multi_opts(
+			multi = bpf_program__attach_kprobe_multi_opts(
 				bpf_object__find_program_by_name(obj, "mapcount_multi"), NULL, &mo);
-			if (links[MC_FUNCS - 1]) {
+			if (multi) {
 				used_multi = 1;
 			} else {
 				why(-errno, multi_why, sizeof(multi_why));
@@ -247,7 +248,12 @@ int main(int argc, char **argv)
 	int pfd = bpf_program__fd(bpf_object__find_program_by_name(obj, "mapcount_kprobe"));
 	int mfd = used_multi ? bpf_program__fd(bpf_object__find_program_by_name(obj, "mapcount_multi")) : -1;
 
-	printf("{\"kind\":\"attached\",\"mode\":\"%s\",\"funcs\":[", used_multi ? "kprobe_multi" : "kprobe");
+	int singles = 0;
+
+	for (int i = 0; i < nfuncs; i++)
+		singles += links[i] != NULL;
+	printf("{\"kind\":\"attached\",\"mode\":\"%s\",\"funcs\":[",
+	       used_multi ? (singles ? "kprobe_multi+kprobe" : "kprobe_multi") : "kprobe");
 	for (int i = 0, first = 1; i < nfuncs; i++)
 		if ((used_multi && !single[i]) || links[i]) {
 			printf("%s\"%s\"", first ? "" : ",", names[i]);
@@ -294,6 +300,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < MC_FUNCS; i++)
 		if (links[i])
 			bpf_link__destroy(links[i]);
+	if (multi)
+		bpf_link__destroy(multi);
 	bpf_object__close(obj);
 	return 0;
 }

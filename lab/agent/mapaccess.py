@@ -196,6 +196,34 @@ def map_types(map_ids):
     return {m: toolcost.map_info(m) or {} for m in map_ids}
 
 
+def count_phase(suite, names, load, seconds):
+    """The counting phase: the tools started by `suite` (tools.ToolSuite) under their load for
+    `seconds` with the counter on, outside the timed trials; the row's map_count. Refused if the
+    kernel refuses the counter. The tools and the counter are stopped on every path."""
+    procs, owner, counter = [], [], None
+    try:
+        for name in names:
+            before = set(toolcost.prog_ids())
+            proc = suite.start_tool(name)
+            procs.append(proc)
+            held = toolcost.held_prog_ids(proc.pid)
+            owner += [i for i in toolcost.prog_ids() if i not in before and (not held or i in held)]
+        map_ids = sorted({m for p in toolcost.progs(owner).values() for m in p["map_ids"]})
+        maps = map_types(map_ids)
+        counter = Counter(suite.ctx.bpf_dir, [p.pid for p in procs], map_ids)
+        s0, p0 = counter.snap(), toolcost.progs(owner)
+        suite.stress_run(seconds, load)
+        p1, s1 = toolcost.progs(owner), counter.snap()
+    finally:
+        if counter is not None:
+            counter.stop()
+        for p in procs:
+            suite.stop_tool(p)
+    events = sum(p1[i]["run_cnt"] - p0[i]["run_cnt"] for i in p1 if i in p0)
+    return summarize(counter.attached, s0, s1, maps, counter.skipped, counter.uncounted_maps, events)
+
+
+OFF = "not separable: the counting phase was off (playbook map_count: false); map helper calls stay inside exec"
 REFUSED = ("not separable: the kernel refused the map-operation counter (%s); the programs' map helper "
            "calls stay inside exec (user-space map reads are in user, as syscall time)")
 

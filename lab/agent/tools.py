@@ -279,38 +279,12 @@ class ToolSuite:
                     events=sum(p["run_cnt"] for p in progs.values()), progs=progs, maps=maps,
                     load_ms=sum(p.lab_load_ms for p in procs), programs=len(owner), verifier=vf)
 
-    def count_maps(self, names, load):
-        """The counting phase: the tools attached under their load with the map-operation counter on
-        (mapaccess.py), outside the timed trials. The row's map_count; mapaccess.Refused if refused."""
-        procs, owner, counter = [], [], None
-        try:
-            for name in names:
-                before = set(toolcost.prog_ids())
-                proc = self.start_tool(name)
-                procs.append(proc)
-                held = toolcost.held_prog_ids(proc.pid)
-                owner += [i for i in toolcost.prog_ids() if i not in before and (not held or i in held)]
-            map_ids = sorted({m for p in toolcost.progs(owner).values() for m in p["map_ids"]})
-            maps = mapaccess.map_types(map_ids)
-            counter = mapaccess.Counter(self.ctx.bpf_dir, [p.pid for p in procs], map_ids)
-            s0, p0 = counter.snap(), toolcost.progs(owner)
-            self.stress_run(self.count_seconds, load)
-            p1, s1 = toolcost.progs(owner), counter.snap()
-        finally:
-            if counter is not None:
-                counter.stop()
-            for p in procs:
-                self.stop_tool(p)
-        events = sum(p1[i]["run_cnt"] - p0[i]["run_cnt"] for i in p1 if i in p0)
-        return mapaccess.summarize(counter.attached, s0, s1, maps, counter.skipped, counter.uncounted_maps, events)
-
     def map_fields(self, names, load):
-        """map_count, or why map access stays inside exec (not_separable.map_access)."""
+        """map_count (the counting phase, mapaccess.py), or why map access stays inside exec."""
         if not self.map_count:
-            return {}, "not separable: the counting phase was off (playbook map_count: false); map helper calls " \
-                       "stay inside exec"
+            return {}, mapaccess.OFF
         try:
-            return {"map_count": self.count_maps(names, load)}, None
+            return {"map_count": mapaccess.count_phase(self, names, load, self.count_seconds)}, None
         except mapaccess.Refused as e:
             return {}, mapaccess.REFUSED % e
 
