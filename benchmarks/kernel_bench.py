@@ -98,7 +98,9 @@ def one_round(rnd: int, a: argparse.Namespace, binary: Path, bpf: Path, variants
                   f"  wall {fmt_ci(wall, row['wall_ns_ci_low'], row['wall_ns_ci_high'])} ns"
                   f"  ({row['status']}, foreign trials {row['foreign_trials']})")
             print(f"  {'':10s} ratio lab/bench {med / add:.2f}  (lab wall / bench {wall / add:.2f};"
-                  f" lab cpu / bench CPU {med / cpu_add:.2f})")
+                  f" lab cpu / bench CPU {med / cpu_add:.2f}); per event on CPU time, hooked / counting"
+                  f" baseline: lab {med + row['count_ns']:.1f} / {row['count_ns']:.1f} ns,"
+                  f" bench {r.cpu_ns_per_event:.1f} / {count.cpu_ns_per_event:.1f} ns")
     return out
 
 

@@ -4,8 +4,8 @@
  * (hook_batch.bpf.c) run with BPF_PROG_TEST_RUN on this thread's CPU calls a cheap helper or kfunc
  * --batch times per run; the hook under test attaches to that helper or to the tracepoint the kfunc
  * fires. Two baselines: the same driver with nothing attached ("bare"), and the counting driver
- * (driver_count: the helper plus a per-CPU count per call, the kernel bench's trig-kernel-count,
- * which is what the kernel bench subtracts).
+ * (driver_count: an atomic add to this CPU's counter per iteration, nothing else: the kernel bench's
+ * trig-kernel-count, which is what the kernel bench subtracts).
  *
  *   batchbench --obj hook_batch.bpf.o --prog raw_tp_empty --trigger kfunc|helper|getpgid
  *              --batch 100 --trials 30 --block-ms 100 [--stats-trials 3] [--baseline-only]
