@@ -273,7 +273,8 @@ class ToolSuite:
                 verifier_us=None if None in [f["verifier_us"] for f in per] else sum(f["verifier_us"] for f in per),
                 verifier_detail={n: f.get("verifier_detail") for n, f in zip(names, per)},
                 verifier_why="; ".join(sorted({f["verifier_why"] for f in per})))
-        return dict(metrics=metrics, cpu_metrics=cpu_metrics, load_cpu=load_cpu, wall=wall, user_cpu=sum(b[0] - a[0] for a, b in zip(c0, c1)),
+        return dict(metrics=metrics, cpu_metrics=cpu_metrics, load_cpu=load_cpu, wall=wall,
+                    user_cpu=sum(b[0] - a[0] for a, b in zip(c0, c1)),
                     switches=sum(b[1] - a[1] for a, b in zip(c0, c1)),
                     exec_ns=sum(p["run_time_ns"] for p in progs.values()),
                     events=sum(p["run_cnt"] for p in progs.values()), progs=progs, maps=maps,
