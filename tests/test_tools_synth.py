@@ -89,7 +89,12 @@ def test_the_verifiers_own_time_is_read_from_its_statistics_log(rows):
         assert r["verifier_us"] > 0 and "BPF_LOG_STATS" in r["verifier_why"]
         assert "verifier_time" not in r["not_separable"]
     assert rows["synth_big"]["verifier_us"] > 2 * rows["synth_small"]["verifier_us"]
-    assert rows["all"]["verifier_us"] > rows["synth_big"]["verifier_us"] / 2
+    # all at once: each tool's own statistics (the verifier's time is wall time, which a loaded host
+    # stretches one run and not another: 93 ms all at once vs 226 ms alone was seen, so no time ratio)
+    both = rows["all"]["verifier_detail"]
+    for name, (iters, _) in VARIANTS.items():
+        assert both[name]["lab_synth"]["processed_insns"] == 2 * iters + 3
+    assert rows["all"]["verifier_us"] > 0
 
 
 def test_both_at_once_is_one_row_with_each_tools_programs(rows):
