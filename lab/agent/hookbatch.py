@@ -11,8 +11,9 @@ times per run, as the kernel's selftests/bpf trigger benchmarks do:
                                                  has no function fmod_ret may attach to; no fallback).
 Two baselines, both measured in every trial (blocks in ABC / CBA order, A bare, B hooked, C count):
   kernel-count  the counting driver (an atomic add to this CPU's counter per iteration, no helper
-                call: the kernel bench's `trig-kernel-count` exactly). hooked - kernel-count is the figure the kernel bench reports as
-                a hook's cost over its counting baseline; for tracepoint / raw_tp / tp_btf it includes
+                call: the kernel bench's `trig-kernel-count` exactly). hooked - kernel-count is the
+                figure the kernel bench reports as a hook's cost over its counting baseline; for
+                tracepoint / raw_tp / tp_btf it includes
                 the kfunc call and the tracepoint glue. This is the headline `ns_median` (`baseline`
                 = "kernel-count"), so the row compares with the kernel bench's published figures.
   bare          the same driver with nothing attached: `bare_ns_median` / `bare_ns_ci_*`.
