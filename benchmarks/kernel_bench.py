@@ -19,8 +19,10 @@ Not a test: it prints figures, asserts nothing.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -62,6 +64,25 @@ def lab_row(bpf: Path, hook: str, variant: str, cpu: int, trials: int, batch: in
     return rows_from_records(row, {"hook": hook, "variant": variant}, recs)[0]
 
 
+def bench_run(binary: Path, bpf: Path, name: str, a: argparse.Namespace) -> tuple[kernelbench.BenchResult, int]:
+    """One kernel bench run, with batchbench's stats probe beside it: (result, program runs the
+    kernel's BPF stats counted meanwhile; nonzero: someone had them on, ~50 ns per run here)."""
+    cmd = [str(bpf / "batchbench"), "--obj", str(bpf / "hook_batch.bpf.o"), "--stats-probe",
+           str((a.warmup + a.duration) * 1000)]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as probe:
+        try:
+            res = kernelbench.run(binary, name, a.cpu, a.warmup, a.duration, a.batch)[0]
+            out, err = probe.communicate(timeout=60)
+        finally:
+            if probe.poll() is None:
+                probe.kill()
+                probe.wait()
+    recs = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
+    if not recs:
+        raise LabError(f"batchbench --stats-probe: {err.strip()[-500:]}")
+    return res, recs[0]["stats_runs"]
+
+
 def fmt_ci(med: float, lo: float | None, hi: float | None) -> str:
     return f"{med:6.1f} [{lo:.1f}, {hi:.1f}]" if lo is not None else f"{med:6.1f}"
 
@@ -69,17 +90,22 @@ def fmt_ci(med: float, lo: float | None, hi: float | None) -> str:
 def one_round(rnd: int, a: argparse.Namespace, binary: Path, bpf: Path, variants: list[str]) -> dict:
     """The bench's three benchmarks, then the lab's rows; prints them; returns the figures."""
     start, load0 = now(), load()
-    res = {name: kernelbench.run(binary, name, a.cpu, a.warmup, a.duration, a.batch)[0]
-           for name in (COUNT, *BENCH.values())}
+    res, stats_on = {}, {}
+    for name in (COUNT, *BENCH.values()):
+        res[name], stats_on[name] = bench_run(binary, bpf, name, a)
     rows = {(h, v): lab_row(bpf, h, v, a.cpu, a.trials, a.batch, a.block_ms) for h in BENCH for v in variants}
     foreign = sorted({f for r in res.values() for f in r.foreign})
-    lab_foreign = {k: r["foreign_trials"] for k, r in rows.items() if r["foreign_trials"]}
-    out = {"clean": not foreign and not lab_foreign, "bench": {}, "lab": {}}
+    lab_foreign = {k: r["foreign_trials"] + r["stats_on_trials"] for k, r in rows.items()
+                   if r["foreign_trials"] or r["stats_on_trials"]}
+    stats_on = {k: v for k, v in stats_on.items() if v}
+    out = {"clean": not foreign and not lab_foreign and not stats_on, "bench": {}, "lab": {}}
     count = res[COUNT]
     print(f"\nround {rnd + 1}/{a.rounds}  {start}-{now()} UTC  load {load0} -> {load()}"
           f"{'' if out['clean'] else '  DISTURBED (left out of the clean summary)'}")
     if foreign:
         print(f"  other runs' hook programs were loaded while the bench ran: {foreign}")
+    if stats_on:
+        print(f"  the kernel's BPF stats were on (another process) while the bench ran: {stats_on} probe runs counted")
     print(f"  bench {COUNT}: {count.rate:.3f} +- {count.stddev:.3f} M/s = {count.ns_per_event:.1f} ns/event"
           f" (process CPU {count.cpu_ns_per_event:.1f} ns/event)")
     for hook, name in BENCH.items():
@@ -96,7 +122,8 @@ def one_round(rnd: int, a: argparse.Namespace, binary: Path, bpf: Path, variants
             out["lab"][(hook, v)] = (med, wall)
             print(f"  {hook:10s} lab {v:5s} cpu {fmt_ci(med, row['ns_ci_low'], row['ns_ci_high'])} ns"
                   f"  wall {fmt_ci(wall, row['wall_ns_ci_low'], row['wall_ns_ci_high'])} ns"
-                  f"  ({row['status']}, foreign trials {row['foreign_trials']})")
+                  f"  ({row['status']}, foreign trials {row['foreign_trials']},"
+                  f" stats-on trials {row['stats_on_trials']})")
             print(f"  {'':10s} ratio lab/bench {med / add:.2f}  (lab wall / bench {wall / add:.2f};"
                   f" lab cpu / bench CPU {med / cpu_add:.2f}); per event on CPU time, hooked / counting"
                   f" baseline: lab {med + row['count_ns']:.1f} / {row['count_ns']:.1f} ns,"

@@ -133,6 +133,19 @@ def test_gate_foreign_programs_on_the_same_trigger(tmp_path):
     assert "1 of 4 trials" in p[0][0] and "another lab run" in p[0][0]
 
 
+def test_gate_bpf_stats_switched_on_by_someone_else(tmp_path):
+    """batchbench's stats_runs: our program's run count moved in a hooked block, so the kernel's BPF
+    stats were on (another process): ~50 ns per run of clock reads are in the figure."""
+    c = ctx(tmp_path)
+    recs = records([8 * 10**5] * 4, [48 * 10**5] * 4, stats=False)
+    recs[1]["stats_runs"] = 5000
+    recs[3]["stats_runs"] = 0
+    kb = hookbatch.rows_from_records(c.row, dict(hook="raw_tp", variant="empty"), recs)[0]
+    assert kb["stats_on_trials"] == 1 and kb["foreign_trials"] == 0
+    p = hookgates.Gates().problems([kb])
+    assert "BPF stats were on" in p[0][0] and "1 of 4 trials" in p[0][0]
+
+
 def test_gate_first_row_against_the_calibration():
     """The baseline-only blocks measured at the start of the run are the first row's reference."""
     g = hookgates.Gates()

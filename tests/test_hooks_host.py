@@ -214,3 +214,30 @@ def test_kernel_batch_count_variant_for_real():
     else:
         assert kb["status"] in ("ok", "inconclusive"), kb["reason"]
         assert kb["events"] == kb["triggers"] > 0 and kb["ns_median"] > 0
+
+
+def test_stats_probe_sees_bpf_stats_switched_on():
+    """batchbench --stats-probe (kernel_bench.py runs it beside the kernel's bench): while some process
+    holds a BPF_ENABLE_STATS fd, the probe's test runs are counted by the stats."""
+    import ctypes
+    import time
+
+    build_bpf(Paths())
+    bpf = Paths().build / "bpf"
+    probe = subprocess.Popen([str(bpf / "batchbench"), "--obj", str(bpf / "hook_batch.bpf.o"), "--stats-probe", "1500"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)
+        libc = ctypes.CDLL(None, use_errno=True)
+        attr = (ctypes.c_uint32 * 4)(0)  # enable_stats.type = BPF_STATS_RUN_TIME
+        fd = libc.syscall(321, 32, ctypes.byref(attr), ctypes.sizeof(attr))  # bpf(BPF_ENABLE_STATS): x86_64
+        assert fd >= 0, os.strerror(ctypes.get_errno())
+        time.sleep(0.7)
+        os.close(fd)  # the kernel switches the stats off with the last such fd
+        out, err = probe.communicate(timeout=30)
+    finally:
+        if probe.poll() is None:
+            probe.kill()
+            probe.wait()
+    rec = json.loads(out.strip().splitlines()[-1])
+    assert rec["kind"] == "probe" and rec["runs"] >= 5 and rec["stats_runs"] >= 2, (rec, err)

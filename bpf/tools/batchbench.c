@@ -26,10 +26,13 @@
  *    without a counting driver; count_calls is driver_count's own count (must equal triggers);
  *    base_events counts program runs during A and C blocks (must be 0); "foreign": hook programs of
  *    this object loaded by another process (another batchbench) seen before or after the trial:
- *    in its hooked blocks they attach to the same points, and their cost lands in ours
+ *    in its hooked blocks they attach to the same points, and their cost lands in ours; "stats_runs":
+ *    runs of our program the kernel's BPF stats counted in the hooked block (nonzero: someone else had
+ *    the stats on, ~50 ns per run here)
  *   {"kind":"stats","trial":i,"run_time_ns","run_cnt","events","triggers","hook_cpu_ns",
  *    "off_cpu_ns"}: a hooked block with BPF stats on and one with them off (the difference per run
  *    is what the stats themselves cost, run_time_ns / run_cnt includes part of it)
+ *   batchbench --obj hook_batch.bpf.o --stats-probe MS: see stats_probe()
  * Exit 2: load refused; 3: attach refused (the kernel's/libbpf's text on stderr); 1: anything else.
  */
 #define _GNU_SOURCE
@@ -55,7 +58,7 @@
 
 static struct {
 	const char *obj, *prog, *trigger;
-	int trials, stats_trials, block_ms, baseline_only;
+	int trials, stats_trials, block_ms, baseline_only, probe_ms;
 	long batch;
 } opt = { .trigger = "kfunc", .trials = 30, .stats_trials = 3, .block_ms = 100, .batch = 100 };
 
@@ -189,14 +192,25 @@ static int foreign_programs(void)
 	return n;
 }
 
+static void prog_stats(unsigned long long *time_ns, unsigned long long *cnt);
+
+/* Program runs the kernel's BPF stats counted during the last hooked_block(): nonzero only while
+ * someone (another process's BPF_ENABLE_STATS fd, the sysctl) had the stats on, which adds their
+ * cost (~50 ns per run here) to every run of ours. */
+static unsigned long long stats_runs;
+
 static struct block hooked_block(long n)
 {
 	struct bpf_link *link = bpf_program__attach(prog);
+	unsigned long long t0, c0, t1, c1;
 	struct block b;
 
 	if (!link)
 		die(3, "attaching %s refused: %s", opt.prog, strerror(errno));
+	prog_stats(&t0, &c0);
 	b = run_block(n);
+	prog_stats(&t1, &c1);
+	stats_runs = c1 - c0;
 	bpf_link__destroy(link);
 	return b;
 }
@@ -260,6 +274,42 @@ static void stats_phase(void)
 	}
 }
 
+/* --stats-probe MS: were the kernel's BPF stats on (someone's BPF_ENABLE_STATS fd or the sysctl)
+ * at any time in the next MS ms? Runs driver_helper (one trigger) with BPF_PROG_TEST_RUN five times a
+ * second and reports how many of those runs the stats counted: {"kind":"probe","runs":N,"stats_runs":M}.
+ * For watching another benchmark (the kernel's own bench) while it runs; costs next to nothing. */
+static int stats_probe(void)
+{
+	struct bpf_program *p;
+	unsigned long long t, c0, c1;
+	__u32 one = 1;
+	struct bpf_map *ro;
+	long n = 0;
+
+	obj = bpf_object__open_file(opt.obj, NULL);
+	if (!obj)
+		die(2, "open %s: %s", opt.obj, strerror(errno));
+	bpf_object__for_each_program(p, obj) {
+		bpf_program__set_autoload(p, !strcmp(bpf_program__name(p), "driver_helper"));
+		if (!strcmp(bpf_program__name(p), "driver_helper"))
+			prog = p;
+	}
+	if (!prog)
+		die(2, "no driver_helper in %s", opt.obj);
+	*(__u32 *)global_ptr(".rodata", "lab_batch", sizeof(one), &ro) = one;
+	if (bpf_object__load(obj))
+		die(2, "loading driver_helper from %s refused: %s", opt.obj, strerror(errno));
+	prog_stats(&t, &c0);
+	for (long long end = clock_of(CLOCK_MONOTONIC) + opt.probe_ms * 1000000LL; clock_of(CLOCK_MONOTONIC) < end; n++) {
+		run_once(bpf_program__fd(prog));
+		usleep(200000);
+	}
+	prog_stats(&t, &c1);
+	printf("{\"kind\":\"probe\",\"runs\":%ld,\"stats_runs\":%llu}\n", n, c1 - c0);
+	bpf_object__close(obj);
+	return 0;
+}
+
 static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
 {
 	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, fmt, args);
@@ -270,7 +320,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"obj", 1, 0, 'o'}, {"prog", 1, 0, 'p'}, {"trigger", 1, 0, 'g'}, {"batch", 1, 0, 'b'},
 		{"trials", 1, 0, 't'}, {"stats-trials", 1, 0, 's'}, {"block-ms", 1, 0, 'm'},
-		{"baseline-only", 0, 0, 'B'}, {0, 0, 0, 0},
+		{"baseline-only", 0, 0, 'B'}, {"stats-probe", 1, 0, 'P'}, {0, 0, 0, 0},
 	};
 	struct bpf_program *p;
 	const char *drv = NULL;
@@ -287,9 +337,12 @@ int main(int argc, char **argv)
 		case 's': opt.stats_trials = atoi(optarg); break;
 		case 'm': opt.block_ms = atoi(optarg); break;
 		case 'B': opt.baseline_only = 1; break;
+		case 'P': opt.probe_ms = atoi(optarg); break;
 		default: die(1, "bad option");
 		}
 	}
+	if (opt.obj && opt.probe_ms > 0)
+		return stats_probe();
 	if (!opt.obj || (!opt.prog && !opt.baseline_only) || opt.trials < 1 || opt.batch < 1 || opt.batch > 100000 || opt.block_ms < 1)
 		die(1, "need --obj, --prog (or --baseline-only), --trials >= 1, 1 <= --batch <= 100000, --block-ms >= 1");
 	if (!strcmp(opt.trigger, "kfunc"))
@@ -384,8 +437,8 @@ int main(int argc, char **argv)
 		else
 			printf("\"count_ns\":null,\"count_cpu_ns\":null,\"count_calls\":null,");
 		foreign += foreign_programs();
-		printf("\"events\":%llu,\"base_events\":%llu,\"triggers\":%ld,\"foreign\":%d}\n", b.events,
-		       a.events + c.events, runs * opt.batch, foreign);
+		printf("\"events\":%llu,\"base_events\":%llu,\"triggers\":%ld,\"foreign\":%d,\"stats_runs\":%llu}\n",
+		       b.events, a.events + c.events, runs * opt.batch, foreign, opt.baseline_only ? 0ULL : stats_runs);
 	}
 	if (opt.stats_trials > 0 && !opt.baseline_only)
 		stats_phase();

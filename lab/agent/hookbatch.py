@@ -115,6 +115,8 @@ def rows_from_records(row, base, recs):
                   wall_ns_median=wmed, wall_ns_ci_low=wlo, wall_ns_ci_high=whi,
                   wall_samples=[round(w, 3) for w in wall])
     fields["foreign_trials"] = sum(1 for t in trials if t.get("foreign"))
+    # another process had the kernel's BPF stats on during the hooked block: its clock reads are in ours
+    fields["stats_on_trials"] = sum(1 for t in trials if t.get("stats_runs"))
     if counting:
         count_cpu = [t["count_cpu_ns"] / float(ops) for t in trials]
         fields.update(count_ns=median_ci(count_cpu)[0], count_samples=[round(c, 4) for c in count_cpu])

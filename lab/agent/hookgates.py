@@ -13,7 +13,9 @@ A timed row that passes its event count check is still not `ok` when it cannot b
              resolution.
   foreign    (kernel_batch) another process had this suite's hook programs loaded during some trials
              (another lab run): its hooked blocks attach to the same helper or tracepoint, so its
-             program's cost can land in ours (`foreign_trials`, counted by batchbench).
+             program's cost can land in ours (`foreign_trials`, counted by batchbench); or the kernel's
+             BPF stats were on during some hooked blocks (`stats_on_trials`: our program's run count
+             moved; another process held BPF_ENABLE_STATS), which adds their clock reads to every run.
 The suite re-measures a flagged hook once; rows still flagged become status "inconclusive" with the
 reasons (the figures stay in the row).
 """
@@ -59,6 +61,10 @@ class Gates:
                     "another process had this suite's hook programs loaded during %d of %d trials (another lab "
                     "run?): they attach to the same trigger, so their cost can be in this figure"
                     % (r["foreign_trials"], r.get("trials") or 0))
+            if r.get("stats_on_trials"):
+                out.setdefault(i, []).append(
+                    "the kernel's BPF stats were on (another process) during %d of %d trials: their clock "
+                    "reads are in this figure" % (r["stats_on_trials"], r.get("trials") or 0))
             run = self.baselines.get(_key(r))
             if run and r.get("base_samples"):
                 ref, mine = statistics.median(run), statistics.median(r["base_samples"])
