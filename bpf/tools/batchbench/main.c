@@ -53,24 +53,22 @@
 #include <bpf/libbpf.h>
 
 #include "benchutil.h"
+#include "bb.h"
 
 #define LAB_CPUS 256
 
-static struct {
-	const char *obj, *prog, *trigger;
-	int trials, stats_trials, block_ms, baseline_only, probe_ms;
-	long batch;
-} opt = { .trigger = "kfunc", .trials = 30, .stats_trials = 3, .block_ms = 100, .batch = 100 };
+struct bb_opt opt = { .trigger = "kfunc", .trials = 30, .stats_trials = 3, .block_ms = 100, .batch = 100 };
 
-static struct bpf_object *obj;
-static struct bpf_program *prog, *driver, *counter;
+struct bpf_object *obj;
+struct bpf_program *prog;
+static struct bpf_program *driver, *counter;
 static int driver_fd = -1, count_fd = -1;
-static long runs = 1;
+long runs = 1;
 static long events_off = -1, counts_off = -1; /* offsets of lab_cpu_events / lab_cpu_counts in .bss */
 static struct bpf_map *bss;
 
 /* Offset of a global in a data section (.rodata / .bss), from the object's BTF DATASEC. */
-static void *global_ptr(const char *sec, const char *var, size_t sz, struct bpf_map **mapp)
+void *global_ptr(const char *sec, const char *var, size_t sz, struct bpf_map **mapp)
 {
 	struct btf *btf = bpf_object__btf(obj);
 	struct bpf_map *map;
@@ -119,7 +117,7 @@ static unsigned long long read_sum(long off)
 }
 
 /* One run of a driver (fd; -1: the getpgid loop): opt.batch triggers. */
-static void run_once(int fd)
+void run_once(int fd)
 {
 	if (fd >= 0) {
 		LIBBPF_OPTS(bpf_test_run_opts, topts);
@@ -131,11 +129,6 @@ static void run_once(int fd)
 			syscall(SYS_getpgid, 0);
 	}
 }
-
-struct block {
-	long long ns, cpu;
-	unsigned long long events, calls;
-};
 
 static struct block run_block_of(int fd, long n)
 {
@@ -157,49 +150,12 @@ static struct block run_block(long n)
 	return run_block_of(driver_fd, n);
 }
 
-/* Programs of this object's hook names (not drivers) loaded by someone else right now: another
- * batchbench, whose hooked blocks attach to the same helper / tracepoint as ours. */
-static int foreign_programs(void)
-{
-	__u32 id = 0, mine = prog ? bpf_program__fd(prog) : 0;
-	struct bpf_prog_info self = {0};
-	__u32 len = sizeof(self);
-	int n = 0;
-
-	if (prog)
-		bpf_obj_get_info_by_fd(mine, &self, &len);
-	while (!bpf_prog_get_next_id(id, &id)) {
-		struct bpf_prog_info info = {0};
-		struct bpf_program *p;
-		int fd = bpf_prog_get_fd_by_id(id);
-
-		if (fd < 0)
-			continue;
-		len = sizeof(info);
-		if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.id != self.id) {
-			bpf_object__for_each_program(p, obj) {
-				const char *nm = bpf_program__name(p);
-
-				/* the kernel keeps 15 characters of a program's name */
-				if (strncmp(nm, "driver_", 7) && !strncmp(info.name, nm, BPF_OBJ_NAME_LEN - 1)) {
-					n++;
-					break;
-				}
-			}
-		}
-		close(fd);
-	}
-	return n;
-}
-
-static void prog_stats(unsigned long long *time_ns, unsigned long long *cnt);
-
 /* Program runs the kernel's BPF stats counted during the last hooked_block(): nonzero only while
  * someone (another process's BPF_ENABLE_STATS fd, the sysctl) had the stats on, which adds their
  * cost (~50 ns per run here) to every run of ours. */
-static unsigned long long stats_runs;
+unsigned long long stats_runs;
 
-static struct block hooked_block(long n)
+struct block hooked_block(long n)
 {
 	struct bpf_link *link = bpf_program__attach(prog);
 	unsigned long long t0, c0, t1, c1;
@@ -237,77 +193,6 @@ static long calibrate(void)
 	t = clock_of(CLOCK_MONOTONIC) - t;
 	n = (long)((double)n * opt.block_ms * 1e6 / (double)(t > 0 ? t : 1));
 	return n < 1 ? 1 : n;
-}
-
-static void prog_stats(unsigned long long *time_ns, unsigned long long *cnt)
-{
-	struct bpf_prog_info info;
-	__u32 len = sizeof(info);
-
-	memset(&info, 0, sizeof(info));
-	bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
-	*time_ns = info.run_time_ns;
-	*cnt = info.run_cnt;
-}
-
-static void stats_phase(void)
-{
-	int sfd;
-
-	for (int i = 0; i < opt.stats_trials; i++) {
-		unsigned long long t0, c0, t1, c1;
-		struct block off, on;
-
-		off = hooked_block(runs);
-		sfd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-		if (sfd < 0) {
-			printf("{\"kind\":\"stats_error\",\"reason\":\"BPF_ENABLE_STATS: %s\"}\n", strerror(errno));
-			return;
-		}
-		prog_stats(&t0, &c0);
-		on = hooked_block(runs);
-		prog_stats(&t1, &c1);
-		close(sfd); /* the kernel switches the stats off when the last such fd closes */
-		printf("{\"kind\":\"stats\",\"prog\":\"%s\",\"trial\":%d,\"run_time_ns\":%llu,\"run_cnt\":%llu,"
-		       "\"events\":%llu,\"triggers\":%ld,\"hook_cpu_ns\":%lld,\"off_cpu_ns\":%lld,\"off_events\":%llu}\n",
-		       opt.prog, i, t1 - t0, c1 - c0, on.events, runs * opt.batch, on.cpu, off.cpu, off.events);
-	}
-}
-
-/* --stats-probe MS: were the kernel's BPF stats on (someone's BPF_ENABLE_STATS fd or the sysctl)
- * at any time in the next MS ms? Runs driver_helper (one trigger) with BPF_PROG_TEST_RUN five times a
- * second and reports how many of those runs the stats counted: {"kind":"probe","runs":N,"stats_runs":M}.
- * For watching another benchmark (the kernel's own bench) while it runs; costs next to nothing. */
-static int stats_probe(void)
-{
-	struct bpf_program *p;
-	unsigned long long t, c0, c1;
-	__u32 one = 1;
-	struct bpf_map *ro;
-	long n = 0;
-
-	obj = bpf_object__open_file(opt.obj, NULL);
-	if (!obj)
-		die(2, "open %s: %s", opt.obj, strerror(errno));
-	bpf_object__for_each_program(p, obj) {
-		bpf_program__set_autoload(p, !strcmp(bpf_program__name(p), "driver_helper"));
-		if (!strcmp(bpf_program__name(p), "driver_helper"))
-			prog = p;
-	}
-	if (!prog)
-		die(2, "no driver_helper in %s", opt.obj);
-	*(__u32 *)global_ptr(".rodata", "lab_batch", sizeof(one), &ro) = one;
-	if (bpf_object__load(obj))
-		die(2, "loading driver_helper from %s refused: %s", opt.obj, strerror(errno));
-	prog_stats(&t, &c0);
-	for (long long end = clock_of(CLOCK_MONOTONIC) + opt.probe_ms * 1000000LL; clock_of(CLOCK_MONOTONIC) < end; n++) {
-		run_once(bpf_program__fd(prog));
-		usleep(200000);
-	}
-	prog_stats(&t, &c1);
-	printf("{\"kind\":\"probe\",\"runs\":%ld,\"stats_runs\":%llu}\n", n, c1 - c0);
-	bpf_object__close(obj);
-	return 0;
 }
 
 static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
