@@ -170,8 +170,9 @@ def _iv(samples: Any) -> stats.Interval | None:
     return stats.median_ci(vals) if vals else None
 
 
-def _rest(row: pd.Series | dict[str, Any], trig: Triggering) -> list[float]:
-    unexp = row.get("cpu_unexplained_samples")
+def _rest(row: pd.Series | dict[str, Any], trig: Triggering, column: str = "cpu_unexplained_samples") -> list[float]:
+    """The row's per-trial unexplained samples (`column`) minus triggering."""
+    unexp = row.get(column)
     if not isinstance(unexp, list):
         return []
     if not trig.samples:
@@ -195,7 +196,10 @@ def tool_parts(row: pd.Series | dict[str, Any], costs: dict[str, Dispatch | str]
         exec_samples = [x - macc.ms for x in stats.clean(exec_samples)]
     ivs = {"total": _iv(row.get("cpu_total_samples")), "exec": _iv(exec_samples),
            "user": _iv(row.get("cpu_user_samples")), "triggering": _iv(trig.samples) if trig.samples else None,
-           "map": _iv([macc.ms]) if carve else None, "unexplained": _iv(_rest(row, trig))}
+           "map": _iv([macc.ms]) if carve else None, "unexplained": _iv(_rest(row, trig)),
+           # the same parts against the tool's cost inside the load's processes (loss per CPU second)
+           "incontext": _iv(row.get("cpu_incontext_samples")),
+           "incontext_unexplained": _iv(_rest(row, trig, "cpu_incontext_unexplained_samples"))}
     measured = {k: ivs[k].median for k in ("user", "map", "exec", "triggering") if ivs[k] is not None}
     dominant = max(measured, key=lambda k: measured[k]) if measured else None
     ns = row.get("not_separable") if isinstance(row.get("not_separable"), dict) else {}

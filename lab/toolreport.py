@@ -41,7 +41,8 @@ def _label(p: dict[str, Any]) -> str:
 
 def parts_table(parts: list[dict[str, Any]]) -> dict[str, Any]:
     head = ["target", "tool", "load", "total CPU ms/s", "user space", "map access", "execution", "triggering",
-            "unexplained", "dominant measured source", "one-time (verifier, load)",
+            "unexplained", "in the load's processes (per CPU second)", "unexplained there",
+            "dominant measured source", "one-time (verifier, load)",
             "map access: counted ops x map row taken / why not", "triggering: hook row taken / why not"]
     rows = []
     for p in parts:
@@ -49,6 +50,7 @@ def parts_table(parts: list[dict[str, Any]]) -> dict[str, Any]:
         cells = [p["group"], _label(p), str(r.get("load") or "-"), _txt(iv["total"])]
         cells += [_txt(iv["user"], iv["total"]), _map_cell(p, iv)]
         cells += [_txt(iv[k], iv["total"]) for k in ("exec", "triggering", "unexplained")]
+        cells += [_txt(iv.get("incontext")), _txt(iv.get("incontext_unexplained"), iv.get("incontext"))]
         cells += [SOURCE_OF.get(p["dominant"] or "", "-"), p["verifier"], p["map_access"][:400],
                   p["triggering"].text()[:300]]
         rows.append({"cells": cells, "emulated": p["emulated"], "status": "ok"})

@@ -47,6 +47,10 @@ def test_a_tool_that_loads_is_measured_with_proof_it_ran(quick_rows):
     assert runqlat["overhead_ci_low"] <= runqlat["overhead_pct"] <= runqlat["overhead_ci_high"]
     assert len(runqlat["overhead_cpu_samples"]) == 2  # the same loss per second of the load's own CPU time
     assert runqlat["overhead_cpu_ci_low"] <= runqlat["overhead_cpu_pct"] <= runqlat["overhead_cpu_ci_high"]
+    # and what the tool cost inside the load's processes, with execution taken out of it
+    assert len(runqlat["cpu_incontext_samples"]) == len(runqlat["cpu_incontext_unexplained_samples"]) == 2
+    rest = runqlat["cpu_incontext"] - runqlat["cpu_exec"]  # medians of 2 trials: means, so linear
+    assert rest == pytest.approx(runqlat["cpu_incontext_unexplained"], abs=0.01)
     assert runqlat["baseline_ops"] > 0 and set(runqlat["per_stressor"]) == {"cpu", "switch"}  # what it watches
     assert runqlat["cpu_exec"] > 0 and runqlat["program_detail"] and runqlat["load_ms"] > 0
     assert len(runqlat["cpu_unexplained_samples"]) == 2 and "map_access" in runqlat["not_separable"]

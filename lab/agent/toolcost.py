@@ -25,6 +25,8 @@ import os
 import resource
 import struct
 
+from .toolload import loss_pct
+
 SYS_BPF = 321  # x86_64
 BPF_MAP_GET_NEXT_KEY = 4
 BPF_PROG_GET_NEXT_ID = 11
@@ -46,7 +48,8 @@ PROG_TYPES = {1: "socket_filter", 2: "kprobe", 5: "tracepoint", 7: "xdp", 8: "pe
 LIVE_ENTRIES_LIMIT = 100000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CPU_NOTE = ("CPU ms per second of load; total = throughput lost x the load's CPU/s without the tool; "
-            "unexplained = total - exec - user")
+            "unexplained = total - exec - user; incontext = the loss per CPU second x the load's CPU/s with "
+            "the tool (the tool's cost inside the load's processes), incontext_unexplained = incontext - exec")
 NOT_SEPARABLE = {
     "map_access": "not separable: not counted here (the counting phase, mapaccess.py, replaces this with "
                   "its counts or the kernel's reason); map helper calls stay inside exec (user-space map "
@@ -257,6 +260,17 @@ def decompose(loss_pct, base_load_cpu, wall, exec_ns, user_cpu):
                 unexplained=None if total is None else total - exec_ms - user_ms)
 
 
+def in_context(cpu_loss_pct, tool_load_cpu, exec_ms):
+    """The CPU the tool cost inside the load's own processes, ms per second: the load did cpu_loss_pct
+    less work per CPU second, so that share of the CPU it used with the tool (tool_load_cpu, s/s)
+    went to the tool (its programs and their dispatch, run in the load's context); what execution
+    does not cover of it is incontext_unexplained (the tool process's own CPU is not in it)."""
+    if cpu_loss_pct is None:
+        return dict(incontext=None, incontext_unexplained=None)
+    ms = cpu_loss_pct / 100.0 * tool_load_cpu * 1000.0
+    return dict(incontext=ms, incontext_unexplained=ms - exec_ms)
+
+
 def program_rows(before, after, attach=None, key=None):
     """Per program of the tool (matched by name, or key(id, name)): runs, run time, the verifier's
     count and, given attach (toolattach.attach_of), the hook suite's attach type and the target."""
@@ -282,13 +296,15 @@ def _median(xs):
 
 def sources_fields(losses, sides, load_ms, proof):
     """The row's decomposition fields from the trials: losses[i] is trial i's throughput lost (%),
-    sides[i] = ((metrics, load CPU/s, wall) of the baseline, tool_side() of the tool run);
+    sides[i] = ((metrics, load CPU/s, wall, metrics per CPU second) of the baseline, tool_side() of
+    the tool run);
     load_ms: exec-to-attached of every start; proof: the proof run's tool_side()."""
-    parts = {k: [] for k in ("total", "exec", "user", "unexplained")}
+    parts = {k: [] for k in ("total", "exec", "user", "unexplained", "incontext", "incontext_unexplained")}
     events, switches, base_cpu, tool_cpu = [], [], [], []
     per_prog = {}
     for loss, (a, b) in zip(losses, sides):
         d = decompose(loss, a[1], b["wall"], b["exec_ns"], b["user_cpu"])
+        d.update(in_context(loss_pct(a[3], b["cpu_metrics"]) if len(a) > 3 else None, b["load_cpu"], d["exec"]))
         for k, v in d.items():
             if v is not None:
                 parts[k].append(round(v, 3))
