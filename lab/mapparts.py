@@ -13,12 +13,12 @@ execution is flagged implausible rather than carved.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from . import stats
 from .selectors import select
 
 KEY_SPACES = ("dense", "sparse")
@@ -43,17 +43,9 @@ class MapAccess:
         return "; ".join(x for x in [*self.sources, self.why] if x)
 
 
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 def _rank(r: pd.Series) -> tuple[int, int]:
     ks = str(r.get("key_space"))
-    return (KEY_SPACES.index(ks) if ks in KEY_SPACES else len(KEY_SPACES), 0 if not _num(r.get("flags")) else 1)
+    return (KEY_SPACES.index(ks) if ks in KEY_SPACES else len(KEY_SPACES), 0 if not stats.finite(r.get("flags")) else 1)
 
 
 def op_costs(maps: pd.DataFrame) -> dict[tuple[str, str], OpCost | str]:
@@ -65,15 +57,16 @@ def op_costs(maps: pd.DataFrame) -> dict[tuple[str, str], OpCost | str]:
     for (mtype, op), grp in rows.groupby(["map_type", "operation"]):
         ok = [r for _, r in grp.iterrows() if r.get("status") == "ok"]
         for r in sorted(ok, key=_rank):
-            ns = _num(r.get("map_ns"))
+            ns = stats.finite(r.get("map_ns"))
             if ns is None:
-                ns0, loop = _num(r.get("ns_median")), _num(r.get("loop_ns"))
+                ns0, loop = stats.finite(r.get("ns_median")), stats.finite(r.get("loop_ns"))
                 ns = None if ns0 is None or loop is None else ns0 - loop
             if ns is None or ns < 0:
                 continue
             at = f" {r['_file']}:{int(r['_line'])}" if isinstance(r.get("_file"), str) else ""
+            flags = int(stats.finite(r.get("flags")) or 0)
             out[(str(mtype), str(op))] = OpCost(ns, f"maps {mtype} {op} kernel 1cpu {r.get('key_space')} "
-                                                    f"flags {int(_num(r.get('flags')) or 0)}{at}: {ns:.1f} ns/op")
+                                                    f"flags {flags}{at}: {ns:.1f} ns/op")
             break
         else:
             st = grp["status"].iloc[0]
@@ -91,7 +84,7 @@ def map_access(row: pd.Series | dict[str, Any], costs: dict[tuple[str, str], OpC
     ops = mc.get("ops") or {}
     counted = ", ".join(f"{k} {float(v):,.0f}/s" for k, v in sorted(ops.items())) or "no map operation counted"
     uncounted = "not counted: " + "; ".join(mc.get("not_counted") or []) if mc.get("not_counted") else ""
-    missed = bool(_num(mc.get("missed_per_s")))  # calls the kernel did not hand to the counter: a lower bound
+    missed = bool(stats.finite(mc.get("missed_per_s")))  # calls the kernel did not hand to the counter: a lower bound
     if not ops:
         return MapAccess("partial" if missed else "measured", 0.0, why="; ".join(x for x in (
             f"counted ({mc.get('mode')}): no map operation on the tool's maps", uncounted) if x), counted=counted)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats as sps
@@ -29,17 +30,18 @@ LEVEL = 0.95
 TESTS = ("mannwhitney", "welch")
 
 
+def finite(x: Any) -> float | None:
+    """x as a finite float, or None (None, NaN, infinities and non-numbers)."""
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
 def clean(xs: Sequence[float] | None) -> list[float]:
     """Finite floats of xs (None, NaN and non-numbers dropped)."""
-    out: list[float] = []
-    for x in xs or []:
-        try:
-            f = float(x)
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(f):
-            out.append(f)
-    return out
+    return [f for f in map(finite, xs or []) if f is not None]
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ execution; plus what is unexplained.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,14 +50,6 @@ class Dispatch:
     hook: str
     ns: float
     source: str  # which hook row, in words
-
-
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def _candidates(ok: pd.DataFrame):
@@ -82,7 +73,7 @@ def _dispatch(hook: str, rows: pd.DataFrame) -> Dispatch | str:
         added, what = _added_per_run(method, r)
         if added is None:
             continue
-        body = _num(r.get("body_ns")) if variant == "body" else 0.0
+        body = stats.finite(r.get("body_ns")) if variant == "body" else 0.0
         if body is None:
             continue
         d = added - body
@@ -93,7 +84,7 @@ def _dispatch(hook: str, rows: pd.DataFrame) -> Dispatch | str:
         at = f" {r['_file']}:{int(r['_line'])}" if isinstance(r.get("_file"), str) else ""
         text = (f"{what} {added:.1f} - body {body:.1f}" if variant == "body" else
                 f"{what} {added:.1f} (empty program: its filter + count included)")
-        stats_cost = _num(r.get("stats_cost_ns"))
+        stats_cost = stats.finite(r.get("stats_cost_ns"))
         extra = f"; BPF statistics cost {stats_cost:.1f} ns/run on top (in unexplained)" if stats_cost else ""
         return Dispatch(hook, d, f"hooks {hook} {method} {variant} ({where}){at}: {text} = {d:.1f} ns/run{extra}")
     return why
@@ -105,9 +96,9 @@ def _added_per_run(method: str, r: pd.Series) -> tuple[float | None, str]:
     open path's added ns per operation over its runs per operation."""
     if method == "kernel_batch":
         if str(r.get("baseline") or "kernel-count") == "kernel-count":
-            return _num(r.get("bare_ns_median")), "added over the bare driver"
-        return _num(r.get("ns_median")), "added over the bare loop"
-    added, runs = _num(r.get("ns_median")), _num(r.get("runs_per_op"))
+            return stats.finite(r.get("bare_ns_median")), "added over the bare driver"
+        return stats.finite(r.get("ns_median")), "added over the bare loop"
+    added, runs = stats.finite(r.get("ns_median")), stats.finite(r.get("runs_per_op"))
     if added is None:
         return None, ""
     if runs and runs > 0:
@@ -203,11 +194,11 @@ def tool_parts(row: pd.Series | dict[str, Any], costs: dict[str, Dispatch | str]
     measured = {k: ivs[k].median for k in ("user", "map", "exec", "triggering") if ivs[k] is not None}
     dominant = max(measured, key=lambda k: measured[k]) if measured else None
     ns = row.get("not_separable") if isinstance(row.get("not_separable"), dict) else {}
-    insns, load_ms = row.get("verified_insns"), _num(row.get("load_ms"))
-    vtime = _num(row.get("verifier_us"))
+    insns, load_ms = row.get("verified_insns"), stats.finite(row.get("load_ms"))
+    vtime = stats.finite(row.get("verifier_us"))
     verifier = "; ".join(x for x in (
         f"exec to attached {load_ms:.0f} ms" if load_ms is not None else "",
-        f"{int(insns):,} insns verified" if _num(insns) is not None else "verified_insns not reported (< 5.16)",
+        f"{int(insns):,} insns verified" if stats.finite(insns) is not None else "verified_insns not reported (< 5.16)",
         f"verification {vtime:.0f} us" if vtime is not None else str(ns.get("verifier_time", "")),
     ) if x)
     return {"ivs": ivs, "triggering": trig, "dominant": dominant, "verifier": verifier, "map": macc,
