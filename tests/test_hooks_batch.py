@@ -1,5 +1,8 @@
 """Hook suite, kernel_batch method and plausibility gates: unit tests (helper faked at its boundary)."""
 
+import json
+from pathlib import Path
+
 from lab.agent import hookbatch, hookgates, schema
 from lab.agent.common import Context
 
@@ -100,6 +103,14 @@ def test_gate_negative_beyond_interval():
     g = hookgates.Gates()
     assert g.problems([timed("empty", -11, -23, 84)]) == {}  # spans zero: not implausible
     p = g.problems([timed("empty", -11, -23, -2)])
+    assert "negative beyond its interval" in p[0][0]
+
+
+def test_gate_negative_perf_event_wall_row_recorded_on_the_host():
+    """A perf_event throughput_abba row a default host run wrote as ok (sw, 9999 Hz, body:
+    -48.0 us per sample [-68.2, -3.3]): its wall-time method is gated like the others."""
+    row = json.loads((Path(__file__).parent / "fixtures" / "perf_event_negative_ok_row.json").read_text())
+    p = hookgates.Gates().problems([row])
     assert "negative beyond its interval" in p[0][0]
 
 

@@ -24,7 +24,8 @@ import statistics
 
 DRIFT_BOUND = 0.10
 DRIFT_MIN_BLOCK_NS = 1e6
-TIMED = ("wall_abba", "cpu_abba", "kernel_batch", "talk_stime", "talk_jiffies", "bpf_stats")
+TIMED = ("wall_abba", "cpu_abba", "kernel_batch", "talk_stime", "talk_jiffies", "bpf_stats",
+         "throughput_abba")  # the last: perf_event's wall-time rows (hookperf.py)
 
 
 def _key(row):
