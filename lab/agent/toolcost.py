@@ -25,8 +25,6 @@ import os
 import resource
 import struct
 
-from .toolload import loss_pct
-
 SYS_BPF = 321  # x86_64
 BPF_MAP_GET_NEXT_KEY = 4
 BPF_PROG_GET_NEXT_ID = 11
@@ -294,17 +292,17 @@ def _median(xs):
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2.0
 
 
-def sources_fields(losses, sides, load_ms, proof):
+def sources_fields(losses, sides, load_ms, proof, cpu_losses=None):
     """The row's decomposition fields from the trials: losses[i] is trial i's throughput lost (%),
-    sides[i] = ((metrics, load CPU/s, wall, metrics per CPU second) of the baseline, tool_side() of
-    the tool run);
+    cpu_losses[i] its loss per CPU second (% or None), sides[i] = ((metrics, load CPU/s, wall) of the
+    baseline, tool_side() of the tool run);
     load_ms: exec-to-attached of every start; proof: the proof run's tool_side()."""
     parts = {k: [] for k in ("total", "exec", "user", "unexplained", "incontext", "incontext_unexplained")}
     events, switches, base_cpu, tool_cpu = [], [], [], []
     per_prog = {}
-    for loss, (a, b) in zip(losses, sides):
+    for loss, cpu_loss, (a, b) in zip(losses, cpu_losses or [None] * len(losses), sides):
         d = decompose(loss, a[1], b["wall"], b["exec_ns"], b["user_cpu"])
-        d.update(in_context(loss_pct(a[3], b["cpu_metrics"]) if len(a) > 3 else None, b["load_cpu"], d["exec"]))
+        d.update(in_context(cpu_loss, b["load_cpu"], d["exec"]))
         for k, v in d.items():
             if v is not None:
                 parts[k].append(round(v, 3))

@@ -331,8 +331,10 @@ class ToolSuite:
             loads.append(got["B"]["load_ms"])
         losses = [loss_pct(b, t) for b, t in pairs]
         med, lo, hi = median_ci([x for x in losses if x is not None])
-        cpu_losses = [x for x in (loss_pct(a[3], b["cpu_metrics"]) for a, b in sides) if x is not None]
+        cpu_per_trial = [loss_pct(a[3], b["cpu_metrics"]) for a, b in sides]
+        cpu_losses = [x for x in cpu_per_trial if x is not None]
         cmed, clo, chi = median_ci(cpu_losses)
+        parts = toolcost.sources_fields(losses, sides, loads, proof, cpu_per_trial)
         status, reason = ("ok", "") if proof["events"] > 0 else (
             "invalid", "none of the %d programs ran during the %d s proof run under load"
             % (proof["programs"], self.proof_seconds))
@@ -344,7 +346,7 @@ class ToolSuite:
                         overhead_cpu_pct=cmed, overhead_cpu_ci_low=clo, overhead_cpu_ci_high=chi,
                         overhead_cpu_samples=[round(x, 3) for x in cpu_losses],
                         per_stressor=per_stressor(pairs), events=proof["events"], programs=proof["programs"],
-                        **mapaccess.with_not_separable(toolcost.sources_fields(losses, sides, loads, proof), why),
+                        **mapaccess.with_not_separable(parts, why),
                         **counted, **base)
 
     def run(self):
