@@ -41,10 +41,27 @@ EXIT_NAMES = {2: "IO", 5: "HLT", 6: "MMIO", 8: "SHUTDOWN", 9: "FAIL_ENTRY", 17: 
 PROBE_CODE = bytes([0xB0, 0x42, 0xE6, 0x10, 0xA2, 0x00, 0x80, 0xF4])
 
 
+NAMES = ("kvm", "icount", "tcg")
+# Instruction counting: the guest's clocks advance one nanosecond per guest instruction executed
+# (shift=0), never with the host's time (sleep=off: an idle guest jumps to its next timer instead
+# of waiting; align stays off). What changes the kernel's code paths or the order of events is
+# pinned: the CPU model, no KASLR, the RTC on the virtual clock, and RDRAND's seed.
+ICOUNT_QEMU = "-icount shift=0,sleep=off -rtc clock=vm -seed 1"
+ICOUNT_APPEND = "nokaslr"
+ICOUNT_CPU = "max"  # QEMU's TCG model: pinned per QEMU version (the manifest records the version)
+ICOUNT_NOTE = ("guest instructions (emulated, QEMU -icount shift=0): a path length, reproducible on any "
+               "host; it leaves out what a trap, a cache miss or a mitigation costs beyond its instructions")
+
+
 @dataclass(frozen=True)
 class Accel:
-    name: str  # "kvm" or "tcg"
+    name: str  # "kvm", "icount" (TCG with instruction counting) or "tcg"
     why: str
+
+    @property
+    def unit(self) -> str:
+        """What the guest's clock counts: guest instructions under icount, else nanoseconds."""
+        return "insn" if self.name == "icount" else "ns"
 
     def qemu_flag(self) -> list[str]:
         """vng flags. TCG runs single-threaded (one host thread for every vCPU) unless
@@ -53,6 +70,9 @@ class Accel:
         static key in __schedule flips while a perf event is opened dies with "Oops: int3"."""
         if self.name == "kvm":
             return []
+        if self.name == "icount":  # one thread for every vCPU: MTTCG is refused with icount
+            return ["--disable-kvm", f"--append={ICOUNT_APPEND}",
+                    f"--qemu-opts=-accel tcg,thread=single -cpu {ICOUNT_CPU} {ICOUNT_QEMU}"]
         thread = os.environ.get("LAB_TCG_THREAD", "single")
         return ["--disable-kvm", f"--qemu-opts=-accel tcg,thread={thread}"]
 
@@ -154,22 +174,42 @@ def _boot_id() -> str:
         return "unknown"
 
 
+def check_name(name: str, where: str) -> str:
+    """`name` if it is an accelerator the lab knows ("" = choose), else ValueError saying what to use."""
+    name = (name or "").strip().lower()
+    if name not in ("", "auto", *NAMES):
+        raise ValueError(f"{where}: unknown accelerator {name!r}; use one of {', '.join(NAMES)} "
+                         "(or leave it out: KVM where it works, else icount)")
+    return "" if name == "auto" else name
+
+
 def choose(vmlinuz: Path | None = None, cache: Path | None = None, force: str | None = None) -> Accel:
-    """KVM if it really boots a kernel here, else TCG. `force` ("kvm"/"tcg", or LAB_ACCEL) overrides."""
-    force = force or os.environ.get("LAB_ACCEL")
+    """KVM if it really boots a kernel here, else TCG with instruction counting (icount). `force`
+    (a task's --accel, a playbook's vm.accel) or LAB_ACCEL names one: kvm, icount or tcg."""
+    where = "--accel" if force else "LAB_ACCEL"
+    try:
+        force = check_name(force or os.environ.get("LAB_ACCEL", ""), where)
+    except ValueError as e:
+        from .config import InputError
+
+        raise InputError(str(e)) from None
     if force == "tcg":
-        return Accel("tcg", "TCG forced (LAB_ACCEL=tcg)")
+        return Accel("tcg", f"plain TCG asked for ({where}=tcg): timings check the pipeline, they decide nothing")
+    if force == "icount":
+        return Accel("icount", f"instruction counting asked for ({where}=icount): figures in guest instructions")
     if force == "kvm":
-        return Accel("kvm", "KVM forced (LAB_ACCEL=kvm)")
+        return Accel("kvm", f"KVM forced ({where}=kvm)")
     verdict_file = cache / "accel.json" if cache else None
     if verdict_file and verdict_file.exists():
         v = json.loads(verdict_file.read_text())
-        if v.get("boot_id") == _boot_id():
+        if v.get("boot_id") == _boot_id() and v.get("name") in ("kvm", "icount"):
             return Accel(v["name"], v["why"] + " (probed earlier this host boot)")
     works, why = probe_kvm()
     if works and vmlinuz is not None:
         works, why = probe_kvm_boot(vmlinuz)
-    acc = Accel("kvm", f"KVM works: {why}") if works else Accel("tcg", f"KVM not usable ({why}); using TCG")
+    acc = Accel("kvm", f"KVM works: {why}") if works else Accel(
+        "icount", f"KVM not usable ({why}); using TCG with instruction counting, figures in guest instructions "
+        "(LAB_ACCEL=tcg or --accel tcg for plain TCG)")
     if verdict_file and vmlinuz is not None:
         verdict_file.parent.mkdir(parents=True, exist_ok=True)
         verdict_file.write_text(json.dumps({"boot_id": _boot_id(), "name": acc.name, "why": acc.why}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import platform
@@ -13,6 +14,7 @@ from typing import Any
 import paramiko
 
 from . import interrupt, outcome, playbooks, results
+from .accel import check_name
 from .build import build_bpf
 from .config import ROOT, InputError, LabError, Paths
 from .results import RunStore, new_run_id
@@ -46,12 +48,17 @@ def _outcome_fields(done: dict[str, outcome.SuiteResult]) -> dict[str, Any]:
 
 
 def run(suites: list[str] | None, kernel: str, playbook: str = "default", report: bool = False,
-        paths: Paths | None = None) -> RunStore | None:
+        paths: Paths | None = None, accel: str = "") -> RunStore | None:
     """Run the suites on `kernel`; returns the run's store (None when it ended before its first row:
     no run directory is left then). The manifest's `status` says how it ended (lab/outcome.py).
     A signal raises Interrupted after the run is marked; a failure of the lab itself, LabError."""
     paths = paths or Paths()
     pb = playbooks.load(playbook)
+    if accel:
+        try:
+            pb = dataclasses.replace(pb, vm=pb.vm.with_accel(check_name(accel, "--accel")))
+        except ValueError as e:
+            raise InputError(str(e)) from None
     chosen = suites or list(pb.suites)
     for s in chosen:
         if s not in pb.suites and suites is None:
@@ -98,8 +105,11 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
                 store = RunStore.create(paths.results, run_id, manifest)
             print(f"run {run_id}: kernel {info.get('kernel_release')} accelerator {target.accelerator}"
                   + ("  (emulated: timings check the pipeline, they are not overhead figures)"
-                     if target.accelerator == "tcg" else ""), flush=True)
+                     if target.accelerator == "tcg" else
+                     "  (figures in guest instructions: exact path lengths, not time)"
+                     if target.accelerator == "icount" else ""), flush=True)
             base = {"kernel": info.get("kernel_release") or kernel, "accelerator": target.accelerator,
+                    "figure_unit": "insn" if target.accelerator == "icount" else "ns",
                     "cpu_model": manifest["host_cpu_model"] if target.accelerator == "host" else "unknown",
                     "vcpus": pb.vm.cpus if manifest["guest"] else manifest["host_cpus"]}
             for s in chosen:

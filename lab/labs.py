@@ -144,6 +144,10 @@ class Lab:
                     raise LabError(f"lab {self.name} is up with {st.spec}, but {asked_by or 'lab.up'} asks for "
                                    f"{spec}; a running lab is not resized. Stop it first with "
                                    f"`./labctl lab.down --kernel {self.name}`, {how}")
+                if spec.accel and spec.accel != st.accelerator:
+                    raise LabError(f"lab {self.name} is up under {st.accelerator}, but {asked_by or 'lab.up'} asks for "
+                                   f"{spec.accel}; a running lab does not change accelerator. Stop it first with "
+                                   f"`./labctl lab.down --kernel {self.name}`, then run again")
                 log(f"lab {self.name} is already up: kernel {st.release}, port {st.port}, accelerator "
                     f"{st.accelerator}, {st.spec}, booted in {st.boot_seconds:.1f} s")
                 return st, False
@@ -161,7 +165,7 @@ class Lab:
     def _boot(self, kernel: str, spec: VmSpec, image: str, timeout: float, log: Log) -> LabState:
         k = kernels.resolve(kernel, self.paths)
         img = images.image_for(image, k, self.paths, log=log)
-        acc = accel_mod.choose(k.vmlinuz, self.paths.cache)
+        acc = accel_mod.choose(k.vmlinuz, self.paths.cache, force=spec.accel or None)
         log(f"accelerator: {acc.name} ({acc.why})")
         key = remote.make_keypair(self.dir)
         port = remote.free_port()

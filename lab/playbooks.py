@@ -10,22 +10,28 @@ from typing import Any
 
 import yaml
 
+from .accel import check_name
 from .config import ROOT, InputError
 
 KNOWN_SUITES = ("hooks", "maps", "tools")
 
 
 MEMORY_RE = re.compile(r"^([1-9][0-9]*)([KMGT]?)$", re.IGNORECASE)
-VM_KEYS = ("cpus", "memory")
+VM_KEYS = ("cpus", "memory", "accel")
 
 
 @dataclass(frozen=True)
 class VmSpec:
     cpus: int = 2
     memory: str = "2G"
+    accel: str = ""  # kvm | icount | tcg; "" = KVM where it works, else icount (lab/accel.py)
 
     def __str__(self) -> str:
         return f"{self.cpus} vCPU{'s' if self.cpus != 1 else ''}, {self.memory} memory"
+
+    def with_accel(self, accel: str) -> VmSpec:
+        """The same size with `accel` asked for (a task's --accel wins over the playbook's vm.accel)."""
+        return VmSpec(self.cpus, self.memory, accel or self.accel)
 
     def same_size(self, other: VmSpec) -> bool:
         return self.cpus == other.cpus and memory_bytes(self.memory) == memory_bytes(other.memory)
@@ -39,7 +45,7 @@ def memory_bytes(memory: str) -> int:
     return int(m.group(1)) << {"": 20, "K": 10, "M": 20, "G": 30, "T": 40}[m.group(2).upper()]
 
 
-def vm_spec(cpus: object = 2, memory: object = "2G") -> VmSpec:
+def vm_spec(cpus: object = 2, memory: object = "2G", accel: object = "") -> VmSpec:
     """A checked VmSpec: cpus a positive integer, memory a size like 2G or 512M (a bare integer is MiB).
     Raises ValueError with what is wrong."""
     problems = []
@@ -51,9 +57,13 @@ def vm_spec(cpus: object = 2, memory: object = "2G") -> VmSpec:
         memory = f"{memory}M"
     if not isinstance(memory, str) or not MEMORY_RE.match(memory.strip()):
         problems.append(f"memory must be a size like 2G or 512M, not {memory!r}")
+    try:
+        accel = check_name(str(accel or ""), "accel")
+    except ValueError as e:
+        problems.append(str(e))
     if problems:
         raise ValueError("; ".join(problems))
-    return VmSpec(cpus=int(cpus), memory=str(memory).strip().upper())  # type: ignore[arg-type]
+    return VmSpec(cpus=int(cpus), memory=str(memory).strip().upper(), accel=str(accel))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,11 @@ def test_sigterm_stops_the_matrix_and_its_jobs(tmp_path):
     assert not _children_of(proc.pid), "processes of the matrix are left"
     m = json.loads(next((tmp_path / "results").glob("matrix-*/matrix.json")).read_text())
     phases = [j["phase"] for j in m["jobs"]]
-    assert phases[-1] == "skipped" and "interrupted" in phases, phases
+    # the job running at the signal is interrupted, every later one skipped (a quiet host may finish
+    # earlier repetitions within the 2 s before the signal: the interrupted one can be the last)
+    assert "interrupted" in phases, phases
+    after = phases[phases.index("interrupted") + 1:]
+    assert set(after) <= {"skipped"}, phases
     assert set(phases) <= {"done", "interrupted", "skipped"}, phases
 
 

@@ -23,6 +23,10 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+ICOUNT_NOTE = ("in guest instructions (QEMU -icount shift=0): a path length, exact and repeatable; traps are "
+               "undercounted and cache misses and mitigations are invisible")
+
+
 class Context:
     """Everything a suite needs: where the BPF objects are, its parameters, and how to emit rows."""
 
@@ -39,6 +43,7 @@ class Context:
             "suite": suite,
             "kernel": platform.release(),
             "accelerator": accelerator,
+            "figure_unit": "insn" if accelerator == "icount" else "ns",
             "cpu_model": cpu_model(),
             "vcpus": os.cpu_count() or 1,
         }
@@ -52,6 +57,8 @@ class Context:
 
     def row(self, status="ok", reason="", **fields):
         row = dict(self.base)
+        if self.accelerator == "icount":
+            row["note"] = ICOUNT_NOTE
         row.update(fields)
         row["status"] = status
         row["reason"] = reason

@@ -9,14 +9,19 @@ SCHEMA_VERSION = 1
 
 NUM = (int, float)
 STATUSES = ("ok", "unsupported", "invalid", "inconclusive", "error")
-ACCELERATORS = ("kvm", "tcg", "host")
+ACCELERATORS = ("kvm", "tcg", "icount", "host")
+# What a timed row's figures (ns_median, ns_ci_*, samples, body_ns, ...) count: nanoseconds, or guest
+# instructions under QEMU's instruction counting (icount, shift=0: the guest clock advances one ns per
+# instruction executed). The field names keep "ns"; `figure_unit` says what they are. Never mixed.
+UNITS = ("ns", "insn")
 
 COMMON = {
     "schema": int,
     "run_id": str,
     "suite": str,
     "kernel": str,  # uname -r of the kernel measured
-    "accelerator": str,  # kvm | tcg | host (the machine's own kernel, no lab VM)
+    "accelerator": str,  # kvm | tcg | icount | host (the machine's own kernel, no lab VM)
+    "figure_unit": str,  # ns | insn: what the row's timing figures count (absent in rows before it: ns)
     "cpu_model": str,
     "vcpus": int,
     "status": str,  # ok | unsupported | invalid | error
@@ -96,7 +101,7 @@ SUITES = {
 
 # Suite fields that may be absent or null (not every row measures everything).
 OPTIONAL = {
-    "ns_median", "ns_ci_low", "ns_ci_high", "samples", "trials", "ops_per_trial", "method",
+    "figure_unit", "ns_median", "ns_ci_low", "ns_ci_high", "samples", "trials", "ops_per_trial", "method",
     "body_ns", "dispatch_ns", "events", "triggers",
     "max_entries", "live_entries", "memlock_measured", "memlock_predicted", "memlock_note",
     "real_memory", "flags", "key_space", "driver", "contention", "nkeys", "threads",
@@ -132,6 +137,8 @@ def validate(row):
         problems.append("status %r not in %s" % (row.get("status"), STATUSES))
     if row.get("accelerator") not in ACCELERATORS:
         problems.append("accelerator %r not in %s" % (row.get("accelerator"), ACCELERATORS))
+    if row.get("figure_unit", "ns") not in UNITS:
+        problems.append("figure_unit %r not in %s" % (row.get("figure_unit"), UNITS))
     if row.get("status") != "ok" and not row.get("reason"):
         problems.append("status %r without a reason" % row.get("status"))
     return problems

@@ -7,13 +7,15 @@ from lab.config import LabError
 
 KHELP = "kernel alias (see kernels.list), a path to a kernel, or 'host' for this machine's kernel"
 PHELP = "playbook name or YAML file with suite parameters (default: playbooks/default.yaml)"
+AHELP = ("guest accelerator: kvm, icount (TCG counting instructions: figures in guest instructions) or tcg "
+         "(plain TCG: pipeline check only); default: the playbook's vm.accel, else KVM where it works, else icount")
 
 
-def _run(suites, kernel, playbook, report=False):
+def _run(suites, kernel, playbook, report=False, accel=""):
     """Exit 0 only for a complete run; 1 when it is partial or failed; 128 + signal when a signal
     stopped it (130 SIGINT, 143 SIGTERM)."""
     try:
-        store = bench.run(suites, kernel=kernel, playbook=playbook, report=report)
+        store = bench.run(suites, kernel=kernel, playbook=playbook, report=report, accel=accel)
     except LabError as e:
         raise Exit(f"error: {e}", code=e.exit_code) from None
     except interrupt.Interrupted as e:
@@ -23,29 +25,29 @@ def _run(suites, kernel, playbook, report=False):
         raise Exit(f"error: run {status} (see above); exit 1", code=1)
 
 
-@task(help={"kernel": KHELP, "playbook": PHELP})
-def hooks(c, kernel="6.12", playbook="default"):
+@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP})
+def hooks(c, kernel="6.12", playbook="default", accel=""):
     """Hook suite: added cost per event of each attach type on the open() path and beyond."""
-    _run(["hooks"], kernel, playbook)
+    _run(["hooks"], kernel, playbook, accel=accel)
 
 
-@task(help={"kernel": KHELP, "playbook": PHELP})
-def maps(c, kernel="6.12", playbook="default"):
+@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP})
+def maps(c, kernel="6.12", playbook="default", accel=""):
     """Map suite: update/lookup cost per map type and memlock measured vs predicted."""
-    _run(["maps"], kernel, playbook)
+    _run(["maps"], kernel, playbook, accel=accel)
 
 
-@task(help={"kernel": KHELP, "playbook": PHELP})
-def tools(c, kernel="6.12", playbook="default"):
+@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP})
+def tools(c, kernel="6.12", playbook="default", accel=""):
     """Tool suite: throughput a stress-ng load loses while each libbpf-tools tool runs."""
-    _run(["tools"], kernel, playbook)
+    _run(["tools"], kernel, playbook, accel=accel)
 
 
-@task(name="all", help={"kernel": KHELP, "playbook": PHELP,
+@task(name="all", help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP,
                         "report": "write the run's report (--no-report: rows only)"})
-def all_(c, kernel="6.12", playbook="default", report=True):
+def all_(c, kernel="6.12", playbook="default", report=True, accel=""):
     """Every suite on one kernel, then the report for that run (results/<run>/report.html)."""
-    _run(None, kernel, playbook, report=report)
+    _run(None, kernel, playbook, report=report, accel=accel)
 
 
 @task(name="run", positional=["playbook"],

@@ -21,12 +21,13 @@ def _lab(kernel):
 
 
 @task(help={"kernel": KHELP, "cpus": "guest vCPUs", "memory": "guest memory (QEMU syntax, e.g. 2G or 512M)",
-            "image": "root image recipe (images/*.yaml.j2)", "timeout": "seconds to wait for SSH"})
-def up(c, kernel="6.12", cpus="2", memory="2G", image="debian-12", timeout=240):
+            "image": "root image recipe (images/*.yaml.j2)", "timeout": "seconds to wait for SSH",
+            "accel": "kvm, icount or tcg (default: KVM where it works, else icount; LAB_ACCEL sets it too)"})
+def up(c, kernel="6.12", cpus="2", memory="2G", image="debian-12", timeout=240, accel=""):
     """Boot a guest on KERNEL and wait until SSH answers; prints boot-to-SSH time and accelerator.
     If the lab is already up it is used as it is; of another size, it is refused (lab.down first)."""
     try:
-        spec = vm_spec(cpus, memory)
+        spec = vm_spec(cpus, memory, accel)
     except ValueError as e:
         raise Exit(f"error: {e}", code=2) from None
     def on_term(signum, frame):  # like Ctrl-C: the boot stops the VM it launched, leaves no state
