@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import units
 from .results import LoadedRun, load_runs
 
 # What identifies "the same measurement" in each suite, for comparisons and tables.
@@ -49,7 +50,13 @@ def rows_frame(runs: list[LoadedRun]) -> pd.DataFrame:
     for col in ("ns_median", "samples"):
         if col not in df.columns:
             df[col] = None
+    # emulated: plain TCG timings (noise, never a figure). icount rows are emulated too, but their
+    # figures are exact instruction counts: `figure_unit` says so (filled in for rows recorded before
+    # it existed), and they decide in their own unit.
     df["emulated"] = df["accelerator"] == "tcg"
+    fu = df["figure_unit"] if "figure_unit" in df.columns else pd.Series([None] * len(df), index=df.index)
+    df["figure_unit"] = [units.of({"figure_unit": u, "accelerator": a})
+                         for u, a in zip(fu, df["accelerator"], strict=True)]
     df["group"] = [group_label(k, a, c, v) for k, a, c, v in df[list(GROUP_KEYS)].itertuples(index=False)]
     return df
 
