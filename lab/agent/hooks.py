@@ -85,6 +85,10 @@ def check(params):
 TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead figures"
 
 
+TICKS_UNDER_ICOUNT = ("not measurable in guest instructions: the talk's stime and jiffies figures count "
+                      "scheduler ticks, and a tick is millions of instructions under instruction counting")
+
+
 class Refused(Exception):
     """The kernel refused to load or attach (helper exit 2 or 3): an unsupported row."""
 
@@ -309,7 +313,10 @@ class Suite:
                 cpu.update(body_ns=body_med, runs_per_op=runs_per_op,
                            dispatch_ns=cpu["ns_median"] - body_med * runs_per_op)
             rows.append(self.row(status, reason, **cpu))
-        if talk:
+        if talk and self.ctx.accelerator == "icount":
+            for m in ("talk_stime", "talk_jiffies"):
+                rows.append(self.row("unsupported", TICKS_UNDER_ICOUNT, method=m, **base))
+        elif talk:
             rows.append(self.row(status, reason, **dict(
                 common, **timing_fields("talk_stime", per_op_added(trials, ops, "base_stime_ns", "hook_stime_ns"),
                                         ops))))

@@ -73,6 +73,13 @@ BOUNDED_LOOPS = 256  # MB_BOUNDED_LOOPS of bpf/tools/mapbench.h
 LOOP_DRIVERS = ("auto", "bounded")
 
 
+# Under instruction counting every vCPU runs in one host thread, one after another: threads never
+# update a map at the same time, so contention is not there to be counted.
+ICOUNT_SERIAL = ("not measurable in guest instructions: under instruction counting (icount) the vCPUs run "
+                 "one after another in one host thread, so updates from every CPU never contend; contention "
+                 "needs KVM or bare metal")
+
+
 class Refused(Exception):
     """The kernel refused (helper exit 2): an unsupported row."""
 
@@ -271,6 +278,8 @@ class MapSuite(Experiments):
         disjoint = contention == "disjoint"
         fields = self.base(name, flags, operation=op, driver="kernel", contention=contention,
                            key_space=label or keyspace, max_entries=max_entries, **(more or {}))
+        if threads != 1 and self.ctx.accelerator == "icount":
+            return self.row("unsupported", ICOUNT_SERIAL, dict(fields, nkeys=nkeys))
         method = "%s in BPF_PROG_TEST_RUN (tc), kernel test-run timer" % (
             "bounded loop" if self.bounded else "bpf_loop")
         args = list(extra) + (["-D"] if disjoint else [])
