@@ -284,8 +284,27 @@ class RemoteTarget:
         KVM uses kvm-clock: the nightly's proof that KVM really ran)."""
         got = self.conn.run(f"cat {CLOCKSOURCE}", hide=True, warn=True)
         clock = got.stdout.strip() if got.ok else None
-        return dict(self.info, target="ssh", kernel_alias=self.kernel_alias, accelerator=self.accelerator,
-                    clocksource=clock or None)
+        facts = dict(self.info, target="ssh", kernel_alias=self.kernel_alias, accelerator=self.accelerator,
+                     clocksource=clock or None)
+        if self.accelerator == "icount":
+            facts.update(self.icount_facts())
+        return facts
+
+    def icount_facts(self) -> dict[str, Any]:
+        """What an instruction count depends on, for the manifest: the guest's CPU model and flags,
+        kernel command line and TSC rate (clock_gettime goes through it: at shift=0 the TSC counts
+        instructions, a calibrated ~1 GHz turns them into 'ns'), and the QEMU version (runs compared
+        must share it)."""
+        got = self.conn.run("cat /proc/cmdline; grep -m1 '^model name' /proc/cpuinfo; "
+                            "grep -m1 '^flags' /proc/cpuinfo | md5sum; "
+                            "dmesg | grep -m1 -o 'tsc: Refined TSC clocksource calibration: .*' || "
+                            "dmesg | grep -m1 -o 'tsc: Detected .*'", hide=True, warn=True)
+        lines = (got.stdout if got.ok or got.stdout else "").splitlines() + ["", "", "", ""]
+        qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True, check=False)
+        return {"icount": "shift=0,sleep=off", "qemu_version": (qemu.stdout.splitlines() or ["unknown"])[0],
+                "guest_cmdline": lines[0].strip(), "cpu_model_guest": lines[1].split(":", 1)[-1].strip(),
+                "cpu_flags_md5": lines[2].split()[0] if lines[2].split() else None,
+                "tsc": lines[3].strip() or None}
 
 
 def progress_line(suite: str, row: dict[str, Any]) -> str:
