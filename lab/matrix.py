@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import playbooks
+from .accel import check_name
 from .config import ROOT, InputError, LabError, Paths
 
 RUN_LINE = re.compile(r"^run (\S+): kernel (\S+) accelerator (\S+)")
@@ -76,7 +77,7 @@ def slots(pb: playbooks.Playbook, accelerator: str) -> int:
     """How many guests can measure at once: a TCG guest runs on one host thread
     (`-accel tcg,thread=single`), a KVM guest on one per vCPU; each needs its memory plus ~25%."""
     cores = os.cpu_count() or 1
-    per_guest = 1 if accelerator == "tcg" else pb.vm.cpus
+    per_guest = 1 if accelerator in ("tcg", "icount") else pb.vm.cpus
     by_cpu = max(1, cores // per_guest)
     try:
         avail = next(int(ln.split()[1]) * 1024 for ln in open("/proc/meminfo") if ln.startswith("MemAvailable:"))
@@ -98,9 +99,11 @@ def previous_seconds(results_dir: Path) -> dict[str, float]:
 
 
 class Matrix:
-    def __init__(self, playbook: str, paths: Paths | None = None, jobs: int | None = None, view=None):
+    def __init__(self, playbook: str, paths: Paths | None = None, jobs: int | None = None, view=None,
+                 accel: str = ""):
         self.paths = paths or Paths()
         self.pb = playbooks.load(playbook)
+        self.accel = accel  # --accel for every guest job ("" = the playbook's vm.accel, else chosen)
         if not self.pb.matrix:
             raise InputError(f"playbook {self.pb.path} names no 'kernels:' or 'targets:' to run: add e.g. "
                            "kernels: [\"6.12\"] and/or targets: [host], or use bench.all --kernel K")
@@ -125,7 +128,7 @@ class Matrix:
 
     def command(self, job: Job) -> list[str]:
         return [sys.executable, "-m", "invoke", "--search-root", str(ROOT), "bench.all", "--kernel", job.name,
-                "--playbook", str(self.pb.path), "--no-report"]
+                "--playbook", str(self.pb.path), "--no-report"] + (["--accel", self.accel] if self.accel else [])
 
     def run_job(self, job: Job) -> None:
         if self.stopping:
@@ -195,7 +198,8 @@ class Matrix:
                 for j in mine:
                     self._set(j, phase="building image", kernel_release=k.release)
                 images.image_for("debian-12", k, self.paths, log=lambda m: None)
-                self.accelerator = accel.choose(k.vmlinuz, self.paths.cache).name
+                self.accelerator = accel.choose(k.vmlinuz, self.paths.cache,
+                                                force=self.accel or self.pb.vm.accel or None).name
                 for j in mine:
                     self._set(j, phase="waiting")
             except LabError as e:
@@ -263,13 +267,19 @@ class Matrix:
         (self.dir / "matrix.json").write_text(json.dumps(data, indent=2) + "\n")
 
 
-def run_playbook(playbook: str, jobs: int | None = None, report: bool = True, paths: Paths | None = None) -> int:
+def run_playbook(playbook: str, jobs: int | None = None, report: bool = True, paths: Paths | None = None,
+                 accel: str = "") -> int:
     """`bench.run`: run the matrix with a live view, handle SIGINT/SIGTERM (every job is stopped
     within seconds, its rows kept), print the summary table and write the report. Returns the
     exit code: 0 all complete, 1 some job failed, 128 + signal when stopped."""
     from . import matrixview
 
-    m = Matrix(playbook, paths, jobs)
+    if accel:
+        try:
+            accel = check_name(accel, "--accel")
+        except ValueError as e:
+            raise InputError(str(e)) from None
+    m = Matrix(playbook, paths, jobs, accel=accel)
     print(f"matrix {m.id}: {', '.join(m.pb.matrix)} x {m.pb.repetitions}, suites {', '.join(m.pb.suites)}; "
           f"logs and report in {m.dir}", flush=True)
 

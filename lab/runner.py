@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import paramiko
 
-from . import interrupt
+from . import interrupt, units
 from .agent.common import cleanup_after
 from .bundle import bundle, toolbuilds_bundle
 from .config import ROOT, LabError, Paths
@@ -318,7 +318,7 @@ def progress_line(suite: str, row: dict[str, Any]) -> str:
         if k == "map_type" and row.get("flags"):
             parts[-1] += f"(flags 0x{row['flags']:x})"
     med = row.get("ns_median")
-    fig = f"{med:.1f} ns/op" if isinstance(med, int | float) else ""
+    fig = f"{med:.1f} {units.short(units.of(row))}/op" if isinstance(med, int | float) else ""
     if row.get("memlock_measured") is not None:
         fig = f"memlock {row['memlock_measured']} B (predicted {row.get('memlock_predicted')})"
     if isinstance(row.get("overhead_pct"), int | float):
@@ -329,6 +329,8 @@ def progress_line(suite: str, row: dict[str, Any]) -> str:
                     f"{row.get('overhead_cpu_ci_high', 0):.2f}]")
     if fig and row.get("accelerator") == "tcg":
         fig += " [emulated]"
+    elif fig and units.of(row) == units.INSN:
+        fig += " [guest instructions]"
     return f"  [{suite}] {row.get('status', '?'):11s} {' '.join(parts)} {fig} {str(row.get('reason', ''))[:100]}"
 
 

@@ -54,8 +54,9 @@ def all_(c, kernel="6.12", playbook="default", report=True, accel=""):
       help={"playbook": "a playbook with a matrix: kernels: [...] and/or targets: [host, ssh://...] "
                         "(e.g. playbooks/smoke.yaml, or its name: smoke)",
             "jobs": "guests at once (default: as many as the host's cores and memory allow)",
+            "accel": AHELP,
             "report": "write the report across the matrix (--no-report: runs only)"})
-def run_(c, playbook, jobs=0, report=True):
+def run_(c, playbook, jobs=0, report=True, accel=""):
     """A playbook's kernel matrix: guests in parallel, then the host; one report across them.
 
     Every kernel of `kernels:` in a lab guest, every target of `targets:`; the report and matrix.json
@@ -63,7 +64,7 @@ def run_(c, playbook, jobs=0, report=True):
     from lab import matrix
 
     try:
-        code = matrix.run_playbook(playbook, jobs=int(jobs) or None, report=report)
+        code = matrix.run_playbook(playbook, jobs=int(jobs) or None, report=report, accel=accel)
     except LabError as e:
         raise Exit(f"error: {e}", code=e.exit_code) from None
     if code:
