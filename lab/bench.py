@@ -94,7 +94,9 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
                 "playbook": str(pb.path.relative_to(ROOT)) if pb.path.is_relative_to(ROOT) else str(pb.path),
                 "playbook_name": pb.name,
                 "lab_version": lab_version(),
-                "suites": {s: pb.suites.get(s, {}) for s in chosen},
+                "suites": {s: pb.params(s, target.accelerator) for s in chosen},
+                "icount_overrides": ({s: pb.icount[s] for s in chosen if s in pb.icount}
+                                     if target.accelerator == "icount" else None),
                 "guest": {"vcpus": pb.vm.cpus, "memory": pb.vm.memory} if target.accelerator != "host" else None,
                 "status": "running",
                 "status_reason": "",
@@ -117,7 +119,7 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
                 t0 = time.monotonic()
                 print(f"suite {s} ...", flush=True)
                 done[s] = res = outcome.SuiteResult()
-                run_suite(target, store, s, pb.suites.get(s, {}), base, res)
+                run_suite(target, store, s, pb.params(s, target.accelerator), base, res)
                 print(f"suite {s}: {res.counts} in {time.monotonic() - t0:.0f} s", flush=True)
                 if res.fault:
                     print(f"suite {s}: {res.fault}", file=sys.stderr, flush=True)

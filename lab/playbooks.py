@@ -76,6 +76,17 @@ class Playbook:
     kernels: tuple[str, ...] = ()  # the matrix: kernel aliases or paths (lab guests)
     targets: tuple[str, ...] = ()  # and targets without a lab VM: host, ssh://user@host[:port]
     repetitions: int = 1  # runs per kernel/target
+    # per-suite parameters that replace the suite's when the guest counts instructions (icount):
+    # exact counts need few trials, and every emulated instruction costs host time
+    icount: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def params(self, suite: str, accelerator: str) -> dict[str, Any]:
+        """The suite's parameters on a target of `accelerator`: under icount, with the playbook's
+        `icount:` overrides applied."""
+        base = dict(self.suites.get(suite) or {})
+        if accelerator == "icount":
+            base.update(self.icount.get(suite) or {})
+        return base
 
     @property
     def matrix(self) -> list[str]:
@@ -83,7 +94,7 @@ class Playbook:
         return [*self.kernels, *self.targets]
 
 
-TOP_KEYS = ("name", "description", "vm", "suites", "kernels", "targets", "repetitions")
+TOP_KEYS = ("name", "description", "vm", "suites", "kernels", "targets", "repetitions", "icount")
 
 
 def _matrix_fields(path: Path, data: dict[str, Any]) -> dict[str, Any]:
@@ -141,6 +152,16 @@ def load(name_or_path: str) -> Playbook:
         problems = importlib.import_module(f"lab.agent.{name}").check(params or {})
         if problems:
             raise InputError(f"playbook {path}, suite {name}: " + "; ".join(problems))
+    icount = data.get("icount") or {}
+    if not isinstance(icount, dict) or not all(isinstance(v, dict | None) for v in icount.values()):
+        raise InputError(f"playbook {path}: 'icount' must map suite names to parameter overrides, e.g. "
+                         "icount: {hooks: {batch_trials: 5}}")
+    for name, over in icount.items():
+        if name not in suites:
+            raise InputError(f"playbook {path}: 'icount' overrides suite {name!r}, which 'suites' does not run")
+        problems = importlib.import_module(f"lab.agent.{name}").check(dict(suites[name] or {}, **(over or {})))
+        if problems:
+            raise InputError(f"playbook {path}, icount overrides of suite {name}: " + "; ".join(problems))
     vm = data.get("vm") or {}
     if not isinstance(vm, dict):
         raise InputError(f"playbook {path}: 'vm' must be a mapping with {' and/or '.join(VM_KEYS)}, not {vm!r}")
@@ -153,4 +174,5 @@ def load(name_or_path: str) -> Playbook:
         raise InputError(f"playbook {path}: bad 'vm' section: {e}") from None
     return Playbook(name=str(data.get("name", path.stem)), path=path,
                     suites={k: dict(v or {}) for k, v in suites.items()}, vm=vmspec,
+                    icount={k: dict(v or {}) for k, v in icount.items()},
                     description=str(data.get("description", "")), **_matrix_fields(path, data))
