@@ -18,13 +18,13 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 def run_rows(suites: list[str], kernel: str, playbook: str, results: Path,
-             report: bool = False) -> tuple[object, dict[str, list[dict]]]:
+             report: bool = False, accel: str = "") -> tuple[object, dict[str, list[dict]]]:
     """Run suites through lab.bench (the `inv bench.*` path) with results under `results`;
     returns the run store and each suite's rows."""
     old = os.environ.get("LAB_RESULTS")
     os.environ["LAB_RESULTS"] = str(results)
     try:
-        store = bench.run(suites, kernel=kernel, playbook=playbook, report=report)
+        store = bench.run(suites, kernel=kernel, playbook=playbook, report=report, accel=accel)
     finally:
         if old is None:
             os.environ.pop("LAB_RESULTS")
