@@ -104,3 +104,18 @@ def test_old_rows_get_their_unit_from_the_accelerator():
     assert units.of({"accelerator": "icount"}) == "insn"
     assert units.of({"accelerator": "tcg"}) == "ns" and units.of({"accelerator": "host"}) == "ns"
     assert units.of({"accelerator": "icount", "figure_unit": "ns"}) == "ns"
+
+
+def test_hardware_instruction_counts_where_offered_and_why_not_elsewhere():
+    from lab.agent.hookbatch import hw_insn_fields
+
+    # recorded from batchbench on this workplace's host (no PMU exposed to it)
+    setup = {"kind": "setup", "ops": 1680500,
+             "hw_insns": "perf_event_open(PERF_COUNT_HW_INSTRUCTIONS): No such file or directory"}
+    trial = {"hook_insns": None, "count_insns": None}
+    assert "not offered here (perf_event_open" in hw_insn_fields(setup, [trial], 1680500, "count_insns")["hw_insn_note"]
+    assert hw_insn_fields({"ops": 1}, [trial], 1, "count_insns") == {}  # a helper from before the counter
+    ok = dict(setup, hw_insns="ok")
+    trials = [{"hook_insns": 300_000 + d, "count_insns": 100_000} for d in (0, 100, 200)]
+    f = hw_insn_fields(ok, trials, 1000, "count_insns")
+    assert f["hw_insn_median"] == 200.1 and f["hw_insn_samples"] == [200.0, 200.1, 200.2]

@@ -79,6 +79,20 @@ def added(trials, ops, base_key, hook_key):
     return [(t[hook_key] - t[base_key]) / float(ops) for t in trials]
 
 
+def hw_insn_fields(setup, trials, ops, ref):
+    """Instructions per event counted by the CPU itself (PERF_COUNT_HW_INSTRUCTIONS around the
+    hooked and baseline blocks), where the kernel offers the counter; else why not."""
+    hw = setup.get("hw_insns")
+    if hw is None:
+        return {}
+    if hw != "ok" or not trials or any(t.get("hook_insns") is None or t.get(ref, -1) < 0 for t in trials):
+        return {"hw_insn_note": "the CPU's instruction counter is not offered here (%s)" % hw}
+    per = [(t["hook_insns"] - t[ref]) / float(ops) for t in trials]
+    med, lo, hi = median_ci(per)
+    return {"hw_insn_median": med, "hw_insn_ci_low": lo, "hw_insn_ci_high": hi,
+            "hw_insn_samples": [round(x, 3) for x in per]}
+
+
 def rows_from_records(row, base, recs):
     """kernel_batch (+ bpf_stats) rows from batchbench's records; `row(status, reason, **fields)`."""
     setup = [r for r in recs if r.get("kind") == "setup"][0]
@@ -120,6 +134,7 @@ def rows_from_records(row, base, recs):
     if counting:
         count_cpu = [t["count_cpu_ns"] / float(ops) for t in trials]
         fields.update(count_ns=median_ci(count_cpu)[0], count_samples=[round(c, 4) for c in count_cpu])
+    fields.update(hw_insn_fields(setup, trials, ops, "count_insns" if counting else "base_insns"))
     rows = [row(status, reason, **fields)]
     if stats:
         body = [s["run_time_ns"] / float(s["run_cnt"]) for s in stats if s["run_cnt"]]

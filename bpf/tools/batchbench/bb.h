@@ -13,7 +13,7 @@ struct bb_opt {
 };
 
 struct block {
-	long long ns, cpu;
+	long long ns, cpu, insns; /* insns: the CPU's retired instructions (PMU), -1 where not offered */
 	unsigned long long events, calls;
 };
 

@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/perf_event.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -130,15 +131,42 @@ void run_once(int fd)
 	}
 }
 
+/* The hardware's own count of retired instructions on this thread (kernel and user), where the
+ * kernel offers it (bare metal, a KVM guest with a PMU): instructions per event measured on the
+ * CPU, beside time. Where it is not offered, hw_why says why and every block's insns is -1. */
+static int hw_fd = -1;
+static char hw_why[200] = "";
+
+static void open_hw_insns(void)
+{
+	struct perf_event_attr a = { .type = PERF_TYPE_HARDWARE, .size = sizeof(a),
+				     .config = PERF_COUNT_HW_INSTRUCTIONS, .exclude_hv = 1 };
+
+	hw_fd = syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
+	if (hw_fd < 0)
+		snprintf(hw_why, sizeof(hw_why), "perf_event_open(PERF_COUNT_HW_INSTRUCTIONS): %s", strerror(errno));
+}
+
+static long long hw_insns(void)
+{
+	long long v;
+
+	if (hw_fd < 0 || read(hw_fd, &v, sizeof(v)) != sizeof(v))
+		return -1;
+	return v;
+}
+
 static struct block run_block_of(int fd, long n)
 {
 	struct block b;
 	unsigned long long e0 = read_sum(events_off), k0 = read_sum(counts_off);
+	long long i0 = hw_insns();
 	long long t0 = clock_of(CLOCK_MONOTONIC), c0 = clock_of(CLOCK_THREAD_CPUTIME_ID);
 
 	for (long i = 0; i < n; i++)
 		run_once(fd);
 	b.cpu = clock_of(CLOCK_THREAD_CPUTIME_ID) - c0;
+	b.insns = i0 >= 0 ? hw_insns() - i0 : -1;
 	b.ns = clock_of(CLOCK_MONOTONIC) - t0;
 	b.events = read_sum(events_off) - e0;
 	b.calls = read_sum(counts_off) - k0;
@@ -285,6 +313,7 @@ int main(int argc, char **argv)
 	driver_fd = driver ? bpf_program__fd(driver) : -1;
 	count_fd = counter ? bpf_program__fd(counter) : -1;
 
+	open_hw_insns();
 	/* Warm-up (discarded): also proves the kernel takes the attachment and counts. */
 	runs = calibrate();
 	struct block wb = {0}, wa = run_block(runs);
@@ -295,12 +324,12 @@ int main(int argc, char **argv)
 		run_block_of(count_fd, runs);
 	printf("{\"kind\":\"setup\",\"prog\":\"%s\",\"mode\":\"%s\",\"trigger\":\"%s\",\"batch\":%ld,\"runs\":%ld,"
 	       "\"ops\":%ld,\"cpu\":%d,\"clk_tck\":%ld,\"count_driver\":%s,\"warmup_events\":%llu,"
-	       "\"warmup_base_events\":%llu,\"warmup_base_ns\":%lld,\"warmup_hook_ns\":%lld}\n",
+	       "\"warmup_base_events\":%llu,\"warmup_base_ns\":%lld,\"warmup_hook_ns\":%lld,\"hw_insns\":\"%s\"}\n",
 	       opt.prog ? opt.prog : "", opt.baseline_only ? "baseline" : "batch", opt.trigger, opt.batch, runs,
 	       runs * opt.batch, cpu, sysconf(_SC_CLK_TCK), count_fd >= 0 ? "true" : "false", wb.events, wa.events,
-	       wa.ns, wb.ns);
+	       wa.ns, wb.ns, hw_fd >= 0 ? "ok" : hw_why);
 	for (int t = 0; t < opt.trials; t++) {
-		struct block a, b = {0}, c = {0};
+		struct block a, b = {0}, c = {0, 0, -1, 0, 0};
 		int fwd = (t % 2) == 0, foreign = foreign_programs();
 
 		/* ABC on even trials, CBA on odd ones (AB / BA without C) */
@@ -321,6 +350,9 @@ int main(int argc, char **argv)
 			printf("\"count_ns\":%lld,\"count_cpu_ns\":%lld,\"count_calls\":%llu,", c.ns, c.cpu, c.calls);
 		else
 			printf("\"count_ns\":null,\"count_cpu_ns\":null,\"count_calls\":null,");
+		if (hw_fd >= 0)
+			printf("\"base_insns\":%lld,\"hook_insns\":%lld,\"count_insns\":%lld,", a.insns, b.insns,
+			       count_fd >= 0 ? c.insns : -1LL);
 		foreign += foreign_programs();
 		printf("\"events\":%llu,\"base_events\":%llu,\"triggers\":%ld,\"foreign\":%d,\"stats_runs\":%llu}\n",
 		       b.events, a.events + c.events, runs * opt.batch, foreign, opt.baseline_only ? 0ULL : stats_runs);
