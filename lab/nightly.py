@@ -95,8 +95,14 @@ def compare_previous(run_dirs: list[Path], previous: list[Path]) -> str:
         if fa.empty or fb.empty:
             out.append(f"{k}: no valid rows on {'the previous' if fa.empty else 'this'} side")
             continue
+        try:
+            unit = comparing.check_units(fa, fb)
+        except comparing.UnitMismatch as e:
+            out.append(f"{k}: {e}")
+            continue
         res = comparing.compare(fa, fb)
-        out.append(f"{k}:\n" + comparing.format_compare(res, before[k].name, d.name))
+        same = len(set(fa["kernel"]) | set(fb["kernel"])) == 1
+        out.append(f"{k}:\n" + comparing.format_compare(res, before[k].name, d.name, unit=unit, same_kernel=same))
     return "\n".join(out) + ("\n" if out else "")
 
 
