@@ -117,6 +117,17 @@ def _claims(run_dir: Path) -> list[dict[str, Any]]:
     return data if isinstance(data, list) else []
 
 
+def _insn_matrix(run_dirs: list[Path]) -> str:
+    """The attach type x kernel and map type x kernel tables of the runs in guest instructions
+    (lab/insntable.py), as Markdown; "" when no run counted instructions."""
+    from . import aggregate, insntable
+
+    if not run_dirs:
+        return ""
+    df, _ = aggregate.load_frame(run_dirs)
+    return insntable.markdown(insntable.build(df)).strip()
+
+
 def summary(run_dirs: list[Path], report_dir: Path | None = None, compare_text: str = "") -> str:
     """Markdown for $GITHUB_STEP_SUMMARY: one line per run (kernel, accelerator, status, rows), the
     claims per kernel from the report's claims.json, and the comparison with the previous night."""
@@ -143,6 +154,9 @@ def summary(run_dirs: list[Path], report_dir: Path | None = None, compare_text: 
             by.setdefault(key, {})[str(c.get("group", ""))] = str(c.get("verdict", ""))
         for key, verdicts in by.items():
             out.append(f"| {key}. {titles[key]} | " + " | ".join(verdicts.get(g, "-") for g in groups) + " |")
+    insn = _insn_matrix(run_dirs)
+    if insn:
+        out += ["", "## Kernel matrix in guest instructions", "", insn]
     out += ["", "## Compared with the previous nightly", ""]
     out += ["```", compare_text.strip(), "```"] if compare_text.strip() else ["No previous nightly to compare with."]
     return "\n".join(out) + "\n"

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from . import aggregate, claims, plots, render, tables, toolreport, units, unitview
+from . import aggregate, claims, insntable, plots, render, tables, toolreport, units, unitview
 from .claims import TCG_NOTE
 from .results import load_runs
 from .selectors import select
@@ -63,13 +63,14 @@ def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
         "insn_note": unitview.note(units.INSN), "insn_tag": unitview.EMULATED_INSN,
         "claims": by_claim, "verdicts": verdicts, "plots": {}, "perf_cost": [],
         "tables": {"hooks": [], "maps": [], "memlock": None, "tools": None, "kernel_batch": []},
-        "lacking": {"head": [], "rows": []}, "tool_parts": [],
+        "lacking": {"head": [], "rows": []}, "tool_parts": [], "insn_matrix": [],
         "suites_absent": [s for s in ("hooks", "maps", "tools") if df.empty or select(df, {"suite": s}).empty],
     }
     if df.empty:
         ctx["talk_maps"], ctx["talk_hooks"] = {"head": [], "rows": []}, {"head": [], "rows": []}
         return ctx
     ctx["plots"] = plots.all_plots(df, out_dir, talk)
+    ctx["insn_matrix"] = insntable.build(df)
     ctx["tables"] = tables.row_tables(df)
     ctx["talk_maps"], ctx["talk_hooks"] = tables.talk_tables(df, talk)
     ctx["perf_cost"] = perf_program_cost(df)
