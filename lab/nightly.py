@@ -95,8 +95,14 @@ def compare_previous(run_dirs: list[Path], previous: list[Path]) -> str:
         if fa.empty or fb.empty:
             out.append(f"{k}: no valid rows on {'the previous' if fa.empty else 'this'} side")
             continue
+        try:
+            unit = comparing.check_units(fa, fb)
+        except comparing.UnitMismatch as e:
+            out.append(f"{k}: {e}")
+            continue
         res = comparing.compare(fa, fb)
-        out.append(f"{k}:\n" + comparing.format_compare(res, before[k].name, d.name))
+        same = len(set(fa["kernel"]) | set(fb["kernel"])) == 1
+        out.append(f"{k}:\n" + comparing.format_compare(res, before[k].name, d.name, unit=unit, same_kernel=same))
     return "\n".join(out) + ("\n" if out else "")
 
 
@@ -109,6 +115,17 @@ def _claims(run_dir: Path) -> list[dict[str, Any]]:
     except ValueError:
         return []
     return data if isinstance(data, list) else []
+
+
+def _insn_matrix(run_dirs: list[Path]) -> str:
+    """The attach type x kernel and map type x kernel tables of the runs in guest instructions
+    (lab/insntable.py), as Markdown; "" when no run counted instructions."""
+    from . import aggregate, insntable
+
+    if not run_dirs:
+        return ""
+    df, _ = aggregate.load_frame(run_dirs)
+    return insntable.markdown(insntable.build(df)).strip()
 
 
 def summary(run_dirs: list[Path], report_dir: Path | None = None, compare_text: str = "") -> str:
@@ -137,6 +154,9 @@ def summary(run_dirs: list[Path], report_dir: Path | None = None, compare_text: 
             by.setdefault(key, {})[str(c.get("group", ""))] = str(c.get("verdict", ""))
         for key, verdicts in by.items():
             out.append(f"| {key}. {titles[key]} | " + " | ".join(verdicts.get(g, "-") for g in groups) + " |")
+    insn = _insn_matrix(run_dirs)
+    if insn:
+        out += ["", "## Kernel matrix in guest instructions", "", insn]
     out += ["", "## Compared with the previous nightly", ""]
     out += ["```", compare_text.strip(), "```"] if compare_text.strip() else ["No previous nightly to compare with."]
     return "\n".join(out) + "\n"

@@ -1,9 +1,12 @@
 """The report's plots (matplotlib's object API: a Figure per plot, no global pyplot state), one facet
 per target group. Every interval drawn is lab/stats.py's, from the rows' per-trial samples.
-TCG-emulated facets are hatched with a red title: pipeline checked, timing not representative."""
+TCG-emulated facets are hatched with a red title: pipeline checked, timing not representative.
+Figures in guest instructions (icount) get plots of their own (file names ending in _insn), never a
+facet beside ns: their axes say "guest instructions" and their titles "emulated, in guest instructions"."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from . import stats
+from . import stats, units, unitview
 from .selectors import select
 
 OPEN_PATH_HOOKS = ("kprobe", "kretprobe", "kprobe_multi", "fentry", "fexit", "tracepoint", "raw_tp", "tp_btf")
@@ -37,8 +40,10 @@ def group_meta(g: pd.DataFrame) -> dict[str, Any]:
     timed = g[(g["status"] == "ok") & g["samples"].map(lambda s: isinstance(s, list) and len(s) > 0)]
     trials = sorted({len(s) for s in timed["samples"]})
     spreads = [x for x in (stats.spread_pct(stats.median_ci(s)) for s in timed["samples"]) if x is not None]
+    unit = units.of(first)
     return {
         "group": first["group"], "kernel": first["kernel"], "accelerator": first["accelerator"],
+        "unit": unit, "mode": unitview.mode(first["accelerator"]),
         "emulated": bool(first["emulated"]), "cpu_model": first["cpu_model"], "vcpus": int(first["vcpus"]),
         "trials": "-" if not trials else str(trials[0]) if len(trials) == 1 else f"{trials[0]}-{trials[-1]}",
         "spread": f"median {pd.Series(spreads).median():.0f}%, max {max(spreads):.0f}%" if spreads else
@@ -49,6 +54,8 @@ def group_meta(g: pd.DataFrame) -> dict[str, Any]:
 def _title(meta: dict[str, Any], timing: bool) -> str:
     emu = " - EMULATED: timing not representative" if timing else " - emulated (memory accounting unaffected)"
     acc = meta["accelerator"] + (emu if meta["emulated"] else "")
+    if meta.get("unit") == units.INSN:
+        acc += f" - {unitview.EMULATED_INSN} (exact counts, a path length)" if timing else " - emulated"
     return (f"kernel {meta['kernel']} | {acc}\n{meta['cpu_model']}, {meta['vcpus']} vCPU | "
             f"trials {meta['trials']} | spread (CI width / median) {meta['spread']}")
 
@@ -85,15 +92,24 @@ def facets(groups: list[tuple[str, pd.DataFrame]], draw: Callable[[Axes, pd.Data
            path: Path, row_height: float, timing: bool = True) -> Path | None:
     if not groups:
         return None
-    fig = Figure(figsize=(9, row_height * len(groups) + 0.6))
+    metas = [group_meta(g) for _, g in groups]
+    insn = timing and any(m["unit"] == units.INSN for m in metas)
+    if len({m["unit"] for m in metas}) > 1 and timing:
+        raise ValueError(f"{path.name}: facets in ns and in guest instructions are never drawn together")
+    fig = Figure(figsize=(9, row_height * len(groups) + 0.6 + (0.4 if insn else 0)))
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(groups), 1, squeeze=False)
-    for ax, (_, g) in zip(axes[:, 0], groups, strict=True):
-        meta = group_meta(g)
+    for ax, (_, g), meta in zip(axes[:, 0], groups, metas, strict=True):
         draw(ax, g, meta)
         ax.set_title(_title(meta, timing), fontsize=8, loc="left",
                      color="#b00" if meta["emulated"] and timing else "black")
-    fig.tight_layout()
+    if insn:  # the note travels with the PNG
+        words = f"{unitview.EMULATED_INSN}: {unitview.note(units.INSN)}"
+        fig.text(0.01, 0.005, "\n".join(textwrap.wrap(words, 150)), fontsize=6,
+                 va="bottom", color="#444")
+        fig.tight_layout(rect=(0, 0.35 / fig.get_figheight(), 1, 1))
+    else:
+        fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
 
@@ -113,12 +129,13 @@ def plot_hooks(df: pd.DataFrame, out: Path, hooks: tuple[str, ...], name: str) -
                      for h in present]
             if any(s[0] is not None or s[1] for s in sides):
                 series.append((label, sides, color))
-        bars(ax, present, series, meta["emulated"], "added ns per event, wall_abba (median, interval)")
+        bars(ax, present, series, meta["emulated"],
+             unitview.label(meta["unit"], "added {u} per event, wall_abba (median, interval)"))
 
     return facets(_groups(df, {"suite": "hooks", "hook": list(hooks)}), draw, out / name, 0.35 * len(hooks) + 1.2)
 
 
-def plot_perf(df: pd.DataFrame, out: Path) -> Path | None:
+def plot_perf(df: pd.DataFrame, out: Path, sfx: str = "") -> Path | None:
     sel = {"suite": "hooks", "hook": "perf_event", "method": "throughput_abba", "status": "ok"}
 
     def draw(ax: Axes, g: pd.DataFrame, meta: dict[str, Any]) -> None:
@@ -145,13 +162,13 @@ def plot_perf(df: pd.DataFrame, out: Path) -> Path | None:
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
 
-    return facets(_groups(df, sel), draw, out / "perf_event.png", 2.6)
+    return facets(_groups(df, sel), draw, out / f"perf_event{sfx}.png", 2.6)
 
 
 MAP_KERNEL = {"suite": "maps", "driver": "kernel", "key_space": "dense"}
 
 
-def plot_maps(df: pd.DataFrame, out: Path) -> Path | None:
+def plot_maps(df: pd.DataFrame, out: Path, sfx: str = "") -> Path | None:
     def draw(ax: Axes, g: pd.DataFrame, meta: dict[str, Any]) -> None:
         m = select(g, dict(MAP_KERNEL, operation=["update", "lookup"]))
         kinds = sorted({(str(t), int(f)) for t, f in zip(m["map_type"], m["flags"].fillna(0), strict=True)})
@@ -164,9 +181,10 @@ def plot_maps(df: pd.DataFrame, out: Path) -> Path | None:
             if any(s[0] is not None for s in sides):
                 series.append((label, sides, color))
         labels = [t + (" NO_PREALLOC" if f & 1 else "") for t, f in kinds]
-        bars(ax, labels, series, meta["emulated"], "ns per operation, in-kernel, dense keys (median, interval)")
+        bars(ax, labels, series, meta["emulated"],
+             unitview.label(meta["unit"], "{u} per operation, in-kernel, dense keys (median, interval)"))
 
-    return facets(_groups(df, dict(MAP_KERNEL, operation=["update", "lookup"])), draw, out / "maps.png", 3.6)
+    return facets(_groups(df, dict(MAP_KERNEL, operation=["update", "lookup"])), draw, out / f"maps{sfx}.png", 3.6)
 
 
 def plot_memlock(df: pd.DataFrame, out: Path, example: dict[str, Any]) -> Path | None:
@@ -197,7 +215,7 @@ def plot_memlock(df: pd.DataFrame, out: Path, example: dict[str, Any]) -> Path |
     return facets(_groups(df, sel), draw, out / "memlock.png", 3.2, timing=False)
 
 
-def plot_tools(df: pd.DataFrame, out: Path) -> Path | None:
+def plot_tools(df: pd.DataFrame, out: Path, sfx: str = "") -> Path | None:
     sel = {"suite": "tools", "status": "ok"}
 
     def draw(ax: Axes, g: pd.DataFrame, meta: dict[str, Any]) -> None:
@@ -206,16 +224,18 @@ def plot_tools(df: pd.DataFrame, out: Path) -> Path | None:
         bars(ax, [str(x) for x in t["tool"]], [("throughput lost", sides, "#8064a2")], meta["emulated"],
              "throughput lost under load, % (median, interval)")
 
-    return facets(_groups(df, sel), draw, out / "tools.png", 2.8)
+    return facets(_groups(df, sel), draw, out / f"tools{sfx}.png", 2.8)
 
 
 def all_plots(df: pd.DataFrame, out: Path, talk: dict[str, Any]) -> dict[str, str]:
-    made = {
-        "hooks": plot_hooks(df, out, OPEN_PATH_HOOKS, "hooks_open.png"),
-        "hooks_other": plot_hooks(df, out, OTHER_HOOKS, "hooks_other.png"),
-        "perf_event": plot_perf(df, out),
-        "maps": plot_maps(df, out),
-        "memlock": plot_memlock(df, out, talk["memlock_example"]),
-        "tools": plot_tools(df, out),
-    }
+    """Each timed plot once per unit (key and file name suffixed _insn for guest instructions);
+    memlock bytes in one plot."""
+    made: dict[str, Path | None] = {}
+    for unit, d in unitview.by_unit(df):
+        sfx = "" if unit == units.NS else "_" + units.short(unit)
+        made |= {"hooks" + sfx: plot_hooks(d, out, OPEN_PATH_HOOKS, f"hooks_open{sfx}.png"),
+                 "hooks_other" + sfx: plot_hooks(d, out, OTHER_HOOKS, f"hooks_other{sfx}.png"),
+                 "perf_event" + sfx: plot_perf(d, out, sfx), "maps" + sfx: plot_maps(d, out, sfx),
+                 "tools" + sfx: plot_tools(d, out, sfx)}
+    made["memlock"] = plot_memlock(df, out, talk["memlock_example"])
     return {k: v.name for k, v in made.items() if v is not None}

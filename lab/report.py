@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from . import aggregate, claims, plots, render, tables, toolreport
+from . import aggregate, claims, insntable, plots, render, tables, toolreport, units, unitview
 from .claims import TCG_NOTE
 from .results import load_runs
 from .selectors import select
@@ -37,8 +37,9 @@ def perf_program_cost(df: pd.DataFrame) -> list[dict[str, str]]:
         iv, _ = plots.interval(pd.DataFrame([r]), "minus_none_samples")
         if iv is not None:
             out.append({"group": r["group"], "event": str(r.get("perf_event")), "freq_hz": tables.fmt(r["freq_hz"]),
-                        "variant": f"{r['variant']} - none", "cost": iv.text(0, " ns/sample"),
-                        "emulated": bool(r["emulated"])})
+                        "variant": f"{r['variant']} - none",
+                        "cost": iv.text(0, unitview.suffix(units.of(r)) + "/sample"),
+                        "emulated": bool(r["emulated"]), "insn": units.of(r) == units.INSN})
     return out
 
 
@@ -53,19 +54,23 @@ def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
     verdicts = claims.evaluate(df, spec)
     by_claim = [dict(c, verdicts=[v for v in verdicts if v.claim == c["id"]]) for c in spec]
     ctx: dict[str, Any] = {
-        "talk": talk, "runs": facts, "incomplete": [f for f in facts if not f["complete"]],
+        "talk": talk, "runs": facts,
+        "incomplete": [f for f in facts if not f["complete"] and f["status"] != tables.UNKNOWN],
         "problems": [str(p) for r in runs for p in r.problems], "tcg_note": TCG_NOTE,
+        "unknown": [f for f in facts if f["status"] == tables.UNKNOWN],
         "any_tcg": bool(not df.empty and df["emulated"].any()), "groups": tables.groups(df),
+        "any_insn": bool(not df.empty and (df["figure_unit"] == units.INSN).any()),
+        "insn_note": unitview.note(units.INSN), "insn_tag": unitview.EMULATED_INSN,
         "claims": by_claim, "verdicts": verdicts, "plots": {}, "perf_cost": [],
-        "tables": {"hooks": None, "maps": None, "memlock": None, "tools": None},
-        "lacking": {"head": [], "rows": []}, "tool_parts": {"plot": None, "parts": None, "sources": None,
-                                                          "combined": None},
+        "tables": {"hooks": [], "maps": [], "memlock": None, "tools": None, "kernel_batch": []},
+        "lacking": {"head": [], "rows": []}, "tool_parts": [], "insn_matrix": [],
         "suites_absent": [s for s in ("hooks", "maps", "tools") if df.empty or select(df, {"suite": s}).empty],
     }
     if df.empty:
         ctx["talk_maps"], ctx["talk_hooks"] = {"head": [], "rows": []}, {"head": [], "rows": []}
         return ctx
     ctx["plots"] = plots.all_plots(df, out_dir, talk)
+    ctx["insn_matrix"] = insntable.build(df)
     ctx["tables"] = tables.row_tables(df)
     ctx["talk_maps"], ctx["talk_hooks"] = tables.talk_tables(df, talk)
     ctx["perf_cost"] = perf_program_cost(df)

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from . import stats
+from . import stats, units, unitview
 from .plots import group_meta, interval
 from .results import LoadedRun
 from .selectors import select
@@ -35,12 +35,15 @@ def fmt(v: Any, digits: int = 1) -> str:
     return str(v)
 
 
+UNKNOWN = "unknown"
+
+
 def run_status(run: LoadedRun) -> tuple[str, str]:
     """The run's completion status and reason from its manifest; a run recorded before runs had a
-    status (LoadedRun.status 'unknown') counts as complete."""
+    status reads "unknown" (never "complete": nothing says it finished)."""
     status = run.status
-    if status == "unknown":
-        return COMPLETE, "recorded before runs had a status"
+    if status == UNKNOWN:
+        return UNKNOWN, "recorded before runs had a status"
     return status, str(run.manifest.get("status_reason") or "")
 
 
@@ -61,8 +64,8 @@ def run_facts(run: LoadedRun) -> dict[str, Any]:
             ("playbook", f"{run.fact('playbook_name') or '-'} ({run.fact('playbook') or '-'})"),
             ("kernel", f"{run.kernel} (alias {run.fact('kernel_alias') or '-'})"),
             ("kernel source", run.fact("kernel_source")),
-            ("accelerator", f"{run.accelerator}" + (f": {run.fact('accelerator_reason')}"
-                                                    if run.fact("accelerator_reason") else "")),
+            ("accelerator", unitview.mode(run.accelerator) + (f" (chosen because: {run.fact('accelerator_reason')})"
+                                                             if run.fact("accelerator_reason") else "")),
             ("image recipe hash", run.fact("image_recipe_hash")),
             ("host CPU", f"{run.fact('host_cpu_model') or '-'} x {run.fact('host_cpus') or '-'}"),
             ("host kernel", run.fact("host_kernel")),
@@ -76,6 +79,8 @@ def run_facts(run: LoadedRun) -> dict[str, Any]:
         ],
         "missing": run.missing_manifest_fields(),
         "emulated": run.accelerator == "tcg",
+        "insn": run.accelerator == "icount",
+        "mode": unitview.mode(run.accelerator),
     }
 
 
@@ -122,43 +127,52 @@ def _cells(r: pd.Series, cols: list[tuple[str, str]]) -> dict[str, Any]:
             elif isinstance(v, float) and v.is_integer():
                 v = int(v)
             cells.append(fmt(v))
-    return {"cells": cells, "emulated": bool(r["emulated"]), "status": r["status"]}
+    return {"cells": cells, "emulated": bool(r["emulated"]), "insn": units.of(r) == units.INSN, "status": r["status"]}
 
 
-def table(df: pd.DataFrame, cols: list[tuple[str, str]]) -> dict[str, Any]:
+def table(df: pd.DataFrame, cols: list[tuple[str, str]], unit: str = units.NS) -> dict[str, Any]:
+    """Rows of one unit as a table; a header names the unit as {u} (lab/unitview.py)."""
     cols = [("group", "target"), ("row", "row")] + cols
-    return {"head": [h for _, h in cols], "rows": [_cells(r, cols) for _, r in df.iterrows()]}
+    return {"head": [unitview.label(unit, h) for _, h in cols], "rows": [_cells(r, cols) for _, r in df.iterrows()],
+            "unit": unit, "title": unitview.tag(unit), "note": unitview.note(unit)}
+
+
+def per_unit(df: pd.DataFrame, cols: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """One table per unit of the rows (ns first): ns and guest instructions never share a table."""
+    return [table(d, cols, u) for u, d in unitview.by_unit(df)]
+
+
+HOOK_COLS = [("hook", "hook"), ("attach_point", "attach point"), ("variant", "variant"), ("method", "method"),
+             ("freq_hz", "Hz"), ("trials", "trials"), ("median", "added {u}/op"), ("interval", "interval"),
+             ("loss", "loss %"), ("loss_ci", "loss interval"), ("body_ns", "body {u}"), ("dispatch_ns", "dispatch {u}"),
+             ("events", "events/triggers"), ("status", "status"), ("reason", "reason")]
+MAP_COLS = [("map_type", "map type"), ("flags", "flags"), ("operation", "op"), ("key_space", "keys"),
+            ("nkeys", "nkeys"), ("driver", "driver"), ("contention", "CPUs"), ("threads", "threads"),
+            ("max_entries", "max entries"), ("trials", "trials"), ("median", "{u}/op"),
+            ("interval", "interval"), ("status", "status"), ("reason", "reason")]
+MEM_COLS = [("map_type", "map type"), ("flags", "flags"), ("key_space", "keys"),
+            ("max_entries", "max entries"), ("inserted", "inserted"), ("live_entries", "live"),
+            ("memlock_measured", "memlock measured B"), ("memlock_predicted", "predicted B"),
+            ("real_memory", "real memory B"), ("memlock_note", "note"), ("status", "status"), ("reason", "reason")]
+TOOL_COLS = [("tool", "tool"), ("load", "load"), ("trials", "trials"), ("baseline_ops", "baseline ops/{s}"),
+             ("tool_ops", "with tool ops/{s}"), ("overhead", "throughput lost %"), ("overhead_ci", "interval"),
+             ("overhead_cpu", "per CPU second %"), ("overhead_cpu_ci", "interval"), ("tool_build", "build"),
+             ("status", "status"), ("reason", "reason")]
 
 
 def row_tables(df: pd.DataFrame) -> dict[str, Any]:
+    """Every row as tables: hooks, maps, kernel_batch and tools one table per unit (lists); memlock
+    bytes in one table (bytes are bytes under any accelerator)."""
     hooks = select(df, {"suite": "hooks"})
     maps = select(df, {"suite": "maps"})
     tools = select(df, {"suite": "tools"})
     mem = maps["operation"] == "memory" if not maps.empty else pd.Series(dtype=bool)
     return {
-        "hooks": table(hooks, [("hook", "hook"), ("attach_point", "attach point"), ("variant", "variant"),
-                               ("method", "method"), ("freq_hz", "Hz"), ("trials", "trials"),
-                               ("median", "added ns/op"), ("interval", "interval"), ("loss", "loss %"),
-                               ("loss_ci", "loss interval"), ("body_ns", "body ns"), ("dispatch_ns", "dispatch ns"),
-                               ("events", "events/triggers"), ("status", "status"), ("reason", "reason")]),
-        "maps": table(maps[~mem] if not maps.empty else maps,
-                      [("map_type", "map type"), ("flags", "flags"), ("operation", "op"), ("key_space", "keys"),
-                       ("nkeys", "nkeys"), ("driver", "driver"), ("contention", "CPUs"), ("threads", "threads"),
-                       ("max_entries", "max entries"), ("trials", "trials"), ("median", "ns/op"),
-                       ("interval", "interval"), ("status", "status"), ("reason", "reason")]),
-        "memlock": table(maps[mem] if not maps.empty else maps,
-                         [("map_type", "map type"), ("flags", "flags"), ("key_space", "keys"),
-                          ("max_entries", "max entries"), ("inserted", "inserted"), ("live_entries", "live"),
-                          ("memlock_measured", "memlock measured B"), ("memlock_predicted", "predicted B"),
-                          ("real_memory", "real memory B"), ("memlock_note", "note"), ("status", "status"),
-                          ("reason", "reason")]),
-        "kernel_batch": kernel_batch_table(hooks),
-        "tools": table(tools, [("tool", "tool"), ("load", "load"), ("trials", "trials"),
-                               ("baseline_ops", "baseline ops/s"), ("tool_ops", "with tool ops/s"),
-                               ("overhead", "throughput lost %"), ("overhead_ci", "interval"),
-                               ("overhead_cpu", "per CPU second %"), ("overhead_cpu_ci", "interval"),
-                               ("tool_build", "build"), ("status", "status"),
-                               ("reason", "reason")]) if not tools.empty else None,
+        "hooks": per_unit(hooks, HOOK_COLS),
+        "maps": per_unit(maps[~mem] if not maps.empty else maps, MAP_COLS),
+        "memlock": table(maps[mem] if not maps.empty else maps, MEM_COLS),
+        "kernel_batch": [kernel_batch_table(d) for _, d in unitview.by_unit(hooks)],
+        "tools": per_unit(tools, TOOL_COLS) if not tools.empty else None,
     }
 
 
@@ -175,10 +189,15 @@ def reference_hooks() -> dict[str, Any]:
 
 def kernel_batch_table(hooks: pd.DataFrame) -> dict[str, Any]:
     """Per target, the lab's kernel_batch rows of the empty program (the closest to the bench's
-    count-only program) beside the published kernel-bench figure of the same attach type."""
+    count-only program) beside the published kernel-bench figure of the same attach type. The rows
+    are of one unit (a frame mixing ns and guest instructions is refused); in guest instructions the
+    ratio to the published ns is not shown (different units: compare the order only)."""
     ref = reference_hooks()
     src = ref["source"]
-    head = ["target", "row", "hook", "per", "lab: added ns/event over kernel-count (CPU time)", "interval",
+    unit = unitview.one_unit(hooks, "kernel_batch rows")
+    insn = unit == units.INSN
+    head = ["target", "row", "hook", "per", unitview.label(unit, "lab: added {u}/event over kernel-count ")
+            + ("(guest clock)" if insn else "(CPU time)"), "interval",
             "over the bare driver", "wall time", "published: ns/event over kernel-count (M events/s)",
             "lab / published", "status"]
     rows = []
@@ -195,14 +214,17 @@ def kernel_batch_table(hooks: pd.DataFrame) -> dict[str, Any]:
             iv, _host_interval(r, "bare_samples")[0], _host_interval(r, "wall_samples")[0],
             f"{pub:.1f} ({ref['rates_m_per_s'][name]} {name})" if pub is not None else "not published",
             "- (TCG: not a figure)" if bool(r["emulated"]) else
+            "- (guest instructions vs ns: compare the order)" if insn else
             f"x{lab / pub:.1f}" if pub and lab is not None and base == "kernel-count" else "-", r["status"]],
-            "emulated": bool(r["emulated"]), "status": r["status"]})
+            "emulated": bool(r["emulated"]), "insn": insn, "status": r["status"]})
     note = (f"Published, not measured here: {src['author']}, \"{src['title']}\", {src['where']}, {src['date']}; "
             f"{src['machine']}; {src['unit']}, per {src['per']}; ns over {ref['baseline']} derived as "
             f"1000/rate - 1000/rate({ref['baseline']}). Lab figures: method kernel_batch, the thread's CPU time "
             "(reported, like cpu_abba), wall time kept as a column; empty program (tgid filter + per-CPU count; "
             "the bench's program counts only). Different machines: compare orders and ratios, not ns.")
-    return {"head": head, "rows": rows, "note": note}
+    if insn:
+        note = f"{unitview.EMULATED_INSN}: {unitview.note(unit)}. {note}"
+    return {"head": head, "rows": rows, "note": note, "unit": unit, "title": unitview.tag(unit)}
 
 
 def _cell(rows: pd.DataFrame, unit: str = "", column: str = "samples") -> str:
@@ -217,12 +239,15 @@ def _cell(rows: pd.DataFrame, unit: str = "", column: str = "samples") -> str:
 def talk_tables(df: pd.DataFrame, talk: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     gl = list(df.groupby("group")) if not df.empty else []
     head = ["type", "fits (talk)", "strength (talk)", "weakness (talk)"]
-    head += [f"measured: {name}" + (" †" if bool(g["emulated"].any()) else "") for name, g in gl]
+    gunit = {name: unitview.one_unit(g, f"target {name}") for name, g in gl}
+    head += [f"measured: {name}" + (" †" if bool(g["emulated"].any()) else "")
+             + (f" ({unitview.tag(gunit[name])})" if gunit[name] == units.INSN else "") for name, g in gl]
     kernel = {"suite": "maps", "driver": "kernel", "key_space": "dense", "contention": "1cpu", "flags": 0}
     maps_rows = []
     for t in talk["map_table"]:
         cells = [t["type"], t["fits"], t["strength"], t["weakness"]]
-        for _, g in gl:
+        for name, g in gl:
+            u = unitview.suffix(gunit[name])
             upd = select(g, dict(kernel, map_type=t["key"], operation="update"))
             look = select(g, dict(kernel, map_type=t["key"], operation="lookup"))
             cont = {"suite": "maps", "map_type": t["key"], "operation": "update", "key_space": "contention",
@@ -234,13 +259,13 @@ def talk_tables(df: pd.DataFrame, talk: dict[str, Any]) -> tuple[dict[str, Any],
             mem = select(g, {"suite": "maps", "operation": "memory", "status": "ok", "map_type": t["key"],
                              "flags": 0, "key_space": "dense", "max_entries": 10240, "inserted": 0})
             memtxt = f"{int(mem['memlock_measured'].iloc[0]):,} B" if not mem.empty else "not measured"
-            cells.append(f"update {_cell(upd, ' ns')}; lookup {_cell(look, ' ns')}; shared-key / disjoint-key "
+            cells.append(f"update {_cell(upd, u)}; lookup {_cell(look, u)}; shared-key / disjoint-key "
                          f"update (1 key) {slow}; memlock@10240 {memtxt}")
         maps_rows.append(cells)
     hooks_rows = []
     for t in talk["hook_table"]:
         cells = [t["type"], t["fits"], t["strength"], t["weakness"]]
-        for _, g in gl:
+        for name, g in gl:
             if t["key"] == "perf_event":
                 r = select(g, {"suite": "hooks", "hook": "perf_event", "variant": "body",
                                "method": "throughput_abba", "status": "ok"})
@@ -251,7 +276,7 @@ def talk_tables(df: pd.DataFrame, talk: dict[str, Any]) -> tuple[dict[str, Any],
                 rows = select(g, {"suite": "hooks", "hook": t["key"], "variant": "body", "method": "wall_abba"})
                 if rows.empty:
                     rows = select(g, {"suite": "hooks", "hook": t["key"], "variant": "body"})
-                unit = " ns/packet" if t["key"] in ("xdp", "xdp_drv") else " ns/event"
+                unit = unitview.suffix(gunit[name]) + ("/packet" if t["key"] in ("xdp", "xdp_drv") else "/event")
                 cells.append(_cell(rows, unit))
         hooks_rows.append(cells)
     return {"head": head, "rows": maps_rows}, {"head": head, "rows": hooks_rows}

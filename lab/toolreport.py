@@ -1,10 +1,13 @@
 """The report's view of where each tool's overhead comes from (lab/toolparts.py): the decomposition
 table per tool and target, the talk's five sources with the measured share of each, all tools at
 once vs the sum of them alone, and a stacked bar per tool (and for all at once) per target with the
-unexplained part drawn (negative: left of zero, hatched). Plain data for the templates + one PNG."""
+unexplained part drawn (negative: left of zero, hatched). Plain data for the templates + one PNG.
+One such view per unit: under icount a guest millisecond is 10^6 guest instructions, so "CPU ms/s"
+reads "M guest insn per 10^9 guest insn" there, in a table and a plot of its own."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from . import stats, toolparts
+from . import stats, toolparts, units, unitview
 from .plots import group_meta
 
 COLORS = {"user": "#c0504d", "map": "#9bbb59", "exec": "#4f81bd", "triggering": "#f79646", "unexplained": "#bfbfbf"}
@@ -134,27 +137,34 @@ def combined_table(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return {"head": head, "rows": rows}
 
 
-def plot(parts: list[dict[str, Any]], df: pd.DataFrame, path: Path) -> Path | None:
+def plot(parts: list[dict[str, Any]], df: pd.DataFrame, path: Path, unit: str = units.NS) -> Path | None:
     groups: dict[str, list[dict[str, Any]]] = {}
     for p in parts:
         groups.setdefault(p["group"], []).append(p)
     if not groups:
         return None
-    fig = Figure(figsize=(11, sum(0.4 * len(ps) + 1.3 for ps in groups.values()) + 0.4))
+    extra = 0.8 if unit == units.INSN else 0.4  # room for the note under instruction plots
+    fig = Figure(figsize=(11, sum(0.4 * len(ps) + 1.3 for ps in groups.values()) + extra))
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(groups), 1, squeeze=False)
     for ax, (g, ps) in zip(axes[:, 0], groups.items(), strict=True):
-        _draw(ax, ps)
+        _draw(ax, ps, unit)
         meta = group_meta(df[df["group"] == g])
-        emu = " - EMULATED: timing not representative" if meta["emulated"] else ""
+        emu = (" - EMULATED: timing not representative" if meta["emulated"] else
+               f" - {unitview.EMULATED_INSN}" if meta["unit"] == units.INSN else "")
         ax.set_title(f"kernel {meta['kernel']} | {meta['accelerator']}{emu} | {meta['cpu_model']}, "
                      f"{meta['vcpus']} vCPU", fontsize=8, loc="left", color="#b00" if meta["emulated"] else "black")
-    fig.tight_layout()
+    if unit == units.INSN:  # the note travels with the PNG
+        words = f"{unitview.EMULATED_INSN}: {unitview.note(unit)}"
+        fig.text(0.01, 0.005, "\n".join(textwrap.wrap(words, 170)), fontsize=6, va="bottom")
+        fig.tight_layout(rect=(0, 0.35 / fig.get_figheight(), 1, 1))
+    else:
+        fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
 
 
-def _draw(ax: Axes, ps: list[dict[str, Any]]) -> None:
+def _draw(ax: Axes, ps: list[dict[str, Any]], unit: str = units.NS) -> None:
     seen: set[str] = set()
     for y, p in enumerate(ps):
         left_pos, left_neg = 0.0, 0.0
@@ -183,16 +193,42 @@ def _draw(ax: Axes, ps: list[dict[str, Any]]) -> None:
     ax.set_yticks(range(len(ps)))
     ax.set_yticklabels([_label(p) for p in ps], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("CPU ms per second of load (medians; parts stacked, total with its interval)", fontsize=8)
+    per = f"{INSN_MS[0]} of load" if unit == units.INSN else "CPU ms per second of load"
+    ax.set_xlabel(f"{per} (medians; parts stacked, total with its interval)", fontsize=8)
     ax.tick_params(axis="x", labelsize=7)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
-def build(df: pd.DataFrame, out_dir: Path, talk_sources: list[str]) -> dict[str, Any]:
-    """Everything the templates' tools-decomposition part shows; empty tables when no tools row has parts."""
+INSN_MS = ("M guest insn per 10^9 guest insn", "M insn/G insn")  # what "CPU ms/s" / "ms/s" read as under icount
+
+
+def _relabel(t: dict[str, Any] | None, unit: str) -> dict[str, Any] | None:
+    """A table's "CPU ms/s" in the unit's words (guest instructions: millions per 10^9 of the load's)."""
+    if t is None or unit != units.INSN:
+        return t
+
+    def one(x: Any) -> Any:
+        return x.replace("CPU ms/s", INSN_MS[0]).replace("ms/s", INSN_MS[1]) if isinstance(x, str) else x
+
+    rows = [dict(r, cells=[one(c) for c in r["cells"]]) if isinstance(r, dict) else [one(c) for c in r]
+            for r in t["rows"]]
+    return dict(t, head=[one(h) for h in t["head"]], rows=rows)
+
+
+def build_one(df: pd.DataFrame, out_dir: Path, talk_sources: list[str], unit: str = units.NS) -> dict[str, Any]:
+    """The tools-decomposition part of one unit's rows; empty tables when no tools row has parts."""
     parts = toolparts.frame_parts(df)
-    made = plot(parts, df, out_dir / "tool_parts.png") if parts else None
-    return {"plot": made.name if made else None, "parts": parts_table(parts) if parts else None,
-            "sources": sources_table(parts, talk_sources) if parts else None,
-            "combined": combined_table(parts) if parts and toolparts.combined_vs_sum(parts) else None}
+    sfx = "" if unit == units.NS else "_" + units.short(unit)
+    made = plot(parts, df, out_dir / f"tool_parts{sfx}.png", unit) if parts else None
+    return {"unit": unit, "title": unitview.tag(unit), "note": unitview.note(unit),
+            "plot": made.name if made else None, "parts": _relabel(parts_table(parts), unit) if parts else None,
+            "sources": _relabel(sources_table(parts, talk_sources), unit) if parts else None,
+            "combined": _relabel(combined_table(parts), unit) if parts and toolparts.combined_vs_sum(parts)
+            else None}
+
+
+def build(df: pd.DataFrame, out_dir: Path, talk_sources: list[str]) -> list[dict[str, Any]]:
+    """One tools-decomposition view per unit of the rows (ns first), each with parts to show."""
+    views = [build_one(d, out_dir, talk_sources, u) for u, d in unitview.by_unit(df)]
+    return [v for v in views if v["parts"]]

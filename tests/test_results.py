@@ -150,9 +150,13 @@ def test_tool_overhead_is_compared_on_samples_in_points(tmp_path):
     assert res.loc["shift", "verdict"] == "no change" and res.loc["shift", "delta"] == pytest.approx(0.1)
     assert res.loc["shift", "delta_unit"] == "pt"
     assert res.loc["jump", "verdict"] == "regression" and res.loc["jump", "delta"] == pytest.approx(5.0)
-    assert res.loc["few", "verdict"] == "no change" and res.loc["few", "p_value"] > 0.05  # 2 vs 2 trials
+    # 2 vs 2 trials cannot reach p < 0.05 (smallest Mann-Whitney p 1/3): not tested, out of the family
+    assert res.loc["few", "verdict"] == "untestable" and pd.isna(res.loc["few", "p_value"])
+    assert "smallest mannwhitney p is 0.33" in res.loc["few", "note"] and not res.loc["few", "tested"]
     text = comparing.format_compare(compare_runs(a, b), "A", "B")
     assert "+5.0 pt" in text and "[no interval] n=2" in text
+    tested, apart = text.split("not tested (1: ")
+    assert "few" not in tested and "few" in apart and "untestable" in apart
 
 
 def test_compare_pools_runs_as_units(tmp_path):
@@ -161,7 +165,8 @@ def test_compare_pools_runs_as_units(tmp_path):
     b1 = make_run(tmp_path, "b1", [hooks_row("b1", "tracepoint", 130, 3)])
     res = compare_runs([a1, a2], b1)
     assert res["unit"].iloc[0] == "runs" and (res["a_n"].iloc[0], res["b_n"].iloc[0]) == (2, 1)
-    assert res["verdict"].iloc[0] == "no change"  # one run against two cannot be significant
+    assert res["verdict"].iloc[0] == "untestable"  # one run against two cannot be significant
+    assert "n=2/1 runs cannot reach p < 0.05" in res["note"].iloc[0]
 
 
 def test_compare_marks_emulated_and_unsupported(tmp_path):

@@ -98,9 +98,16 @@ def compare(c, a, b, test="mannwhitney"):
         raise Exit(f"error: no valid rows in {'A' if fa.empty else 'B'}", code=1)
     if test not in ("mannwhitney", "welch"):
         raise Exit(f"error: unknown test {test!r}: mannwhitney or welch", code=1)
+    try:
+        unit = comparing.check_units(fa, fb)
+    except comparing.UnitMismatch as e:
+        raise Exit(f"error: {e}", code=2) from None
+    for line in comparing.param_differences([r.manifest for r in runs_a], [r.manifest for r in runs_b]):
+        print(f"warning: the runs' parameters differ: {line}")
     res = comparing.compare(fa, fb, test=test)
     names = [f"{s} ({', '.join(d.name for d in ds)})" for s, ds in ((a, da), (b, db))]
-    print(comparing.format_compare(res, names[0], names[1], test=test))
+    same = len({r.kernel for r in runs_a + runs_b}) == 1
+    print(comparing.format_compare(res, names[0], names[1], test=test, unit=unit, same_kernel=same))
 
 
 @task(iterable=["run"], help={"run": "run id, directory or kernel (repeatable; default: every run)",

@@ -1,0 +1,106 @@
+"""Units never mixed in the report: figures in guest instructions (icount) get tables and plots of
+their own, labelled "guest instructions" with the note, never shaded as noise; every target says how
+it ran; a run without a recorded status reads "unknown". Recorded runs: tests/fixtures/icount/ (an
+icount run and a plain TCG run of the same 5-hook playbook on 6.12)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lab import aggregate, report, results, tables, units, unitview
+
+ROOT = Path(__file__).resolve().parent.parent
+ICOUNT = ROOT / "tests" / "fixtures" / "icount"
+ICOUNT_RUN = ICOUNT / "20261207T081111Z-6.12.118_deb12-amd64-0962"
+TCG_RUN = ICOUNT / "20261207T081227Z-6.12.118_deb12-amd64-6288"
+HOST_RUN = ROOT / "tests" / "fixtures" / "runs" / "20261127T053143Z-6.18.44-fc-v782-ee1e"
+
+
+def test_by_unit_splits_and_one_unit_refuses_a_mix():
+    df = pd.DataFrame({"figure_unit": ["insn", "ns", "insn"], "x": [1, 2, 3]})
+    split = unitview.by_unit(df)
+    assert [u for u, _ in split] == ["ns", "insn"] and list(split[1][1]["x"]) == [1, 3]
+    with pytest.raises(ValueError, match="ns and guest instructions"):
+        unitview.one_unit(df)
+    assert unitview.one_unit(df[df["figure_unit"] == "insn"]) == "insn"
+    # a frame without figure_unit is read by its accelerator (units.of)
+    assert unitview.frame_units(pd.DataFrame({"accelerator": ["icount"]})) == ["insn"]
+    assert unitview.label("insn", "added {u}/op") == "added guest instructions/op"
+
+
+def test_report_keeps_instructions_apart_labelled_and_not_shaded(tmp_path):
+    ctx = report.build([ICOUNT_RUN, HOST_RUN], tmp_path)
+    hooks = ctx["tables"]["hooks"]
+    assert [t["unit"] for t in hooks] == ["ns", "insn"]
+    ns, insn = hooks
+    assert "added ns/op" in ns["head"] and "added guest instructions/op" in insn["head"]
+    assert not any("ns" in h.split() for h in insn["head"]) and not any("instructions" in h for h in ns["head"])
+    assert insn["title"] == "emulated, in guest instructions" and insn["note"] == units.INSN_NOTE
+    assert ns["title"] == "" and ns["note"] == ""
+    assert {r["cells"][0] for r in insn["rows"]} == {g["group"] for g in ctx["groups"] if "icount" in g["group"]}
+    assert all(r["insn"] and not r["emulated"] for r in insn["rows"])  # exact figures, not TCG noise
+    # kernel_batch beside the published ns: one table per unit, no ns/insn ratio
+    kb = {t["unit"]: t for t in ctx["tables"]["kernel_batch"]}
+    assert set(kb) == {"ns", "insn"} and "guest instructions" in kb["insn"]["head"][4]
+    assert all(r["cells"][9].startswith("- (guest instructions vs ns") for r in kb["insn"]["rows"])
+    assert units.INSN_NOTE in kb["insn"]["note"]
+    # plots: instruction facets in a file of their own
+    assert ctx["plots"]["hooks"] == "hooks_open.png" and ctx["plots"]["hooks_insn"] == "hooks_open_insn.png"
+    # every target says how it ran
+    modes = {g["accelerator"]: g["mode"] for g in ctx["groups"]}
+    assert modes["icount"].startswith("icount: emulated") and "guest instructions" in modes["icount"]
+    assert "figures in ns" in modes["host"]
+
+
+def test_talk_table_column_of_an_icount_target_is_in_instructions(tmp_path):
+    """The talk's hook table reads the body variant; the recorded run has the empty one, so a copy
+    names its rows body (the figures stay as recorded) to fill the cells."""
+    run_dir = tmp_path / ICOUNT_RUN.name
+    shutil.copytree(ICOUNT_RUN, run_dir)
+    rows = (run_dir / "hooks.jsonl").read_text().replace('"variant": "empty"', '"variant": "body"')
+    (run_dir / "hooks.jsonl").write_text(rows)
+    df = aggregate.load_frame([run_dir, HOST_RUN])[0]
+    _, hooks = tables.talk_tables(df, report.talk_data())
+    col = next(i for i, h in enumerate(hooks["head"]) if "icount" in h)
+    assert hooks["head"][col].endswith("(emulated, in guest instructions)")
+    cells = {row[0]: row[col] for row in hooks["rows"]}
+    assert cells["Tracepoint"].startswith("613.3 insn/event") and cells["Kprobe"].startswith("376.7 insn/event")
+    host = next(i for i, h in enumerate(hooks["head"]) if "(host" in h)
+    assert " ns/event" in hooks["rows"][0][host] and "insn" not in " ".join(r[host] for r in hooks["rows"])
+
+
+def test_rendered_report_carries_the_note_beside_instruction_figures(tmp_path):
+    html = report.write_report([ICOUNT_RUN, TCG_RUN], tmp_path).read_text()
+    md = (tmp_path / "report.md").read_text()
+    for text in (html, md):
+        assert "emulated, in guest instructions" in text and units.INSN_NOTE in text
+        assert "hooks_open_insn.png" in text and "hooks_open.png" in text
+        assert "Ran as icount: emulated" in text and "Ran as tcg: emulated" in text
+    assert (tmp_path / "hooks_open_insn.png").read_bytes()[:4] == b"\x89PNG"
+    # the icount run's rows are not shaded as TCG noise; the plain TCG run's are
+    assert 'class="insn st-ok"' in html and 'class="tcg st-ok"' in html
+
+
+def test_a_run_without_a_status_reads_unknown(tmp_path):
+    run_dir = tmp_path / ICOUNT_RUN.name
+    shutil.copytree(ICOUNT_RUN, run_dir)
+    m = json.loads((run_dir / "manifest.json").read_text())
+    del m["status"]
+    (run_dir / "manifest.json").write_text(json.dumps(m))
+    facts = tables.run_facts(results.load_run(run_dir))
+    assert facts["status"] == "unknown" and not facts["complete"]
+    assert dict(facts["facts"])["status"] == "unknown: recorded before runs had a status"
+    html = report.write_report([run_dir], tmp_path / "rep").read_text()
+    assert "status <b>unknown</b>" in html and "is unknown" not in html
+
+
+def test_frame_units_of_the_recorded_pair():
+    df = aggregate.load_frame([ICOUNT_RUN, TCG_RUN])[0]
+    assert set(df.loc[df["accelerator"] == "icount", "figure_unit"]) == {"insn"}
+    assert set(df.loc[df["accelerator"] == "tcg", "figure_unit"]) == {"ns"}
+    assert not df.loc[df["accelerator"] == "icount", "emulated"].any()
