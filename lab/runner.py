@@ -329,8 +329,8 @@ def progress_line(suite: str, row: dict[str, Any]) -> str:
                     f"{row.get('overhead_cpu_ci_high', 0):.2f}]")
     if fig and row.get("accelerator") == "tcg":
         fig += " [emulated]"
-    elif fig and units.of(row) == units.INSN:
-        fig += " [guest instructions]"
+    elif fig and units.of(row) == units.INSN:  # a percentage stays one: the run counted instructions
+        fig += " [guest instructions]" if "/op" in fig else " [icount]"
     return f"  [{suite}] {row.get('status', '?'):11s} {' '.join(parts)} {fig} {str(row.get('reason', ''))[:100]}"
 
 
