@@ -52,6 +52,7 @@ def test_map_rows_count_instructions_and_contention_is_refused(two_runs):
     assert len(ma) >= 4 and set(ma) == set(mb)
     for k, r in ma.items():
         assert r["status"] == "ok" and r["figure_unit"] == "insn", (k, r["reason"])
-        assert abs(r["ns_median"] - mb[k]["ns_median"]) <= 0.01 * r["ns_median"], (k, r["ns_median"], mb[k])
+        tol = ICOUNT_TOLERANCE[r["method"]]  # 2%: two boots moved these medians by <= 0.52%
+        assert abs(r["ns_median"] - mb[k]["ns_median"]) <= tol * r["ns_median"], (k, r["ns_median"], mb[k])
     parallel = [r for r in a["maps"] if r.get("contention") in ("allcpu", "shared", "disjoint")]
     assert parallel and all(r["status"] == "unsupported" and "one after another" in r["reason"] for r in parallel)

@@ -30,8 +30,13 @@ DRIFT_BOUND = 0.10
 # trials). Measured on 6.12 (icount, 2 vCPUs, a loaded 2-core host): kernel_batch trials differ by
 # at most 0.062% (8 trials x 5 hooks), their bpf_stats rows by 0.06%; the tolerance is 8x that. The
 # open path (wall_abba, cpu_abba: 1.3-11%, the difference of two ~6000-instruction openat+close
-# loops) is not steady enough to gate this way: it is not listed.
-ICOUNT_TOLERANCE = {"kernel_batch": 0.005}
+# loops) is not steady enough to gate this way: it is not listed. The map suite's in-kernel rows
+# (bpf_loop in BPF_PROG_TEST_RUN): p90 0.45%, max 0.71% over 140 rows of two default runs (one
+# more row at 28%: its first trial ran cold): 2%. Across two boots the same rows' medians moved by
+# at most 0.52%, kernel_batch by 0.022%. User-space map rows (a syscall per op, 0.6-6%) are not gated.
+MAP_KERNEL_METHODS = ("bpf_loop in BPF_PROG_TEST_RUN (tc), kernel test-run timer",
+                      "bounded loop in BPF_PROG_TEST_RUN (tc), kernel test-run timer")
+ICOUNT_TOLERANCE = dict({"kernel_batch": 0.005}, **{m: 0.02 for m in MAP_KERNEL_METHODS})
 DRIFT_MIN_BLOCK_NS = 1e6
 TIMED = ("wall_abba", "cpu_abba", "kernel_batch", "talk_stime", "talk_jiffies", "bpf_stats",
          "throughput_abba")  # the last: perf_event's wall-time rows (hookperf.py)
