@@ -106,3 +106,13 @@ def reference(c, rounds=3, duration=5, variants="empty"):
 
     c.run(f"{sys.executable} benchmarks/kernel_bench.py --rounds {int(rounds)} --duration {int(duration)}"
           f" --variants {variants}", pty=False)
+
+
+@task(help={"kernel": "kernel alias", "playbook": PHELP, "suite": "hooks, maps or tools (default hooks)",
+            "reps": "alternated runs per mode (default 1)"})
+def icount(c, kernel="6.12", playbook="default", suite="hooks", reps=1):
+    """Benchmark: wall time of one suite under plain TCG and under icount (prints the ratio)."""
+    import sys
+
+    c.run(f"{sys.executable} benchmarks/icount_cost.py --kernel {kernel} --playbook {playbook} --suite {suite} "
+          f"--reps {int(reps)}", pty=False)
