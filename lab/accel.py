@@ -42,11 +42,15 @@ PROBE_CODE = bytes([0xB0, 0x42, 0xE6, 0x10, 0xA2, 0x00, 0x80, 0xF4])
 
 
 NAMES = ("kvm", "icount", "tcg")
-# Instruction counting: the guest's clocks advance one nanosecond per guest instruction executed
-# (shift=0), never with the host's time (sleep=off: an idle guest jumps to its next timer instead
-# of waiting; align stays off). What changes the kernel's code paths or the order of events is
+# Instruction counting: while a vCPU runs, the guest's clocks advance one nanosecond per guest
+# instruction executed (shift=0), never with the host's time. sleep=on: an idle guest waits for its
+# next timer in real time. With sleep=off it jumps there at once, so every wait on the host (an SSH
+# client's next packet, a disk completion) lets guest time race ahead: sshd's login grace time and
+# the agent's timeouts expired within seconds of real time (seen here). Counts of busy loops are
+# the same either way (kernel_batch on 6.12: 109.1 / 157.3 / 315.3 / 380.4 / 661.7 with both).
+# align stays off. What changes the kernel's code paths or the order of events is
 # pinned: the CPU model, no KASLR, the RTC on the virtual clock, and RDRAND's seed.
-ICOUNT_QEMU = "-icount shift=0,sleep=off -rtc clock=vm -seed 1"
+ICOUNT_QEMU = "-icount shift=0,sleep=on -rtc clock=vm -seed 1"
 ICOUNT_APPEND = "nokaslr"
 ICOUNT_CPU = "max"  # QEMU's TCG model: pinned per QEMU version (the manifest records the version)
 ICOUNT_NOTE = ("guest instructions (emulated, QEMU -icount shift=0): a path length, reproducible on any "

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import paramiko
 
 from . import interrupt, units
+from .accel import ICOUNT_QEMU
 from .agent.common import cleanup_after
 from .bundle import bundle, toolbuilds_bundle
 from .config import ROOT, LabError, Paths
@@ -301,7 +302,7 @@ class RemoteTarget:
                             "dmesg | grep -m1 -o 'tsc: Detected .*'", hide=True, warn=True)
         lines = (got.stdout if got.ok or got.stdout else "").splitlines() + ["", "", "", ""]
         qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True, check=False)
-        return {"icount": "shift=0,sleep=off", "qemu_version": (qemu.stdout.splitlines() or ["unknown"])[0],
+        return {"icount": ICOUNT_QEMU, "qemu_version": (qemu.stdout.splitlines() or ["unknown"])[0],
                 "guest_cmdline": lines[0].strip(), "cpu_model_guest": lines[1].split(":", 1)[-1].strip(),
                 "cpu_flags_md5": lines[2].split()[0] if lines[2].split() else None,
                 "tsc": lines[3].strip() or None}
