@@ -324,6 +324,9 @@ def evaluate(df: pd.DataFrame, claims_spec: list[dict[str, Any]], alpha: float =
         for c in claims_spec:
             parts = [measure(cp, spec, g, df, params) for spec in c["parts"]
                      for cp in expand(spec, g, expected.values(spec.expect, params))]
+            for p in parts:  # the same rows in any order name the same ids
+                p.rows_a.sort()
+                p.rows_b.sort()
             verdicts.decide_claim(parts, alpha)
             out.append(_claim_verdict(c, str(group), bool(g["emulated"].any()), parts))
     return out
