@@ -118,6 +118,7 @@ class Part:
     a: str = ""  # side summaries: median [interval] in the metric's unit
     b: str = ""
     figure_unit: str = ""  # "ns" | "insn" for timing parts measured; "" otherwise
+    summary: str = ""  # one plain sentence when the part is not measurable (the claim's reason uses it)
     role: str = "decides"
     family: int = 0  # how many p-values the part's claim corrects together (0: decided without one)
     _p: tuple[float | None, str] | None = field(default=None, repr=False)  # the decision test and its kind
@@ -159,6 +160,10 @@ def parse_claims(talk: dict[str, Any]) -> list[dict[str, Any]]:
 def _not_ok(rows: pd.DataFrame) -> str:
     bad = rows[rows["status"] != "ok"]
     return "; ".join(sorted({f"{r['status']}: {str(r.get('reason') or '')[:240]}" for _, r in bad.iterrows()}))
+
+
+def _plain(rows: pd.DataFrame) -> str:
+    return "; ".join(dict.fromkeys(expected.in_words(r) for r in rows.to_dict("records") if r.get("status") != "ok"))
 
 
 def _side(rows: pd.DataFrame, metric: Metric) -> tuple[dict[str, list[float]], list[str]]:
@@ -220,10 +225,12 @@ def measure(cp: Concrete, spec: PartSpec, g: pd.DataFrame, everything: pd.DataFr
             setattr(part, f"rows_{label}", [row_id(r) for _, r in failed.iterrows()])
             part.reason = (f"side {label}: {_not_ok(failed)}" if not failed.empty
                            else f"side {label}: {expected.why_missing(sel, params)}")
+            part.summary = _plain(failed) if not failed.empty else ""
             return part
         ok = rows[rows["status"] == "ok"]
         if ok.empty:
             part.reason = f"side {label}: {_not_ok(rows)}"
+            part.summary = _plain(rows)
             return part
         by_run, ids = _side(ok, metric)
         if not by_run:
@@ -270,6 +277,7 @@ def _instructions(part: Part, spec: PartSpec, got: dict[str, Any], ma: float, mb
     part.test = f"exact, {INSN_LABEL}"
     methods = set().union(*(v[3] for v in got.values()))
     untolerated = sorted(m for m in methods if m not in ICOUNT_TOLERANCE)
+    untolerated += ["(none)"] if any(not v[3] for v in got.values()) else []
     if spec.metric != "ns" or spec.relation not in ("less", "equal") or untolerated:
         what = f"method {', '.join(untolerated)}" if untolerated else f"metric {spec.metric}"
         part.verdict = NOT_MEASURABLE
@@ -334,7 +342,7 @@ def evaluate(df: pd.DataFrame, claims_spec: list[dict[str, Any]], alpha: float =
 
 def _needed(claims_spec: list[dict[str, Any]]) -> set[str]:
     cols = {"run", "_file", "_line", "status", "reason", "emulated", "vcpus", "kernel", "group", "figure_unit",
-            "method"}
+            "method", "gated", "suite", "hook", "tool", "map_type", "freq_hz"}  # the last: for reasons in words
     for c in claims_spec:
         for p in c["parts"]:
             cols |= set(p.a) | set(p.b or {}) | set(p.per) | {p.series or "", METRICS[p.metric].column}
@@ -353,7 +361,7 @@ def _claim_verdict(c: dict[str, Any], group: str, emulated: bool, parts: list[Pa
         reason = f"all {len(deciding)} deciding part(s) measured and passed"
     else:
         which = [p for p in deciding if p.verdict == verdict]
-        reason = "; ".join(f"{p.name}: {p.reason}" for p in which)
+        reason = "; ".join(f"{p.name}: {p.summary or p.reason}" for p in which)
         if emulated and all(p.reason.startswith("TCG") for p in which):
             reason = f"TCG: {TCG_NOTE}"
     context = [p for p in parts if p.role == "context" and p.verdict != verdict]

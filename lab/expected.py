@@ -10,6 +10,8 @@ of one target group are united. `why_missing` says in words why a side has no ro
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -96,3 +98,36 @@ def why_missing(sel: Mapping[str, Any], params: Params | None) -> str:
     if sel.get("method") == "kernel_batch" and p and not p.get("kernel_batch", True):
         return f"not measured: the playbook turned kernel_batch off ({what})"
     return f"no row recorded for {what}"
+
+
+def _errno_words(reason: str) -> str:
+    """The first errno message in a kernel or libbpf text, as 'message, NAME' ('' if none)."""
+    hits = []
+    for code, name in errno.errorcode.items():
+        msg = os.strerror(code)
+        at = reason.find(msg)
+        if at >= 0:
+            hits.append((at, -len(msg), f"{msg}, {name}"))
+    if not hits and "ENOTSUPP" in reason:
+        return "not supported, ENOTSUPP"
+    return min(hits)[2] if hits else ""
+
+
+def in_words(row: Mapping[str, Any]) -> str:
+    """One plain sentence for a row that is not ok: what it is, and why it has no figure."""
+    def shown(k: str) -> str:
+        v = row.get(k)
+        if v in (None, "") or (isinstance(v, float) and v != v):
+            return ""
+        return f"{int(v)} Hz" if k == "freq_hz" else str(v)
+
+    what = " ".join(filter(None, map(shown, ("hook", "tool", "map_type", "method", "freq_hz"))))
+    what = what or f"the {row.get('suite', '')} suite".strip()
+    reason, status = str(row.get("reason") or ""), str(row.get("status"))
+    gated = row.get("gated")
+    if isinstance(gated, list) and gated:
+        return f"{what}: gated on read, {gated[0]}"
+    if status == "unsupported":
+        why = _errno_words(reason)
+        return f"{what}: this kernel refused it" + (f" ({why})" if why else f" ({reason[:100]})")
+    return f"{what}: {status}" + (f" ({reason[:120]})" if reason else "")

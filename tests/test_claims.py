@@ -64,6 +64,10 @@ def test_host_claim1_names_the_refusal(host):
     assert "Operation not permitted" in part(host[1], "fentry < kprobe (kernel_batch)").reason
 
 
+def test_host_claim1_says_the_refusal_in_one_plain_sentence(host):
+    assert "fentry: this kernel refused it (Operation not permitted, EPERM)" in host[1].reason
+
+
 def test_host_open_path_tracepoint_is_gated_on_read(host):
     assert "gated on read: interval [512.4, 7694.2]" in part(host[1], "open path: tracepoint").reason
 
@@ -215,7 +219,7 @@ def test_a_missing_part_makes_the_claim_not_measurable():
 def test_a_failed_row_is_named():
     bad = dict(row("socket_filter", 300, seed=3), status="invalid", reason="events 3 != triggers 4")
     v = claim4([row("xdp", 100, seed=1), row("xdp_drv", 150, seed=2), bad])
-    assert "invalid: events 3 != triggers 4" in v.reason
+    assert "socket_filter wall_abba: invalid (events 3 != triggers 4)" in v.reason
 
 
 def test_runs_are_the_unit_when_pooled():
