@@ -47,6 +47,7 @@ class Metric:
     unit: str
     points: bool  # effect in points (a % metric) rather than % of side b
     exact: bool = False
+    per_second: bool = False  # ns per sample x the row's freq_hz: % of one CPU's time
 
 
 METRICS = {
@@ -54,6 +55,9 @@ METRICS = {
     "loss_pct": Metric("loss_samples", "% lost", True),
     "overhead_pct": Metric("overhead_samples", "% lost", True),
     "memlock": Metric("memlock_measured", "B", False, exact=True),
+    # perf_event: the program's own cost (body arm minus the event-only arm of the same trials, ns per
+    # sample) times the samples per second: the sampling interrupt is not in it
+    "program_cpu_pct": Metric("minus_none_samples", "% of a CPU", False, per_second=True),
 }
 RELATIONS = ("less", "equal", "between", "grows_with_vcpus")
 ROLES = ("decides", "context")
@@ -173,6 +177,9 @@ def _side(rows: pd.DataFrame, metric: Metric) -> tuple[dict[str, list[float]], l
     for _, r in rows.iterrows():
         v = r.get(metric.column)
         vals = stats.clean(v if isinstance(v, list) else [v])
+        if metric.per_second:
+            hz = stats.finite(r.get("freq_hz"))
+            vals = [x * hz / 1e7 for x in vals] if hz else []
         if vals:
             by_run.setdefault(str(r["run"]), []).extend(vals)
             ids.append(row_id(r))

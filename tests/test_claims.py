@@ -73,7 +73,7 @@ def test_host_open_path_tracepoint_is_gated_on_read(host):
 
 
 def test_host_claim3_keeps_the_refused_hw_event_as_a_part(host):
-    assert part(host[3], "loss at a lower frequency < at the next higher [perf_event=hw").verdict == N
+    assert part(host[3], "program cost at a lower frequency < at the next higher [perf_event=hw").verdict == N
 
 
 def test_host_claim4_rows_are_gated(host):
@@ -268,24 +268,36 @@ def test_tools_asked_for_but_lost_make_the_claim_not_measurable():
     assert "error: agent died" in part(v, "0 < overhead < 10% [tool=biolatency]").reason
 
 
-def perf(freq: int, loss: float, seed: int) -> dict:
+def perf(freq: int, loss: float, seed: int, per_sample: float = 500.0) -> dict:
     r = row("perf_event", 1000, seed=seed)
     rng = random.Random(seed)
     r.update(method="throughput_abba", freq_hz=freq, perf_event="sw",
-             loss_samples=[rng.gauss(loss, 0.2) for _ in range(8)])
+             loss_samples=[rng.gauss(loss, 0.2) for _ in range(8)],
+             minus_none_samples=[rng.gauss(per_sample, per_sample * 0.05) for _ in range(8)])
     return r
 
 
+CLAIM3 = [c for c in SPEC if c["id"] == 3]
+
+
 def test_series_expands_into_consecutive_frequencies():
-    rows = [perf(99, 1, 1), perf(999, 5, 2), perf(9999, 30, 3)]
-    v = claims.evaluate(frame(rows), [c for c in SPEC if c["id"] == 3])[0]
-    assert [p.name.split("[")[1] for p in v.parts] == ["perf_event=sw, freq_hz 99 < 999]",
-                                                       "perf_event=sw, freq_hz 999 < 9999]"]
+    v = claims.evaluate(frame([perf(99, 1, 1), perf(999, 5, 2), perf(9999, 30, 3)]), CLAIM3)[0]
+    assert [p.name.split("[")[1] for p in v.parts if p.role == "decides"] == [
+        "perf_event=sw, freq_hz 99 < 999]", "perf_event=sw, freq_hz 999 < 9999]"]
 
 
-def test_close_frequencies_are_shown_not_to_differ():
-    v = claims.evaluate(frame([perf(99, 1, 1), perf(999, 1.05, 2)]), [c for c in SPEC if c["id"] == 3])[0]
-    assert v.verdict == F
+def test_program_cost_per_second_grows_with_the_frequency():
+    assert claims.evaluate(frame([perf(99, 1, 1), perf(999, 5, 2), perf(9999, 30, 3)]), CLAIM3)[0].verdict == H
+
+
+def test_program_cost_is_the_body_minus_the_interrupt():
+    v = claims.evaluate(frame([perf(99, 1, 1, per_sample=5000), perf(999, 5, 2, per_sample=50)]), CLAIM3)[0]
+    assert v.verdict == F  # the loss grows, the program's own share (0.05% -> 0.005% of a CPU) does not
+
+
+def test_close_losses_are_shown_not_to_differ_in_the_context_part():
+    v = claims.evaluate(frame([perf(99, 1, 1), perf(999, 1.05, 2)]), CLAIM3)[0]
+    assert part(v, "loss (interrupt included)").verdict == F
 
 
 def test_talk_yaml_cheaper_parts_carry_a_margin():
