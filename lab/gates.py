@@ -9,7 +9,8 @@ The checks are the agent's own (lab/agent/hookgates.py, stdlib-only, imported ra
     needs the run's calibration blocks, which are not stored (the agent checked it during the run);
   - row_problems: any negative added cost per event, an interval wider than the median, added cost
     below the program's own run time (bpf_stats of the same hook, variant and trigger in the same
-    run), a monotone trend across trials, and tick-based methods under instruction counting.
+    run, net of the stats' own clock reads: `program_times`), a monotone trend across trials, and
+    tick-based methods under instruction counting.
 
 A gated row keeps every figure; its status becomes `inconclusive`, its reason gets "gated on read:"
 and the reasons appended, and `gated` lists them. Rows that are not `ok` are left as they are.
@@ -36,13 +37,27 @@ def _key(r: Row, fields: tuple[str, ...]) -> tuple:
 
 
 def program_times(rows: Iterable[Row]) -> dict[tuple, float]:
-    """The program's own run time per op (bpf_stats body per run x runs per op), by SAME_PROGRAM."""
-    out: dict[tuple, float] = {}
+    """The program's own run time per op, by SAME_PROGRAM: bpf_stats body per run net of the stats'
+    own clock reads (the row's body_net_ns, else minus the empty variant's bpf_stats of the same hook
+    and trigger), times runs per op. A variant whose net time is unknown (the empty variant itself,
+    or no empty variant measured) has none: its raw run time is mostly those clock reads."""
+    stats: dict[tuple, Row] = {}
     for r in rows:
         med = r.get("ns_median")
         if (r.get("suite") == "hooks" and r.get("method") == "bpf_stats" and r.get("status") == "ok"
                 and isinstance(med, int | float) and math.isfinite(med)):
-            out[_key(r, SAME_PROGRAM)] = float(med) * float(r.get("runs_per_op") or 1.0)
+            stats[_key(r, SAME_PROGRAM)] = r
+    out: dict[tuple, float] = {}
+    variant_at = SAME_PROGRAM.index("variant")
+    for key, r in stats.items():
+        if r.get("variant") in ("empty", "none"):
+            continue
+        net = r.get("body_net_ns")
+        empty = stats.get(key[:variant_at] + ("empty",) + key[variant_at + 1:])
+        if not isinstance(net, int | float) and empty is not None:
+            net = float(r["ns_median"]) - float(empty["ns_median"])
+        if isinstance(net, int | float) and math.isfinite(net) and net > 0:
+            out[key] = float(net) * float(r.get("runs_per_op") or 1.0)
     return out
 
 

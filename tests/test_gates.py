@@ -43,14 +43,24 @@ def test_interval_wider_than_the_median_is_gated():
     assert "wider than its median" in gates.problems([hook_row([10.0, 100.0, 200.0, 20.0])])[0][0]
 
 
+def _stats(body: list[float], empty: list[float]) -> list[dict]:
+    return [hook_row(body, method="bpf_stats", runs_per_op=1.0),
+            dict(hook_row(empty, method="bpf_stats", runs_per_op=1.0), variant="empty")]
+
+
 def test_added_cost_below_the_program_run_time_is_gated():
-    rows = [hook_row([50.0, 51.0, 49.0, 50.5]), hook_row([100.0, 101.0], method="bpf_stats", runs_per_op=1.0)]
+    rows = [hook_row([50.0, 51.0, 49.0, 50.5])] + _stats([130.0, 131.0], [30.0, 30.0])
     assert "below the program's own run time 100.5" in gates.problems(rows)[0][0]
 
 
 def test_added_cost_above_the_program_run_time_passes():
-    rows = [hook_row([150.0, 151.0, 149.0, 150.5]), hook_row([100.0, 101.0], method="bpf_stats", runs_per_op=1.0)]
+    rows = [hook_row([150.0, 151.0, 149.0, 150.5])] + _stats([130.0, 131.0], [30.0, 30.0])
     assert gates.problems(rows) == {}
+
+
+def test_the_program_run_time_is_net_of_the_stats_clock_reads():
+    rows = [hook_row([50.0, 51.0, 49.0, 50.5]), hook_row([100.0, 101.0], method="bpf_stats", runs_per_op=1.0)]
+    assert gates.problems(rows) == {}  # no empty variant: the raw run time is mostly the stats' own cost
 
 
 def test_monotone_trend_across_trials_is_gated():
