@@ -75,7 +75,10 @@ def problems(rows: list[Row]) -> dict[int, list[str]]:
             out.setdefault(idx[j], []).extend(reasons)
     prog = program_times(rows)
     for i, r in enumerate(rows):
-        if r.get("suite") != "hooks":
+        if r.get("suite") != "hooks":  # other suites' rows in guest instructions: determinism only
+            det = hookgates.determinism_problem(r) if r.get("status") == "ok" else None
+            if det:
+                out.setdefault(i, []).append(det)
             continue
         more = hookgates.row_problems(r, prog.get(_key(r, SAME_PROGRAM)), insn=units.of(r) == units.INSN)
         if more:

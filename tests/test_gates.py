@@ -105,8 +105,10 @@ def test_gating_copies_rather_than_changes_the_loaded_rows():
     assert rows[0]["status"] == "ok"
 
 
-def test_the_tolerance_table_names_timed_methods():
-    assert set(hookgates.ICOUNT_TOLERANCE) <= set(hookgates.TIMED)
+def test_map_rows_in_instructions_beyond_the_tolerance_are_gated():
+    r = dict(hook_row([1000.0, 1000.0, 1030.0], accel="icount", method=hookgates.MAP_KERNEL_METHODS[0]),
+             suite="maps")
+    assert gates.gate_rows([r])[0]["status"] == "inconclusive"
 
 
 def test_every_reader_gets_gated_rows():
