@@ -101,3 +101,36 @@ def test_a_tool_asked_for_and_missing_never_lets_the_claim_hold(drop, overhead):
     run = _manifest_run(rows[:drop] + rows[drop + 1:], names)
     v = claims.evaluate(aggregate.rows_frame([run]), [c for c in SPEC if c["id"] == 9], asked=expected.asked([run]))
     assert v[0].verdict == N
+
+
+# the playbook parameter that sets a part's trials per side, by what its side a selects
+TRIALS = (({"suite": "hooks", "method": "kernel_batch"}, "hooks", "batch_trials", 30),
+          ({"suite": "hooks", "hook": "perf_event"}, "hooks", "perf_trials", 6),
+          ({"suite": "hooks"}, "hooks", "trials", 10), ({"suite": "maps"}, "maps", "trials", 5),
+          ({"suite": "tools"}, "tools", "trials", 10))
+
+
+def _trials(sel: dict, suites: dict) -> int:
+    for want, suite, key, default in TRIALS:
+        if all(sel.get(k) == v for k, v in want.items()):
+            return int(suites[suite].get(key, default))
+    raise AssertionError(sel)
+
+
+def test_the_default_playbook_sizes_trials_so_every_tested_part_can_be_decided():
+    from lab import playbooks, selectors
+
+    suites = playbooks.load("default").suites
+    empty = pd.DataFrame(columns=["status", "suite", "hook", "freq_hz", "perf_event", "tool", "nkeys", "max_entries"])
+    short = []
+    for c in SPEC:
+        for role in ("decides", "context"):
+            specs = [p for p in c["parts"] if p.role == role and p.timing and p.relation != "grows_with_vcpus"]
+            concrete = [(p, cp) for p in specs for cp in selectors.expand(p, empty, expected.values(p.expect, suites))]
+            for p, cp in concrete:
+                n = _trials(cp.a, suites)
+                floor = stats.smallest_p("mannwhitney", n, n) if p.relation != "between" else stats.smallest_p(
+                    p.test, n)
+                if floor is None or floor >= stats.ALPHA / len(concrete):
+                    short.append((c["id"], cp.name, n, len(concrete)))
+    assert short == []
