@@ -232,7 +232,7 @@ def measure(cp: Concrete, spec: PartSpec, g: pd.DataFrame, everything: pd.DataFr
             setattr(part, f"rows_{label}", [row_id(r) for _, r in failed.iterrows()])
             part.reason = (f"side {label}: {_not_ok(failed)}" if not failed.empty
                            else f"side {label}: {expected.why_missing(sel, params)}")
-            part.summary = _plain(failed) if not failed.empty else ""
+            part.summary = _plain(failed) if not failed.empty else expected.why_missing(sel, params)
             return part
         ok = rows[rows["status"] == "ok"]
         if ok.empty:
