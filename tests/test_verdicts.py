@@ -134,3 +134,15 @@ def test_the_default_playbook_sizes_trials_so_every_tested_part_can_be_decided()
                 if floor is None or floor >= stats.ALPHA / len(concrete):
                     short.append((c["id"], cp.name, n, len(concrete)))
     assert short == []
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000))
+def test_removing_a_recorded_row_never_turns_not_measurable_into_holds(pick):
+    runs = load_runs([HOST_RUN])
+    before = {v.claim: v.verdict for v in claims.evaluate(aggregate.rows_frame(runs), SPEC,
+                                                           asked=expected.asked(runs))}
+    runs[0].rows.pop(pick % len(runs[0].rows))
+    after = {v.claim: v.verdict for v in claims.evaluate(aggregate.rows_frame(runs), SPEC,
+                                                          asked=expected.asked(runs))}
+    assert not [c for c, v in before.items() if v == N and after.get(c) == H]
