@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import units
+from . import gates, units
 from .results import LoadedRun, load_runs
 
 # What identifies "the same measurement" in each suite, for comparisons and tables.
@@ -29,13 +29,13 @@ GROUP_KEYS = ("kernel", "accelerator", "cpu_model", "vcpus")
 
 
 def rows_frame(runs: list[LoadedRun]) -> pd.DataFrame:
-    """One tidy table: one line per stored row, with run-level facts and derived columns."""
+    """One tidy table: one line per stored row, with run-level facts and derived columns. Every
+    row passes the plausibility gates first (lab/gates.py): no reader sees an ungated row."""
     records: list[dict[str, Any]] = []
     for run in runs:
-        for r in run.rows:
-            rec = dict(r)
+        for rec in gates.gate_rows(run.rows):
             rec["run"] = run.run_id
-            rec["kernel_alias"] = run.fact("kernel_alias") or r["kernel"]
+            rec["kernel_alias"] = run.fact("kernel_alias") or rec["kernel"]
             rec["kernel_source"] = run.fact("kernel_source")
             rec["playbook_name"] = run.fact("playbook_name")
             rec["lab_version"] = run.fact("lab_version")

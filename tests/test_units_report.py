@@ -71,7 +71,8 @@ def test_talk_table_column_of_an_icount_target_is_in_instructions(tmp_path):
     cells = {row[0]: row[col] for row in hooks["rows"]}
     assert cells["Tracepoint"].startswith("613.3 insn/event") and cells["Kprobe"].startswith("376.7 insn/event")
     host = next(i for i, h in enumerate(hooks["head"]) if "(host" in h)
-    assert " ns/event" in hooks["rows"][0][host] and "insn" not in " ".join(r[host] for r in hooks["rows"])
+    # the host run's open-path rows were gated on read (intervals wider than their medians): no figure, no insn
+    assert "insn" not in " ".join(r[host] for r in hooks["rows"]) and hooks["rows"][0][host] == "inconclusive"
 
 
 def test_rendered_report_carries_the_note_beside_instruction_figures(tmp_path):

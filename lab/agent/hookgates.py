@@ -21,6 +21,16 @@ A timed row that passes its event count check is still not `ok` when it cannot b
              repeat, so a row whose trials do not was disturbed (a host-driven event in a timed loop).
 The suite re-measures a flagged hook once; rows still flagged become status "inconclusive" with the
 reasons (the figures stay in the row).
+
+Row checks the host applies on read (lab/gates.py, to every stored row, old runs included); pure
+functions of one row and the program's own run time, here so the agent can apply them too:
+  negative   a negative added cost per event (median below 0) inside its interval (beyond it: above);
+  wide       the interval is wider than the median's magnitude: the figure says nothing;
+  program    the whole interval is below the program's own run time per op (bpf_stats of the same
+             hook, variant and trigger, times its runs per op): dispatch cannot cost less than nothing;
+  trend      the trials rise (or fall) monotonically over at least TREND_MIN_TRIALS trials (chance
+             2/n! for trials in random order: 0.3% at 6) and by more than DRIFT_BOUND of the median;
+  ticks      under instruction counting, the tick-based methods (TICK_METHODS) count no instructions.
 """
 
 import statistics
@@ -40,6 +50,8 @@ ICOUNT_TOLERANCE = dict({"kernel_batch": 0.005}, **{m: 0.02 for m in MAP_KERNEL_
 DRIFT_MIN_BLOCK_NS = 1e6
 TIMED = ("wall_abba", "cpu_abba", "kernel_batch", "talk_stime", "talk_jiffies", "bpf_stats",
          "throughput_abba")  # the last: perf_event's wall-time rows (hookperf.py)
+TREND_MIN_TRIALS = 6
+TICK_METHODS = ("talk_stime", "talk_jiffies")  # getrusage / stime ticks: no meaning under icount
 
 
 def _key(row):
@@ -141,3 +153,31 @@ def measure_gated(gates, measure):
             rows[i]["reason"] = "; ".join(reasons) + " (re-measured once, still so)"
     gates.record(rows)
     return rows
+
+
+def row_problems(row, program_ns=None, insn=False):
+    """Reasons an ok timed hook row cannot be right (the checks of the module docstring beyond the
+    agent's). program_ns: the program's own run time per op (bpf_stats body x runs per op), if known;
+    insn: the row's figures are guest instructions (icount)."""
+    out = []
+    method, med = row.get("method"), row.get("ns_median")
+    if row.get("status") != "ok" or method not in TIMED or med is None:
+        return out
+    lo, hi = row.get("ns_ci_low"), row.get("ns_ci_high")
+    unit = "insn" if insn else "ns"
+    if insn and method in TICK_METHODS:
+        out.append("%s counts clock ticks: meaningless under instruction counting" % method)
+    if med < 0 and method != "bpf_stats" and (hi is None or hi >= 0):  # beyond its interval: Gates.problems
+        out.append("added cost %.1f %s per event is negative" % (med, unit))
+    if lo is not None and hi is not None and hi - lo > abs(med):
+        out.append("interval [%.1f, %.1f] is wider than its median %.1f %s" % (lo, hi, med, unit))
+    if program_ns is not None and method != "bpf_stats" and (hi if hi is not None else med) < program_ns:
+        out.append("added cost %.1f %s [up to %.1f] is below the program's own run time %.1f %s (bpf_stats)"
+                   % (med, unit, hi if hi is not None else med, program_ns, unit))
+    xs = [float(x) for x in row.get("samples") or []]
+    if len(xs) >= TREND_MIN_TRIALS and med:
+        steps = [b - a for a, b in zip(xs, xs[1:])]
+        if (all(d > 0 for d in steps) or all(d < 0 for d in steps)) and abs(xs[-1] - xs[0]) > DRIFT_BOUND * abs(med):
+            out.append("its %d trials %s monotonically (%.1f to %.1f %s): the machine changed while it ran"
+                       % (len(xs), "rise" if steps[0] > 0 else "fall", xs[0], xs[-1], unit))
+    return out
