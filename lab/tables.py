@@ -47,6 +47,12 @@ def run_status(run: LoadedRun) -> tuple[str, str]:
     return status, str(run.manifest.get("status_reason") or "")
 
 
+# What an instruction count depends on (recorded for icount runs): shown beside the run's facts.
+ICOUNT_FACTS = (("icount", "icount"), ("QEMU version", "qemu_version"), ("guest CPU", "cpu_model_guest"),
+                ("guest CPU flags (md5)", "cpu_flags_md5"), ("guest kernel command line", "guest_cmdline"),
+                ("TSC calibration", "tsc"))
+
+
 def run_facts(run: LoadedRun) -> dict[str, Any]:
     guest = run.fact("guest")
     guest_txt = (f"{guest.get('vcpus')} vCPUs, {guest.get('memory')} memory" if isinstance(guest, dict)
@@ -69,19 +75,50 @@ def run_facts(run: LoadedRun) -> dict[str, Any]:
             ("image recipe hash", run.fact("image_recipe_hash")),
             ("host CPU", f"{run.fact('host_cpu_model') or '-'} x {run.fact('host_cpus') or '-'}"),
             ("host kernel", run.fact("host_kernel")),
-            ("host load average (1, 5, 15 min)", f"{run.fact('host_load_start') or '-'} at the start, "
-                                                  f"{run.fact('host_load_end') or '-'} at the end"),
+            ("host load average (1, 5, 15 min)", f"{_words(run.fact('host_load_start'))} at the start, "
+                                                  f"{_words(run.fact('host_load_end'))} at the end"),
             ("guest", guest_txt),
+            *[(name, run.fact(key)) for name, key in ICOUNT_FACTS if run.fact(key)],
             ("lab version", run.fact("lab_version")),
-            ("suites and parameters", ", ".join(f"{k} {v or '{}'}" for k, v in suites.items()) or "-"),
             ("rows", f"{len(run.rows)} valid ({', '.join(run.suites) or 'none'}), {len(run.problems)} problems"),
-            ("outcome", run.fact("outcome")),
         ],
+        "params": params_table(suites, run.fact("icount_overrides")),
+        "outcome": outcome_table(run.fact("outcome")),
         "missing": run.missing_manifest_fields(),
         "emulated": run.accelerator == "tcg",
         "insn": run.accelerator == "icount",
         "mode": unitview.mode(run.accelerator),
     }
+
+
+def _words(v: Any) -> str:
+    """A manifest value in words: lists joined, nested mappings as key value pairs, never a repr."""
+    if isinstance(v, dict):
+        return "; ".join(f"{k} {_words(x)}" for k, x in v.items()) or "-"
+    if isinstance(v, list | tuple):
+        return ", ".join(_words(x) for x in v) or "-"
+    return "-" if v is None else str(v)
+
+
+def params_table(suites: Any, overrides: Any = None) -> dict[str, Any]:
+    """The run's suites and their parameters, one line per parameter (icount overrides marked)."""
+    rows = []
+    over = overrides if isinstance(overrides, dict) else {}
+    for suite, params in (suites.items() if isinstance(suites, dict) else []):
+        if not isinstance(params, dict) or not params:
+            rows.append([suite, "-", "the playbook's defaults"])
+            continue
+        for k, v in params.items():
+            mark = " (icount override)" if isinstance(over.get(suite), dict) and k in over[suite] else ""
+            rows.append([suite, k, _words(v) + mark])
+    return {"head": ["suite", "parameter", "value"], "rows": rows}
+
+
+def outcome_table(outcome: Any) -> dict[str, Any]:
+    """Rows per status of each suite (the manifest's outcome), one line per suite."""
+    rows = [[suite, _words(counts).replace(";", ",")] for suite, counts in
+            (outcome.items() if isinstance(outcome, dict) else [])]
+    return {"head": ["suite", "rows by status"], "rows": rows}
 
 
 def groups(df: pd.DataFrame) -> list[dict[str, Any]]:

@@ -146,3 +146,19 @@ def test_talk_memlock_text_says_one_solution_of_several():
     assert n == 17
     assert "one solution consistent with the talk's figures" in line and "possible CPUs 128" in line
     assert f"{n - 1} other integer solutions fit as well" in line and "fit only" not in line
+
+
+def test_report_answers_first_and_run_facts_are_tables_last(tmp_path):
+    """The claims x targets grid leads (HTML and Markdown); run facts come last, as tables: no
+    Python dict or list reprs anywhere in the page."""
+    html = report.write_report([TCG_RUN, HOST_RUN], tmp_path).read_text()
+    md = (tmp_path / "report.md").read_text()
+    for text, claims, targets, runs in ((html, 'id="claims"', 'id="targets"', 'id="runs"'),
+                                        (md, "## The talk's claims", "## Targets", "## Runs: the facts of each")):
+        assert text.index(claims) < text.index(targets) < text.index(runs)
+        assert text.index(runs) > text.rindex("talk-tables" if text is html else "### Hook types")
+        assert "{'" not in text and "{&#39;" not in text  # a dict repr, raw or escaped
+    grid = md[md.index("## The talk's claims"):md.index("### Each claim, part by part")]
+    assert grid.count("\n| ") == 10  # header + nine claims, one verdict per target
+    assert "| suite | parameter | value |" in md and "| suite | rows by status |" in md
+    assert "<th>parameter</th>" in html and "<th>rows by status</th>" in html
