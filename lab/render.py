@@ -12,12 +12,20 @@ HERE = Path(__file__).resolve().parent
 CSS = {"holds": "holds", "does not hold": "fails", "inconclusive": "inconclusive"}
 
 
+def sentence(text: Any, limit: int = 180) -> str:
+    """The first clause of a reason (up to its first "; "), at most `limit` characters: what a grid
+    cell shows; the whole reason is one click away."""
+    first = str(text or "").split("; ", 1)[0]
+    return first if len(first) <= limit else first[:limit - 1].rstrip() + "…"
+
+
 def env() -> Environment:
     e = Environment(loader=FileSystemLoader(str(HERE / "templates")), undefined=StrictUndefined,
                     trim_blocks=True, lstrip_blocks=True,
                     autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default=False))
     e.filters["md"] = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
     e.filters["css"] = lambda verdict: CSS.get(str(verdict), "na")
+    e.filters["sentence"] = sentence
     e.filters["num"] = lambda v, d=2: "-" if v is None else f"{v:.{d}g}" if isinstance(v, float) else str(v)
     return e
 

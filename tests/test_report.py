@@ -162,3 +162,27 @@ def test_report_answers_first_and_run_facts_are_tables_last(tmp_path):
     assert grid.count("\n| ") == 10  # header + nine claims, one verdict per target
     assert "| suite | parameter | value |" in md and "| suite | rows by status |" in md
     assert "<th>parameter</th>" in html and "<th>rows by status</th>" in html
+
+
+def test_report_has_no_sideways_scroll_at_1280_px(tmp_path):
+    """Headless Chromium lays the page out 1280 px wide: the document is no wider than the window
+    (wide tables scroll inside their own box), with the instruction-counted run in it too."""
+    import subprocess
+
+    from conftest import CHROMIUM
+
+    icount = ROOT / "tests" / "fixtures" / "icount" / "20261207T081111Z-6.12.118_deb12-amd64-0962"
+    html = report.write_report([TCG_RUN, HOST_RUN, icount], tmp_path / "rep")
+    probe = ('<script>addEventListener("load", () => { const d = document.createElement("div"); d.id = "measured"; '
+             'd.textContent = document.documentElement.scrollWidth + "/" + innerWidth; '
+             'document.body.appendChild(d); });</script>')
+    page = html.with_name("measure.html")
+    page.write_text(html.read_text().replace("</body>", probe + "</body>"))
+    out = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,900",
+                          "--virtual-time-budget=5000", "--dump-dom", f"file://{page}"],
+                         capture_output=True, text=True, timeout=90)
+    measured = out.stdout.split('id="measured">', 1)[1].split("<", 1)[0]
+    width, window = (int(x) for x in measured.split("/"))
+    assert window == 1280 and width <= window, measured
