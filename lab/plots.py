@@ -135,6 +135,31 @@ def plot_hooks(df: pd.DataFrame, out: Path, hooks: tuple[str, ...], name: str) -
     return facets(_groups(df, {"suite": "hooks", "hook": list(hooks)}), draw, out / name, 0.35 * len(hooks) + 1.2)
 
 
+BATCH = {"suite": "hooks", "method": "kernel_batch"}
+BATCH_ORDER = ("raw_tp", "tp_btf", "fentry", "fexit", "fmod_ret", "tracepoint", "kprobe", "kprobe_multi", "kretprobe")
+
+
+def plot_batch(df: pd.DataFrame, out: Path, sfx: str = "") -> Path | None:
+    """kernel_batch, the most precise hook method: added cost per in-kernel trigger per attach type,
+    empty and body programs (median, interval over trials)."""
+    def draw(ax: Axes, g: pd.DataFrame, meta: dict[str, Any]) -> None:
+        kb = select(g, BATCH)
+        present = sorted({str(h) for h in kb["hook"]},
+                         key=lambda h: (BATCH_ORDER.index(h) if h in BATCH_ORDER else len(BATCH_ORDER), h))
+        series = []
+        for variant, color, label in (("body", "#2a6fbb", "body (PID+comm into a map)"),
+                                      ("empty", "#9cc3e6", "empty program")):
+            sides = [interval(select(kb, {"hook": h, "variant": variant})) for h in present]
+            if any(s[0] is not None or s[1] for s in sides):
+                series.append((label, sides, color))
+        bars(ax, present, series, meta["emulated"],
+             unitview.label(meta["unit"], "added {u} per in-kernel trigger, kernel_batch (median, interval)"))
+
+    groups = _groups(df, BATCH)
+    rows = max((len({str(h) for h in select(g, BATCH)["hook"]}) for _, g in groups), default=0)
+    return facets(groups, draw, out / f"hooks_batch{sfx}.png", 0.35 * rows + 1.2)
+
+
 def plot_perf(df: pd.DataFrame, out: Path, sfx: str = "") -> Path | None:
     sel = {"suite": "hooks", "hook": "perf_event", "method": "throughput_abba", "status": "ok"}
 
@@ -233,7 +258,8 @@ def all_plots(df: pd.DataFrame, out: Path, talk: dict[str, Any]) -> dict[str, st
     made: dict[str, Path | None] = {}
     for unit, d in unitview.by_unit(df):
         sfx = "" if unit == units.NS else "_" + units.short(unit)
-        made |= {"hooks" + sfx: plot_hooks(d, out, OPEN_PATH_HOOKS, f"hooks_open{sfx}.png"),
+        made |= {"hooks_batch" + sfx: plot_batch(d, out, sfx),
+                 "hooks" + sfx: plot_hooks(d, out, OPEN_PATH_HOOKS, f"hooks_open{sfx}.png"),
                  "hooks_other" + sfx: plot_hooks(d, out, OTHER_HOOKS, f"hooks_other{sfx}.png"),
                  "perf_event" + sfx: plot_perf(d, out, sfx), "maps" + sfx: plot_maps(d, out, sfx),
                  "tools" + sfx: plot_tools(d, out, sfx)}

@@ -83,6 +83,9 @@ def test_rendered_report_carries_the_note_beside_instruction_figures(tmp_path):
         assert "hooks_open_insn.png" in text and "hooks_open.png" in text
         assert "Ran as icount: emulated" in text and "Ran as tcg: emulated" in text
     assert (tmp_path / "hooks_open_insn.png").read_bytes()[:4] == b"\x89PNG"
+    # the most precise method leads the hook figures: kernel_batch before the open path
+    assert md.index("(hooks_batch_insn.png)") < md.index("(hooks_open_insn.png)")
+    assert html.index('src="hooks_batch_insn.png"') < html.index('src="hooks_open_insn.png"')
     # the icount run's rows are not shaded as TCG noise; the plain TCG run's are
     assert 'class="insn st-ok"' in html and 'class="tcg st-ok"' in html
 
