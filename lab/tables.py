@@ -144,7 +144,7 @@ INTERVALS = {"median": ("samples", 0), "interval": ("samples", 1),
              "loss": ("loss_samples", 0), "loss_ci": ("loss_samples", 1)}
 
 
-def _cells(r: pd.Series, cols: list[tuple[str, str]]) -> dict[str, Any]:
+def _cells(r: pd.Series, cols: list[tuple[str, str]], with_run: bool = False) -> dict[str, Any]:
     cells = []
     for key, _ in cols:
         if key in INTERVALS:
@@ -155,8 +155,9 @@ def _cells(r: pd.Series, cols: list[tuple[str, str]]) -> dict[str, Any]:
             cells.append("-" if pd.isna(ev) else f"{fmt(int(ev))}/{fmt(int(tr)) if pd.notna(tr) else '-'}")
         elif key == "reason":
             cells.append(str(r.get("reason") or "")[:160])
-        elif key == "row":
-            cells.append(f"{r['_file']}:{int(r['_line'])}")
+        elif key == "row":  # named with its run when the table holds several (runs are the unit)
+            run = f"{r['run']}/" if with_run and isinstance(r.get("run"), str) else ""
+            cells.append(f"{run}{r['_file']}:{int(r['_line'])}")
         else:
             v = r.get(key)
             if key == "flags" and v is not None and not pd.isna(v):
@@ -167,16 +168,24 @@ def _cells(r: pd.Series, cols: list[tuple[str, str]]) -> dict[str, Any]:
     return {"cells": cells, "emulated": bool(r["emulated"]), "insn": units.of(r) == units.INSN, "status": r["status"]}
 
 
-def table(df: pd.DataFrame, cols: list[tuple[str, str]], unit: str = units.NS) -> dict[str, Any]:
-    """Rows of one unit as a table; a header names the unit as {u} (lab/unitview.py)."""
+def several_runs(df: pd.DataFrame) -> bool:
+    return "run" in df and df["run"].nunique() > 1
+
+
+def table(df: pd.DataFrame, cols: list[tuple[str, str]], unit: str = units.NS,
+          with_run: bool | None = None) -> dict[str, Any]:
+    """Rows of one unit as a table; a header names the unit as {u} (lab/unitview.py). with_run: name
+    each row with its run (default: when these rows come from several runs)."""
     cols = [("group", "target"), ("row", "row")] + cols
-    return {"head": [unitview.label(unit, h) for _, h in cols], "rows": [_cells(r, cols) for _, r in df.iterrows()],
+    with_run = several_runs(df) if with_run is None else with_run
+    return {"head": [unitview.label(unit, h) for _, h in cols],
+            "rows": [_cells(r, cols, with_run) for _, r in df.iterrows()],
             "unit": unit, "title": unitview.tag(unit), "note": unitview.note(unit)}
 
 
-def per_unit(df: pd.DataFrame, cols: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def per_unit(df: pd.DataFrame, cols: list[tuple[str, str]], with_run: bool | None = None) -> list[dict[str, Any]]:
     """One table per unit of the rows (ns first): ns and guest instructions never share a table."""
-    return [table(d, cols, u) for u, d in unitview.by_unit(df)]
+    return [table(d, cols, u, with_run) for u, d in unitview.by_unit(df)]
 
 
 HOOK_COLS = [("hook", "hook"), ("attach_point", "attach point"), ("variant", "variant"), ("method", "method"),
@@ -204,12 +213,13 @@ def row_tables(df: pd.DataFrame) -> dict[str, Any]:
     maps = select(df, {"suite": "maps"})
     tools = select(df, {"suite": "tools"})
     mem = maps["operation"] == "memory" if not maps.empty else pd.Series(dtype=bool)
+    runs = several_runs(df)  # rows are named with their run when the report holds several
     return {
-        "hooks": per_unit(hooks, HOOK_COLS),
-        "maps": per_unit(maps[~mem] if not maps.empty else maps, MAP_COLS),
-        "memlock": table(maps[mem] if not maps.empty else maps, MEM_COLS),
+        "hooks": per_unit(hooks, HOOK_COLS, runs),
+        "maps": per_unit(maps[~mem] if not maps.empty else maps, MAP_COLS, runs),
+        "memlock": table(maps[mem] if not maps.empty else maps, MEM_COLS, with_run=runs),
         "kernel_batch": [kernel_batch_table(d) for _, d in unitview.by_unit(hooks)],
-        "tools": per_unit(tools, TOOL_COLS) if not tools.empty else None,
+        "tools": per_unit(tools, TOOL_COLS, runs) if not tools.empty else None,
     }
 
 

@@ -44,6 +44,9 @@ def test_report_keeps_instructions_apart_labelled_and_not_shaded(tmp_path):
     assert ns["title"] == "" and ns["note"] == ""
     assert {r["cells"][0] for r in insn["rows"]} == {g["group"] for g in ctx["groups"] if "icount" in g["group"]}
     assert all(r["insn"] and not r["emulated"] for r in insn["rows"])  # exact figures, not TCG noise
+    # two runs in the report: each row names its run, not only its file and line
+    assert insn["rows"][0]["cells"][1] == f"{ICOUNT_RUN.name}/hooks.jsonl:1"
+    assert ns["rows"][0]["cells"][1].startswith(f"{HOST_RUN.name}/hooks.jsonl:")
     # kernel_batch beside the published ns: one table per unit, no ns/insn ratio
     kb = {t["unit"]: t for t in ctx["tables"]["kernel_batch"]}
     assert set(kb) == {"ns", "insn"} and "guest instructions" in kb["insn"]["head"][4]
