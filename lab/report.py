@@ -27,19 +27,25 @@ def talk_data() -> dict[str, Any]:
     return yaml.safe_load((HERE / "data" / "talk.yaml").read_text())
 
 
-def perf_program_cost(df: pd.DataFrame) -> list[dict[str, str]]:
-    """perf_event program cost per sample, body - none (and empty - none), where rows carry it."""
+def perf_program_cost(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """perf_event program cost per sample, body - none (and empty - none), where rows carry it: one
+    table per unit (ns, guest instructions)."""
     out = []
     rows = select(df, {"suite": "hooks", "hook": "perf_event", "method": "throughput_abba", "status": "ok"})
     if rows.empty or "minus_none_samples" not in rows:
         return out
-    for _, r in rows.iterrows():
-        iv, _ = plots.interval(pd.DataFrame([r]), "minus_none_samples")
-        if iv is not None:
-            out.append({"group": r["group"], "event": str(r.get("perf_event")), "freq_hz": tables.fmt(r["freq_hz"]),
-                        "variant": f"{r['variant']} - none",
-                        "cost": iv.text(0, unitview.suffix(units.of(r)) + "/sample"),
-                        "emulated": bool(r["emulated"]), "insn": units.of(r) == units.INSN})
+    for unit, d in unitview.by_unit(rows):
+        cells = []
+        for _, r in d.iterrows():
+            iv, _ = plots.interval(pd.DataFrame([r]), "minus_none_samples")
+            hz = tables.fmt(int(r["freq_hz"]) if pd.notna(r["freq_hz"]) else None)
+            if iv is not None:
+                cells.append({"cells": [r["group"], str(r.get("perf_event")), hz,
+                                        f"{r['variant']} - none", iv.text(0, unitview.suffix(unit) + "/sample")],
+                              "emulated": bool(r["emulated"]), "insn": unit == units.INSN})
+        if cells:
+            out.append({"head": ["target", "event", "Hz", "variant", unitview.label(unit, "{u} per sample")],
+                        "rows": cells, "unit": unit, "title": unitview.tag(unit), "note": unitview.note(unit)})
     return out
 
 
@@ -67,12 +73,13 @@ def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
         "suites_absent": [s for s in ("hooks", "maps", "tools") if df.empty or select(df, {"suite": s}).empty],
     }
     if df.empty:
-        ctx["talk_maps"], ctx["talk_hooks"] = {"head": [], "rows": []}, {"head": [], "rows": []}
+        ctx["talk_maps"], ctx["talk_hooks"] = [], []
         return ctx
     ctx["plots"] = plots.all_plots(df, out_dir, talk)
     ctx["insn_matrix"] = insntable.build(df)
     ctx["tables"] = tables.row_tables(df)
-    ctx["talk_maps"], ctx["talk_hooks"] = tables.talk_tables(df, talk)
+    pairs = [tables.talk_tables(d, talk) for _, d in unitview.by_unit(df)]  # one pair per unit
+    ctx["talk_maps"], ctx["talk_hooks"] = [m for m, _ in pairs], [h for _, h in pairs]
     ctx["perf_cost"] = perf_program_cost(df)
     ctx["lacking"] = tables.lacking(df)
     ctx["tool_parts"] = toolreport.build(df, out_dir, talk["overhead_sources"])

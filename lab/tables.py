@@ -284,6 +284,9 @@ def _cell(rows: pd.DataFrame, unit: str = "", column: str = "samples") -> str:
 
 
 def talk_tables(df: pd.DataFrame, talk: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The talk's map and hook tables with a measured column per target, for rows of one unit (a
+    frame mixing ns and guest instructions is refused: the report makes one pair per unit)."""
+    funit = unitview.one_unit(df, "the talk tables' rows")
     gl = list(df.groupby("group")) if not df.empty else []
     head = ["type", "fits (talk)", "strength (talk)", "weakness (talk)"]
     gunit = {name: unitview.one_unit(g, f"target {name}") for name, g in gl}
@@ -326,7 +329,8 @@ def talk_tables(df: pd.DataFrame, talk: dict[str, Any]) -> tuple[dict[str, Any],
                 unit = unitview.suffix(gunit[name]) + ("/packet" if t["key"] in ("xdp", "xdp_drv") else "/event")
                 cells.append(_cell(rows, unit))
         hooks_rows.append(cells)
-    return {"head": head, "rows": maps_rows}, {"head": head, "rows": hooks_rows}
+    extra = {"unit": funit, "title": unitview.tag(funit), "note": unitview.note(funit)}
+    return dict(extra, head=head, rows=maps_rows), dict(extra, head=head, rows=hooks_rows)
 
 
 def lacking(df: pd.DataFrame) -> dict[str, Any]:

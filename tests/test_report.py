@@ -47,14 +47,14 @@ def test_report_from_fixtures_has_plots_tables_claims_json_and_screenshot(tmp_pa
     assert "maps.jsonl:" in text and "918,544" in text
     # the talk's two summary tables with one measured column per target
     ctx = report.build([TCG_RUN, HOST_RUN], tmp_path / "ctx")
-    assert ctx["talk_maps"]["head"][-1].startswith("measured: 6.18.44-fc-v782 (host, 2 vCPU")
-    assert ctx["talk_maps"]["head"][-2].endswith(" †")
-    assert [r[0] for r in ctx["talk_hooks"]["rows"]] == ["Tracepoint", "Fentry", "Perf_event", "XDP", "Kprobe"]
+    assert ctx["talk_maps"][0]["head"][-1].startswith("measured: 6.18.44-fc-v782 (host, 2 vCPU")
+    assert ctx["talk_maps"][0]["head"][-2].endswith(" †")
+    assert [r[0] for r in ctx["talk_hooks"][0]["rows"]] == ["Tracepoint", "Fentry", "Perf_event", "XDP", "Kprobe"]
     md = (html.parent / "report.md").read_text()
     assert "## The talk's claims" in md and "![hooks](hooks_open.png)" in md
     # what each kernel lacks: the host kernel here refuses kprobes and fentry, in its own words
     lack = {(r["cells"][0].split(" ")[0], r["cells"][2]): r["cells"][4] for r in ctx["lacking"]["rows"]}
-    host = ctx["talk_maps"]["head"][-1].removeprefix("measured: ").split(" ")[0]
+    host = ctx["talk_maps"][0]["head"][-1].removeprefix("measured: ").split(" ")[0]
     assert (host, "kprobe") in lack and lack[(host, "kprobe")]
     assert "## What each kernel lacks" in md
     # what a reader sees: a screenshot in headless Chromium

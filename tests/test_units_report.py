@@ -67,15 +67,18 @@ def test_talk_table_column_of_an_icount_target_is_in_instructions(tmp_path):
     shutil.copytree(ICOUNT_RUN, run_dir)
     rows = (run_dir / "hooks.jsonl").read_text().replace('"variant": "empty"', '"variant": "body"')
     (run_dir / "hooks.jsonl").write_text(rows)
-    df = aggregate.load_frame([run_dir, HOST_RUN])[0]
-    _, hooks = tables.talk_tables(df, report.talk_data())
-    col = next(i for i, h in enumerate(hooks["head"]) if "icount" in h)
-    assert hooks["head"][col].endswith("(emulated, in guest instructions)")
-    cells = {row[0]: row[col] for row in hooks["rows"]}
+    ctx = report.build([run_dir, HOST_RUN], tmp_path / "rep")
+    ns, insn = ctx["talk_hooks"]  # one table per unit: never an ns column beside an instruction column
+    assert (ns["unit"], insn["unit"]) == ("ns", "insn") and insn["note"] == units.INSN_NOTE
+    assert len(insn["head"]) == len(ns["head"]) == 5 and "(host" in ns["head"][4]
+    assert insn["head"][4].endswith("(emulated, in guest instructions)")
+    cells = {row[0]: row[4] for row in insn["rows"]}
     assert cells["Tracepoint"].startswith("613.3 insn/event") and cells["Kprobe"].startswith("376.7 insn/event")
-    host = next(i for i, h in enumerate(hooks["head"]) if "(host" in h)
     # the host run's open-path rows were gated on read (intervals wider than their medians): no figure, no insn
-    assert "insn" not in " ".join(r[host] for r in hooks["rows"]) and hooks["rows"][0][host] == "inconclusive"
+    assert "insn" not in " ".join(r[4] for r in ns["rows"]) and ns["rows"][0][4] == "inconclusive"
+    df = aggregate.load_frame([run_dir, HOST_RUN])[0]
+    with pytest.raises(ValueError, match="never shown or compared together"):
+        tables.talk_tables(df, report.talk_data())
 
 
 def test_rendered_report_carries_the_note_beside_instruction_figures(tmp_path):
@@ -111,3 +114,17 @@ def test_frame_units_of_the_recorded_pair():
     assert set(df.loc[df["accelerator"] == "icount", "figure_unit"]) == {"insn"}
     assert set(df.loc[df["accelerator"] == "tcg", "figure_unit"]) == {"ns"}
     assert not df.loc[df["accelerator"] == "icount", "emulated"].any()
+
+
+def test_perf_program_cost_is_one_table_per_unit():
+    """The perf_event cost per sample: the host's rows in ns, the same rows marked as counted
+    instructions (figure_unit insn, another target) in a table of their own."""
+    df = aggregate.load_frame([HOST_RUN])[0]
+    perf = df[(df["hook"] == "perf_event") & (df["method"] == "throughput_abba")]
+    counted = perf.assign(figure_unit="insn", group="6.12 (icount, 2 vCPU, max)")
+    ns, insn = report.perf_program_cost(pd.concat([df, counted]))
+    assert ns["head"][-1] == "ns per sample" and insn["head"][-1] == "guest instructions per sample"
+    assert all(r["cells"][4].split(" ")[1] == "ns/sample" for r in ns["rows"])
+    assert all(r["cells"][4].split(" ")[1] == "insn/sample" and r["insn"] for r in insn["rows"])
+    assert {r["cells"][0] for r in insn["rows"]} == {"6.12 (icount, 2 vCPU, max)"} and insn["note"] == units.INSN_NOTE
+    assert ns["rows"][0]["cells"][2] == "999"
