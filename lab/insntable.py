@@ -34,9 +34,10 @@ def version_key(release: str) -> tuple:
     return (int(major), int(minor), int(patch or 0), int(rcn) if rc else 1_000_000, str(release))
 
 
-def columns(df: pd.DataFrame) -> list[tuple[str, str]]:
-    """(target group, column label) per kernel, in version order; the label is the kernel release
-    (with its alias), plus the group's vCPUs and CPU when one kernel ran on several targets."""
+def columns(df: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(target group, column label, short name) per kernel, in version order; the label is the
+    kernel release (with its alias), plus the group's vCPUs and CPU when one kernel ran on several
+    targets; the short name (the alias, else the release) heads the change columns."""
     if df.empty:
         return []
     first = df.drop_duplicates("group").set_index("group")
@@ -46,9 +47,11 @@ def columns(df: pd.DataFrame) -> list[tuple[str, str]]:
     for g, k in zip(groups, kernels, strict=True):
         alias = first.loc[g].get("kernel_alias")
         label = k + (f" ({alias})" if isinstance(alias, str) and alias and alias != k else "")
+        short = alias if isinstance(alias, str) and alias else k
         if kernels.count(k) > 1:
             label += f" [{int(first.loc[g, 'vcpus'])} vCPU, {first.loc[g, 'cpu_model']}]"
-        out.append((g, label))
+            short += f" [{int(first.loc[g, 'vcpus'])} vCPU]"
+        out.append((g, label, short))
     return out
 
 
@@ -81,15 +84,15 @@ def matrix(df: pd.DataFrame, keys: list[tuple[str, dict[str, Any]]], tol: float 
     """One table: a line per (label, selector), per kernel its value, between kernels the change."""
     cols = columns(df)
     head = [first_head]
-    for i, (_, label) in enumerate(cols):
+    for i, (_, label, short) in enumerate(cols):
         if i:
-            head.append(f"change {cols[i - 1][1].split(' ')[0]} -> {label.split(' ')[0]}")
+            head.append(f"change {cols[i - 1][2]} -> {short}")
         head.append(label)
     rows = []
     for name, sel in keys:
         cells: list[str] = [name]
         prev: float | None = None
-        for i, (g, _) in enumerate(cols):
+        for i, (g, _, _) in enumerate(cols):
             v, text = value(select(df[df["group"] == g], sel))
             if i:
                 cells.append(change(prev, v, tol))

@@ -53,9 +53,8 @@ def test_attach_type_by_kernel_with_the_change_between_kernels(tmp_path):
     df = aggregate.load_frame(three_kernels(tmp_path) + [HOST_RUN])[0]
     (t,) = insntable.build(df)  # no icount map rows: one table; the host's ns rows never enter
     assert t["kernels"] == ["5.10.0-30-amd64 (5.10)", "6.12.118+deb12-amd64 (6.12)", "6.19.0-rc2 (next)"]
-    assert t["head"] == ["attach type, program", "5.10.0-30-amd64 (5.10)",
-                         "change 5.10.0-30-amd64 -> 6.12.118+deb12-amd64", "6.12.118+deb12-amd64 (6.12)",
-                         "change 6.12.118+deb12-amd64 -> 6.19.0-rc2", "6.19.0-rc2 (next)"]
+    assert t["head"] == ["attach type, program", "5.10.0-30-amd64 (5.10)", "change 5.10 -> 6.12",
+                         "6.12.118+deb12-amd64 (6.12)", "change 6.12 -> next", "6.19.0-rc2 (next)"]
     rows = {r["cells"][0]: r["cells"] for r in t["rows"]}
     assert list(rows) == ["raw_tp empty", "fentry empty", "tracepoint empty", "kprobe empty", "kretprobe empty"]
     # fentry: 141.6 on 5.10 (0.9 x 157.3), +15.7 (+11.11%) to 6.12, unchanged to next
