@@ -209,8 +209,10 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, test: str = "mannwhitney", alpha: 
             elif not m.exact:
                 floor = min_p(len(ua.values), len(ub.values), test)
                 if floor >= alpha:
+                    more = ("more runs per side decide it (a side spans several runs: the run is the unit)"
+                            if ua.unit == "runs" else "more trials decide it")
                     rec["_untestable"] = (f"n={len(ua.values)}/{len(ub.values)} {ua.unit} cannot reach p < {alpha:g} "
-                                          f"(the smallest {test} p is {floor:.2g}): more trials or runs decide it")
+                                          f"(the smallest {test} p is {floor:.2g}): {more}")
                 else:
                     rec["p_value"] = stats.p_difference(ua.values, ub.values, test)
             out.append(rec)

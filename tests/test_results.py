@@ -166,7 +166,7 @@ def test_compare_pools_runs_as_units(tmp_path):
     res = compare_runs([a1, a2], b1)
     assert res["unit"].iloc[0] == "runs" and (res["a_n"].iloc[0], res["b_n"].iloc[0]) == (2, 1)
     assert res["verdict"].iloc[0] == "untestable"  # one run against two cannot be significant
-    assert "n=2/1 runs cannot reach p < 0.05" in res["note"].iloc[0]
+    assert "n=2/1 runs cannot reach p < 0.05" in res["note"].iloc[0] and "more runs per side" in res["note"].iloc[0]
 
 
 def test_compare_marks_emulated_and_unsupported(tmp_path):
