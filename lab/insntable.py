@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from . import stats, units, unitview
-from .compare import ICOUNT_TOLERANCE
+from .compare import ICOUNT_TOLERANCE, tolerance
 from .selectors import select
 
 HOOK_ORDER = ("raw_tp", "tp_btf", "fentry", "fexit", "fmod_ret", "tracepoint", "kprobe", "kprobe_multi",
@@ -128,7 +128,7 @@ def map_table(df: pd.DataFrame) -> dict[str, Any] | None:
                     zip(m["map_type"], m["flags"], m["operation"], strict=True)})
     keys = [(f"{t}{' NO_PREALLOC' if f & 1 else ''}{f' flags={f:#x}' if f & ~1 else ''} {o}",
              dict(MAP_SEL, map_type=t, flags=f, operation=o)) for t, f, o in kinds]
-    return matrix(df, keys, None, "map type, operation",
+    return matrix(df, keys, tolerance(m, units.INSN), "map type, operation",
                   "Map type x kernel: guest instructions per operation (driven in the kernel, dense keys, 1 CPU)")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from lab import aggregate, insntable, nightly, report, units
+from lab.agent.hookgates import MAP_KERNEL_METHODS
 
 ROOT = Path(__file__).resolve().parent.parent
 ICOUNT_RUN = ROOT / "tests" / "fixtures" / "icount" / "20261207T081111Z-6.12.118_deb12-amd64-0962"
@@ -70,21 +71,24 @@ def test_map_type_by_kernel_from_kernel_driven_rows():
     def row(kernel: str, map_type: str, op: str, samples: list[float], status: str = "ok", **kw) -> dict:
         return dict(dict(group=f"{kernel} (icount)", kernel=kernel, kernel_alias=kernel, vcpus=2, cpu_model="max",
                          suite="maps", driver="kernel", key_space="dense", contention="1cpu", flags=0, operation=op,
-                         map_type=map_type, status=status, samples=samples, run=f"r-{kernel}", figure_unit="insn"),
+                         map_type=map_type, status=status, samples=samples, run=f"r-{kernel}", figure_unit="insn",
+                         method=MAP_KERNEL_METHODS[0]),
                     **kw)
 
     df = pd.DataFrame([
         row("6.1.0", "hash", "update", [200.0, 200.2, 199.8]), row("6.12.0", "hash", "update", [180.0] * 3),
         row("6.1.0", "array", "lookup", [40.0] * 3), row("6.12.0", "array", "lookup", [], status="unsupported"),
+        row("6.1.0", "hash", "lookup", [50.0] * 3), row("6.12.0", "hash", "lookup", [50.5] * 3),  # +1%: within 2%
         row("6.12.0", "hash", "update", [1.0] * 3, contention="allcpu"),  # not a 1-CPU row: not in the table
         dict(row("6.12.0", "hash", "lookup", [5.0] * 3), figure_unit="ns"),  # ns: never in an instruction table
     ])
     t = insntable.map_table(df[df["figure_unit"] == "insn"])
     rows = {r["cells"][0]: r["cells"] for r in t["rows"]}
-    assert set(rows) == {"array lookup", "hash update"}
+    assert set(rows) == {"array lookup", "hash lookup", "hash update"}
     assert rows["hash update"][1:] == ["200.0", "-20.0 (-10.00%)", "180.0"]
+    assert rows["hash lookup"][1:] == ["50.0", "+0.5 (+1.00%) =", "50.5"]
     assert rows["array lookup"][1:] == ["40.0", "-", "unsupported"]
-    assert "No determinism tolerance" in t["note"]
+    assert "'=' marks a change within the determinism tolerance (2%)" in t["note"]
     assert [x["title"].split(":")[0] for x in insntable.build(df)] == ["Map type x kernel"]
 
 
