@@ -131,13 +131,13 @@ def _insn_matrix(run_dirs: list[Path]) -> str:
 def summary(run_dirs: list[Path], report_dir: Path | None = None, compare_text: str = "") -> str:
     """Markdown for $GITHUB_STEP_SUMMARY: one line per run (kernel, accelerator, status, rows), the
     claims per kernel from the report's claims.json, and the comparison with the previous night."""
-    from . import results
+    from . import results, unitview
 
     out = ["# Nightly eBPF overhead lab", "", "| run | kernel | accelerator | status | rows | problems |",
            "|---|---|---|---|---|---|"]
     for d in run_dirs:
         run = results.load_run(d)
-        out.append(f"| {run.run_id} | {run.kernel} | {run.accelerator} | {run.status} | {len(run.rows)} "
+        out.append(f"| {run.run_id} | {run.kernel} | {unitview.mode(run.accelerator)} | {run.status} | {len(run.rows)} "
                    f"| {len(run.problems)} |")
     if not run_dirs:
         out.append("| (no runs) | | | | | |")

@@ -101,4 +101,5 @@ def test_report_and_summary_show_the_instruction_matrix(tmp_path):
     assert md.index("## Kernel matrix in guest instructions") < md.index("## Hooks: added cost per event")
     summary = nightly.summary(dirs)
     assert "## Kernel matrix in guest instructions" in summary and "| kprobe empty | 380.4 |" in summary
+    assert "| icount: emulated (QEMU TCG, -icount shift=0); figures in guest instructions" in summary
     assert "## Kernel matrix" not in nightly.summary([HOST_RUN])
