@@ -245,7 +245,8 @@ def kernel_batch_table(hooks: pd.DataFrame) -> dict[str, Any]:
     insn = unit == units.INSN
     head = ["target", "row", "hook", "per", unitview.label(unit, "lab: added {u}/event over kernel-count ")
             + ("(guest clock)" if insn else "(CPU time)"), "interval",
-            "over the bare driver", "wall time", "published: ns/event over kernel-count (M events/s)",
+            unitview.label(unit, "over the bare driver ({u})"), unitview.label(unit, "wall time ({u})"),
+            "published: ns/event over kernel-count (M events/s)",
             "lab / published", "status"]
     rows = []
     kb = select(hooks, {"method": "kernel_batch", "variant": "empty"}) if not hooks.empty else hooks

@@ -50,6 +50,8 @@ def test_report_keeps_instructions_apart_labelled_and_not_shaded(tmp_path):
     # kernel_batch beside the published ns: one table per unit, no ns/insn ratio
     kb = {t["unit"]: t for t in ctx["tables"]["kernel_batch"]}
     assert set(kb) == {"ns", "insn"} and "guest instructions" in kb["insn"]["head"][4]
+    assert kb["insn"]["head"][6:8] == ["over the bare driver (guest instructions)", "wall time (guest instructions)"]
+    assert kb["ns"]["head"][6:8] == ["over the bare driver (ns)", "wall time (ns)"]
     assert all(r["cells"][9].startswith("- (guest instructions vs ns") for r in kb["insn"]["rows"])
     assert units.INSN_NOTE in kb["insn"]["note"]
     # plots: instruction facets in a file of their own
