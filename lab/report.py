@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from . import aggregate, claims, expected, insntable, plots, render, tables, toolreport, units, unitview
+from . import aggregate, claims, expected, insntable, plots, ranks, render, tables, toolreport, units, unitview
 from .claims import TCG_NOTE
 from .results import load_runs
 from .selectors import select
@@ -49,6 +49,19 @@ def perf_program_cost(df: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def ranks_table(items: list[ranks.Ordering]) -> dict[str, Any] | None:
+    """lab/ranks.py's orderings as a table: orders and ratios across units, never one figure."""
+    if not items:
+        return None
+    head = ["target (guest instructions)", "compared with", "order on the target", "Spearman rho",
+            f"each hook / {ranks.ANCHOR}: target vs other"]
+    rows = [{"cells": [o.target, o.versus, " < ".join(o.hooks), f"{o.rho:+.2f}" if o.rho is not None
+                       else "- (under 3 hooks)", ", ".join(f"{h} {a:.2f} vs {b:.2f}" for h, (a, b) in o.ratios.items()
+                                                         if h != ranks.ANCHOR) or "-"], "insn": True}
+            for o in items]
+    return {"head": head, "rows": rows}
+
+
 def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
     """Everything the templates show (plots are written into out_dir), plus the verdicts."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +82,7 @@ def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
         "insn_note": unitview.note(units.INSN), "insn_tag": unitview.EMULATED_INSN,
         "claims": by_claim, "verdicts": verdicts, "plots": {}, "perf_cost": [],
         "tables": {"hooks": [], "maps": [], "memlock": None, "tools": None, "kernel_batch": []},
-        "lacking": {"head": [], "rows": []}, "tool_parts": [], "insn_matrix": [],
+        "lacking": {"head": [], "rows": []}, "tool_parts": [], "insn_matrix": [], "ranks": None,
         "suites_absent": [s for s in ("hooks", "maps", "tools") if df.empty or select(df, {"suite": s}).empty],
     }
     if df.empty:
@@ -77,6 +90,7 @@ def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
         return ctx
     ctx["plots"] = plots.all_plots(df, out_dir, talk)
     ctx["insn_matrix"] = insntable.build(df)
+    ctx["ranks"] = ranks_table(ranks.orderings(df))
     ctx["tables"] = tables.row_tables(df)
     pairs = [tables.talk_tables(d, talk) for _, d in unitview.by_unit(df)]  # one pair per unit
     ctx["talk_maps"], ctx["talk_hooks"] = [m for m, _ in pairs], [h for _, h in pairs]

@@ -130,3 +130,14 @@ def test_perf_program_cost_is_one_table_per_unit():
     assert all(r["cells"][4].split(" ")[1] == "insn/sample" and r["insn"] for r in insn["rows"])
     assert {r["cells"][0] for r in insn["rows"]} == {"6.12 (icount, 2 vCPU, max)"} and insn["note"] == units.INSN_NOTE
     assert ns["rows"][0]["cells"][2] == "999"
+
+
+def test_report_sets_the_instruction_order_beside_the_published_one(tmp_path):
+    """lab/ranks.py in the report: orders and ratios across units (never one figure), in both formats."""
+    ctx = report.build([ICOUNT_RUN], tmp_path)
+    (row,) = ctx["ranks"]["rows"]
+    assert row["cells"][1] == "published (kernel bench, x86 hardware, ns)" and row["cells"][3] == "+1.00"
+    assert row["cells"][2] == "raw_tp < fentry < tracepoint < kprobe < kretprobe"
+    md = (report.write_report([ICOUNT_RUN], tmp_path / "rep").parent / "report.md").read_text()
+    assert "### Order of the attach types: guest instructions against ns" in md and "kretprobe 6.07 vs 18.24" in md
+    assert report.build([HOST_RUN], tmp_path / "host")["ranks"] is None  # no instruction-counted target
