@@ -6,6 +6,7 @@ facet beside ns: their axes say "guest instructions" and their titles "emulated,
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -25,14 +26,27 @@ Bar = tuple[stats.Interval | None, str]  # interval (None: no ok row) and the st
 
 
 def interval(rows: pd.DataFrame, column: str = "samples") -> Bar:
-    """The host's interval of the pooled per-trial samples of ok rows (one run's trials, or every run's)."""
+    """The host's interval of ok rows: over one run's per-trial samples, or, when the rows come from
+    several runs, over each run's median (the run is the unit: runs may differ in ops per trial, and
+    trials of different runs are not exchangeable); its note then counts runs."""
     if rows.empty:
         return None, ""
     ok = rows[rows["status"] == "ok"]
     if ok.empty:
         return None, str(rows["status"].iloc[0])
-    vals = [x for v in ok[column] if isinstance(v, list) for x in stats.clean(v)] if column in ok else []
-    return (stats.median_ci(vals), "ok") if vals else (None, "no samples")
+    per: dict[str, list[float]] = {}
+    if column in ok:
+        runs = ok["run"] if "run" in ok else pd.Series(["-"] * len(ok), index=ok.index)
+        for run, v in zip(runs, ok[column], strict=True):
+            if isinstance(v, list):
+                per.setdefault(str(run), []).extend(stats.clean(v))
+    u = stats.unit_values({r: v for r, v in per.items() if v})
+    if not u.values:
+        return None, "no samples"
+    iv = stats.median_ci(u.values)
+    if u.unit == "runs":
+        iv = dataclasses.replace(iv, note=iv.note.replace("trial", "run") + f" (medians of {u.runs} runs)")
+    return iv, "ok"
 
 
 def group_meta(g: pd.DataFrame) -> dict[str, Any]:

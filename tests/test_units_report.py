@@ -141,3 +141,22 @@ def test_report_sets_the_instruction_order_beside_the_published_one(tmp_path):
     md = (report.write_report([ICOUNT_RUN], tmp_path / "rep").parent / "report.md").read_text()
     assert "### Order of the attach types: guest instructions against ns" in md and "kretprobe 6.07 vs 18.24" in md
     assert report.build([HOST_RUN], tmp_path / "host")["ranks"] is None  # no instruction-counted target
+
+
+def test_plots_and_talk_cells_take_each_run_once(tmp_path):
+    """Rows of several runs are summarised per run first (the run is the unit): the interval is over
+    run medians, never over trials pooled across runs with different ops per trial."""
+    from lab import plots
+
+    rows = pd.DataFrame([
+        {"status": "ok", "run": "a", "samples": [10.0, 10.2, 9.8, 10.1, 9.9, 10.0]},
+        {"status": "ok", "run": "b", "samples": [20.0, 20.2, 19.8]},
+        {"status": "ok", "run": "c", "samples": [30.0, 29.0, 31.0]},
+    ])
+    iv, status = plots.interval(rows)
+    assert status == "ok" and iv.n == 3 and iv.median == pytest.approx(20.0)  # pooled trials: 15.05 of 12
+    assert "medians of 3 runs" in iv.note
+    one, _ = plots.interval(rows.iloc[:1])
+    assert one.n == 6 and one.note == ""  # one run: its trials
+    two, _ = plots.interval(rows.iloc[:2])
+    assert two.low is None and two.text(1) == "15.0 (2 runs: no interval (3 or more needed) (medians of 2 runs))"
