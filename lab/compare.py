@@ -16,10 +16,9 @@ verdict, like mmtests' compare-kernels. Statistics from lab/stats.py, the policy
 - figures in guest instructions (icount) are compared only with figures in guest instructions (a
   comparison of ns with instructions is refused, `UnitMismatch`); a method with a determinism
   tolerance (lab/agent/hookgates.py ICOUNT_TOLERANCE: kernel_batch 0.5 %, the map suite's in-kernel
-  rows 2 %) is compared exactly: a
-  difference of the medians beyond the tolerance is a change, within it "no change", with no test;
-  a side whose own trials differ beyond it is "untestable" (it was disturbed). Other methods in
-  instructions (the open path) are tested like time.
+  rows 2 %) is compared exactly: a difference of the medians beyond the tolerance is a change,
+  within it "no change", with no test; a side whose own trials differ beyond it is "untestable" (it
+  was disturbed). Other methods in instructions (the open path) are tested like time.
 """
 
 from __future__ import annotations
