@@ -120,11 +120,12 @@ def test_frame_units_of_the_recorded_pair():
 
 def test_perf_program_cost_is_one_table_per_unit():
     """The perf_event cost per sample: the host's rows in ns, the same rows marked as counted
-    instructions (figure_unit insn, another target) in a table of their own."""
+    instructions (figure_unit insn, another target) in a table of their own. (The recorded host rows
+    are gated on read for their wide intervals; they are marked ok here: this is about units.)"""
     df = aggregate.load_frame([HOST_RUN])[0]
-    perf = df[(df["hook"] == "perf_event") & (df["method"] == "throughput_abba")]
+    perf = df[(df["hook"] == "perf_event") & (df["method"] == "throughput_abba")].assign(status="ok")
     counted = perf.assign(figure_unit="insn", group="6.12 (icount, 2 vCPU, max)")
-    ns, insn = report.perf_program_cost(pd.concat([df, counted]))
+    ns, insn = report.perf_program_cost(pd.concat([perf, counted]))
     assert ns["head"][-1] == "ns per sample" and insn["head"][-1] == "guest instructions per sample"
     assert all(r["cells"][4].split(" ")[1] == "ns/sample" for r in ns["rows"])
     assert all(r["cells"][4].split(" ")[1] == "insn/sample" and r["insn"] for r in insn["rows"])
