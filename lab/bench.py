@@ -14,7 +14,7 @@ from typing import Any
 import paramiko
 
 from . import interrupt, outcome, playbooks, results
-from .accel import check_name
+from .accel import check_name, guest_size
 from .build import build_bpf
 from .config import ROOT, InputError, LabError, Paths
 from .results import RunStore, new_run_id
@@ -97,7 +97,8 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
                 "suites": {s: pb.params(s, target.accelerator) for s in chosen},
                 "icount_overrides": ({s: pb.icount[s] for s in chosen if s in pb.icount}
                                      if target.accelerator == "icount" else None),
-                "guest": {"vcpus": pb.vm.cpus, "memory": pb.vm.memory} if target.accelerator != "host" else None,
+                "guest": {"vcpus": guest_size(pb.vm, target.accelerator).cpus, "memory": pb.vm.memory}
+                if target.accelerator != "host" else None,
                 "status": "running",
                 "status_reason": "",
                 **host_info(),
@@ -113,7 +114,7 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
             base = {"kernel": info.get("kernel_release") or kernel, "accelerator": target.accelerator,
                     "figure_unit": "insn" if target.accelerator == "icount" else "ns",
                     "cpu_model": manifest["host_cpu_model"] if target.accelerator == "host" else "unknown",
-                    "vcpus": pb.vm.cpus if manifest["guest"] else manifest["host_cpus"]}
+                    "vcpus": manifest["guest"]["vcpus"] if manifest["guest"] else manifest["host_cpus"]}
             for s in chosen:
                 current = s
                 t0 = time.monotonic()

@@ -138,7 +138,7 @@ class Lab:
                     "stopping it and booting again")
                 self._stop(st)
             elif insp.kind == "up" and st:
-                if not st.spec.same_size(spec):
+                if not st.spec.same_size(accel_mod.guest_size(spec, st.accelerator)):
                     how = (f"then `./labctl lab.up --kernel {kernel} --cpus {spec.cpus} --memory {spec.memory}`"
                            if asked_by is None else "then run again (the run boots a guest of its own size)")
                     raise LabError(f"lab {self.name} is up with {st.spec}, but {asked_by or 'lab.up'} asks for "
@@ -167,6 +167,9 @@ class Lab:
         img = images.image_for(image, k, self.paths, log=log)
         acc = accel_mod.choose(k.vmlinuz, self.paths.cache, force=spec.accel or None)
         log(f"accelerator: {acc.name} ({acc.why})")
+        if accel_mod.guest_size(spec, acc.name) != spec:
+            spec = accel_mod.guest_size(spec, acc.name)
+            log(f"lab {self.name}: 1 vCPU under icount ({accel_mod.ICOUNT_ONE_CPU})")
         key = remote.make_keypair(self.dir)
         port = remote.free_port()
         remote.pin_host_key(self.known_hosts, "127.0.0.1", port, img.host_key_pub)

@@ -75,9 +75,9 @@ LOOP_DRIVERS = ("auto", "bounded")
 
 # Under instruction counting every vCPU runs in one host thread, one after another: threads never
 # update a map at the same time, so contention is not there to be counted.
-ICOUNT_SERIAL = ("not measurable in guest instructions: under instruction counting (icount) the vCPUs run "
-                 "one after another in one host thread, so updates from every CPU never contend; contention "
-                 "needs KVM or bare metal")
+ICOUNT_SERIAL = ("not measurable in guest instructions: under instruction counting (icount) the guest has one "
+                 "vCPU (several would run one after another in one host thread), so updates from every CPU "
+                 "never contend; contention needs KVM or bare metal")
 
 
 class Refused(Exception):
