@@ -98,6 +98,25 @@ class Accel:
         return ["--disable-kvm", f"--qemu-opts=-accel tcg,thread={thread}"]
 
 
+# What an instruction count depends on, read in the guest for the manifest: its kernel command line,
+# CPU model, a digest of its CPU flags, and its TSC calibration (clock_gettime goes through it: at
+# shift=0 the TSC counts instructions, a calibrated ~1 GHz turns them into "ns").
+ICOUNT_FACTS_CMD = ("cat /proc/cmdline; grep -m1 '^model name' /proc/cpuinfo; "
+                    "grep -m1 '^flags' /proc/cpuinfo | md5sum; "
+                    "dmesg | grep -m1 -o 'tsc: Refined TSC clocksource calibration: .*' || "
+                    "dmesg | grep -m1 -o 'tsc: Detected .*'")
+
+
+def icount_facts(guest_output: str) -> dict[str, object]:
+    """The manifest's icount facts from ICOUNT_FACTS_CMD's output, with the options and the QEMU
+    version (runs compared in instructions must share it)."""
+    lines = guest_output.splitlines() + ["", "", "", ""]
+    qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True, check=False)
+    return {"icount": ICOUNT_QEMU, "qemu_version": (qemu.stdout.splitlines() or ["unknown"])[0],
+            "guest_cmdline": lines[0].strip(), "cpu_model_guest": lines[1].split(":", 1)[-1].strip(),
+            "cpu_flags_md5": lines[2].split()[0] if lines[2].split() else None, "tsc": lines[3].strip() or None}
+
+
 def probe_kvm(dev: str = "/dev/kvm") -> tuple[bool, str]:
     """Run a tiny guest under KVM. Returns (works, explanation)."""
     if not os.path.exists(dev):

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import paramiko
 
 from . import interrupt, units
-from .accel import ICOUNT_QEMU
+from .accel import ICOUNT_FACTS_CMD, icount_facts
 from .agent.common import cleanup_after
 from .bundle import bundle, toolbuilds_bundle
 from .config import ROOT, LabError, Paths
@@ -288,24 +288,9 @@ class RemoteTarget:
         facts = dict(self.info, target="ssh", kernel_alias=self.kernel_alias, accelerator=self.accelerator,
                      clocksource=clock or None)
         if self.accelerator == "icount":
-            facts.update(self.icount_facts())
+            got = self.conn.run(ICOUNT_FACTS_CMD, hide=True, warn=True)
+            facts.update(icount_facts(got.stdout or ""))
         return facts
-
-    def icount_facts(self) -> dict[str, Any]:
-        """What an instruction count depends on, for the manifest: the guest's CPU model and flags,
-        kernel command line and TSC rate (clock_gettime goes through it: at shift=0 the TSC counts
-        instructions, a calibrated ~1 GHz turns them into 'ns'), and the QEMU version (runs compared
-        must share it)."""
-        got = self.conn.run("cat /proc/cmdline; grep -m1 '^model name' /proc/cpuinfo; "
-                            "grep -m1 '^flags' /proc/cpuinfo | md5sum; "
-                            "dmesg | grep -m1 -o 'tsc: Refined TSC clocksource calibration: .*' || "
-                            "dmesg | grep -m1 -o 'tsc: Detected .*'", hide=True, warn=True)
-        lines = (got.stdout if got.ok or got.stdout else "").splitlines() + ["", "", "", ""]
-        qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True, check=False)
-        return {"icount": ICOUNT_QEMU, "qemu_version": (qemu.stdout.splitlines() or ["unknown"])[0],
-                "guest_cmdline": lines[0].strip(), "cpu_model_guest": lines[1].split(":", 1)[-1].strip(),
-                "cpu_flags_md5": lines[2].split()[0] if lines[2].split() else None,
-                "tsc": lines[3].strip() or None}
 
 
 def progress_line(suite: str, row: dict[str, Any]) -> str:

@@ -27,6 +27,13 @@ ICOUNT_NOTE = ("in guest instructions (QEMU -icount shift=0): a path length, exa
                "undercounted and cache misses and mitigations are invisible")
 
 
+# Under instruction counting the guest has one vCPU: threads never update a map at the same time,
+# so contention is not there to be counted (the map suite's contention rows say so).
+ICOUNT_SERIAL = ("not measurable in guest instructions: under instruction counting (icount) the guest has one "
+                 "vCPU (several would run one after another in one host thread), so updates from every CPU "
+                 "never contend; contention needs KVM or bare metal")
+
+
 class Context:
     """Everything a suite needs: where the BPF objects are, its parameters, and how to emit rows."""
 

@@ -59,7 +59,7 @@ import platform
 import subprocess
 
 from . import memlock
-from .common import check_params, timing_fields
+from .common import ICOUNT_SERIAL, check_params, timing_fields
 from .mapexp import CONTENTION_TYPES, Experiments, disjoint_size
 from .mapmem import make_cgroup, memory_fields, remove_cgroup
 
@@ -71,13 +71,6 @@ KEY_SIZE, VALUE_SIZE = 4, 8
 TALK_VERSION, TALK_CPUS = (6, 2), 16
 BOUNDED_LOOPS = 256  # MB_BOUNDED_LOOPS of bpf/tools/mapbench.h
 LOOP_DRIVERS = ("auto", "bounded")
-
-
-# Under instruction counting every vCPU runs in one host thread, one after another: threads never
-# update a map at the same time, so contention is not there to be counted.
-ICOUNT_SERIAL = ("not measurable in guest instructions: under instruction counting (icount) the guest has one "
-                 "vCPU (several would run one after another in one host thread), so updates from every CPU "
-                 "never contend; contention needs KVM or bare metal")
 
 
 class Refused(Exception):
