@@ -101,7 +101,10 @@ def timed(variant, med, lo, hi, base=None, method="cpu_abba", ops=100000, status
 
 def test_gate_negative_beyond_interval():
     g = hookgates.Gates()
-    assert g.problems([timed("empty", -11, -23, 84)]) == {}  # spans zero: not implausible
+    # a negative cost per event is never ok, even when its interval spans zero (issue 18: a host run
+    # wrote socket_filter empty -257 [-626, 286] as ok); the agent re-measures it once
+    assert g.problems([timed("empty", -11, -23, 84)]) == {0: ["added cost -11.0 ns per event is negative"]}
+    assert g.problems([timed("empty", 11, -23, 84)]) == {}  # positive, spanning zero: other gates decide
     p = g.problems([timed("empty", -11, -23, -2)])
     assert "negative beyond its interval" in p[0][0]
 

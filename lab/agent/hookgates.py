@@ -1,7 +1,7 @@
 """Plausibility gates for hook rows: simple checks on figures the agent already has, no statistics.
 
 A timed row that passes its event count check is still not `ok` when it cannot be right:
-  negative   its added cost is negative beyond its interval (ns_ci_high < 0);
+  negative   its added cost per event is negative (beyond its interval or inside it: never ok);
   inversion  the body variant is below the empty variant of the same hook, method and workload,
              with disjoint intervals (body ns_ci_high < empty ns_ci_low);
   drift      its baseline (median over the row's trials, per op) is more than DRIFT_BOUND away from
@@ -103,6 +103,8 @@ class Gates:
             if hi is not None and hi < 0:
                 out.setdefault(i, []).append("added cost %.1f ns [%.1f, %.1f] is negative beyond its interval"
                                              % (r["ns_median"], r["ns_ci_low"], hi))
+            elif r["ns_median"] < 0 and r.get("method") != "bpf_stats":  # never ok, whatever its interval
+                out.setdefault(i, []).append("added cost %.1f ns per event is negative" % r["ns_median"])
             det = determinism_problem(r)
             if det:
                 out.setdefault(i, []).append(det)
