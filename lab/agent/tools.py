@@ -350,7 +350,7 @@ class ToolSuite:
                         **counted, **base)
 
     def run(self):
-        mount, dev = mount_scratch(load_driver=self.ctx.accelerator in ("kvm", "tcg"))
+        mount, dev = mount_scratch(load_driver=self.ctx.accelerator != "host")  # a lab guest (any accelerator)
         self.workdir = tempfile.mkdtemp(prefix="lab-tools-%d-" % os.getpid(), dir=mount)
         self.disk = ("ext4 on the lab's scratch disk %s" % dev if mount else
                      "a temporary directory on %s" % os.path.dirname(self.workdir))
