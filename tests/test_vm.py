@@ -43,7 +43,7 @@ def test_boot_6_1_and_6_12_at_once_run_uname_and_leave_nothing(labs):
     assert states["6.1"].port != states["6.12"].port
     for alias, lab in zip(("6.1", "6.12"), labs, strict=True):
         st = states[alias]
-        assert st.accelerator in ("kvm", "tcg") and st.accelerator_why
+        assert st.accelerator in ("kvm", "icount", "tcg") and st.accelerator_why
         assert st.boot_seconds and st.boot_seconds > 0
         res = lab.connection().run("uname -r", hide=True)
         release = res.stdout.strip()
@@ -76,7 +76,7 @@ def test_suites_run_in_a_6_12_guest_and_rows_come_back(tmp_path):
     store, rows = run_rows(["hooks", "maps", "tools"], "6.12", str(Path(__file__).with_name("vm_playbook.yaml")),
                            tmp_path / "results", report=True)
     manifest = store.manifest()
-    assert manifest["accelerator"] in ("kvm", "tcg") and manifest["kernel_release"].startswith("6.12")
+    assert manifest["accelerator"] in ("kvm", "icount", "tcg") and manifest["kernel_release"].startswith("6.12")
     assert manifest["clocksource"] == "kvm-clock" if manifest["accelerator"] == "kvm" else manifest["clocksource"]
     hooks, maps = rows["hooks"], rows["maps"]
     assert all(r["accelerator"] == manifest["accelerator"] for r in hooks + maps)
