@@ -160,3 +160,26 @@ def summary(run_dirs: list[Path], report_dir: Path | None = None, compare_text: 
     out += ["", "## Compared with the previous nightly", ""]
     out += ["```", compare_text.strip(), "```"] if compare_text.strip() else ["No previous nightly to compare with."]
     return "\n".join(out) + "\n"
+
+
+UPLOADABLE = ("complete", "partial", "failed", "interrupted")
+
+
+def stage(store: Path, out: Path) -> tuple[list[str], list[str]]:
+    """Copy to `out` the runs of `store` that ended and said so (status complete, partial, failed or
+    interrupted): what a nightly leg uploads. A run whose manifest still says `running` (its lab was
+    killed before it could mark it, or is still writing) is left out. Returns (copied, left out: why)."""
+    import shutil
+
+    from . import results
+
+    out.mkdir(parents=True, exist_ok=True)
+    copied, left = [], []
+    for d in results.list_runs(store):
+        status = results.load_run(d).status
+        if status in UPLOADABLE:
+            shutil.copytree(d, out / d.name, dirs_exist_ok=True)
+            copied.append(d.name)
+        else:
+            left.append(f"{d.name}: status {status}, not finished or marked")
+    return copied, left

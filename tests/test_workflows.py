@@ -81,3 +81,22 @@ def test_every_labctl_task_a_step_runs_exists():
                     ("results.report", "--all"), ("results.summary", "--previous")]:
         out = subprocess.run([str(BIN / "inv"), "--help", t], capture_output=True, text=True, cwd=ROOT).stdout
         assert flag in out, (t, flag)
+
+
+def test_long_steps_have_a_time_limit_the_lab_sees():
+    """The lab runs under .ci/step's limit (SIGTERM, the run marked) below the step's timeout-minutes,
+    below the job's; a leg uploads only the runs results.stage copied (ended or marked)."""
+    bench = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly.yml").read_text())["jobs"]["bench"]
+    steps = bench["steps"]
+    long = [s for s in steps if "bench.all" in s.get("run", "")]
+    assert long
+    for s in long:
+        m = re.match(r"\.ci/container lab (\d+) \./labctl bench\.all", s["run"])
+        assert m, s["run"]
+        assert int(m.group(1)) + 60 < s["timeout-minutes"] * 60 < bench["timeout-minutes"] * 60
+    names = [s.get("name", "") for s in steps]
+    stage = next(s for s in steps if "results.stage" in s.get("run", ""))
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert names.index(stage["name"]) < names.index(upload["name"])
+    assert ".ci/container wait" in stage["run"] and "--out .ci-upload" in stage["run"]
+    assert upload["with"]["path"] == ".ci-upload/" and upload["with"]["overwrite"] is True

@@ -157,3 +157,18 @@ def summary(c, run=None, report="", compare="", previous=""):
     if previous and Path(previous).is_dir():
         text += nightly.compare_previous(dirs, results.list_runs(Path(previous)))
     print(nightly.summary(dirs, Path(report) if report else None, text), end="")
+
+
+@task(help={"out": "directory to copy the runs into (what the workflow uploads)"})
+def stage(c, out=".ci-upload"):
+    """Copy the runs that ended and say so (complete, partial, failed, interrupted) to OUT; a run
+    still marked `running` is left out and named. Exit 1 if none was copied."""
+    from lab import nightly
+
+    copied, left = nightly.stage(_store(), Path(out))
+    for name in copied:
+        print(f"staged {name}")
+    for why in left:
+        print(f"left out {why}")
+    if not copied:
+        raise Exit(f"error: no finished or marked run in {_store()} to stage", code=1)
