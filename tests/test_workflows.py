@@ -100,3 +100,24 @@ def test_long_steps_have_a_time_limit_the_lab_sees():
     assert names.index(stage["name"]) < names.index(upload["name"])
     assert ".ci/container wait" in stage["run"] and "--out .ci-upload" in stage["run"]
     assert upload["with"]["path"] == ".ci-upload/" and upload["with"]["overwrite"] is True
+
+
+def test_report_job_tells_the_truth():
+    """Not run on a cancelled night; a failing summary fails its step (pipefail through tee); a re-run
+    overwrites artifacts; the baseline is per kernel, scheduled runs on the default branch only."""
+    jobs = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly.yml").read_text())["jobs"]
+    report = jobs["report"]
+    assert report["if"] == "${{ !cancelled() }}"
+    for job in jobs.values():
+        for s in job["steps"]:
+            assert s.get("if") != "always()" or "stop" in s.get("run", "") or "stage" in s.get("run", "") \
+                or "upload-artifact" in s.get("uses", ""), s
+            if "| tee" in s.get("run", ""):
+                assert "set -o pipefail" in s["run"], s["name"]
+            if "upload-artifact" in s.get("uses", ""):
+                assert s["with"].get("overwrite") is True, s["name"]
+    runs = "\n".join(s.get("run", "") for s in report["steps"])
+    assert ".ci/previous" in runs and "--baseline baseline/baseline.json" in runs and "gh run list" not in runs
+    previous = (ROOT / ".ci" / "previous").read_text()
+    assert "--event schedule" in previous and '--branch "$branch"' in previous and "default_branch" in previous
+    assert "results.baseline" in previous and 'run-$kernel' in previous
