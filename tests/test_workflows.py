@@ -121,3 +121,19 @@ def test_report_job_tells_the_truth():
     previous = (ROOT / ".ci" / "previous").read_text()
     assert "--event schedule" in previous and '--branch "$branch"' in previous and "default_branch" in previous
     assert "results.baseline" in previous and 'run-$kernel' in previous
+
+
+def test_matrix_comes_from_the_playbook_the_legs_run():
+    """One source: the matrix job prints the nightly playbook's matrix and every leg runs that playbook."""
+    from lab import nightly, playbooks
+
+    jobs = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly.yml").read_text())["jobs"]
+    runs = [s.get("run", "") for s in jobs["matrix"]["steps"]]
+    (m,) = [re.search(r"\./labctl kernels\.matrix --playbook ([\w./-]+)", r) for r in runs if "kernels.matrix" in r]
+    assert m, runs
+    legs = [re.search(r"\./labctl bench\.all .*--playbook (\S+)", s.get("run", "")) for s in jobs["bench"]["steps"]]
+    assert {x.group(1) for x in legs if x} == {m.group(1)}
+    assert jobs["bench"]["strategy"]["matrix"] == "${{ fromJSON(needs.matrix.outputs.matrix) }}"
+    pb = playbooks.load(m.group(1))
+    assert nightly.matrix(m.group(1)) == {"kernel": list(pb.matrix)}
+    assert set(pb.matrix) == set(yaml.safe_load(pb.path.read_text())["kernels"]) | {"host"}
