@@ -66,7 +66,13 @@ def program(binary: str = "ebpf-lab") -> Program:
 
 
 def main(argv: list[str] | None = None, binary: str = "ebpf-lab") -> None:
-    program(binary).run(argv if argv is not None else sys.argv)
+    try:
+        program(binary).run(argv if argv is not None else sys.argv)
+    except BrokenPipeError:  # `./labctl results.list --json | head`: the reader left, not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
 
 
 if __name__ == "__main__":  # ./labctl runs `python -m lab.cli`

@@ -65,3 +65,47 @@ def test_labctl_version_is_the_labs_and_its_commit():
     described = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
                                cwd=ROOT).stdout.strip()
     assert proc.returncode == 0 and proc.stdout.strip() == f"ebpf-overhead-lab 0.1.0 (commit {described})", proc.stdout
+
+
+def test_kernels_list_json_offline_reads_no_archive(monkeypatch, capsys):
+    import json
+
+    from lab import debarchive, kernels
+    from lab.tasks import kernels as kernel_tasks
+
+    def no_network(*a, **k):
+        raise AssertionError("kernels.list --offline read the archive")
+
+    monkeypatch.setattr(kernels, "debian_packages", no_network)
+    monkeypatch.setattr(debarchive, "Suite", no_network)
+    kernel_tasks.list_.body(None, offline=True, json_=True)
+    doc = json.loads(capsys.readouterr().out)
+    _, entries = kernels.catalog()
+    assert [k["alias"] for k in doc] == list(entries)
+    assert all(k["offered"] is None for k in doc if k["source"] == "debian")
+    assert sum(k["default"] for k in doc) == 1 and all(isinstance(k["cached"], list) for k in doc)
+
+
+def test_results_list_and_lab_status_json(monkeypatch, capsys):
+    import json
+    from types import SimpleNamespace
+
+    from lab.tasks import labs as lab_tasks
+
+    fixtures = ROOT / "tests" / "fixtures" / "runs"
+    proc = subprocess.run([str(ROOT / "labctl"), "results.list", "--json"], capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ, LAB_RESULTS=str(fixtures)), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [r["run_id"] for r in doc] == sorted(d.name for d in fixtures.iterdir() if d.is_dir())
+    assert {"kernel", "accelerator", "status", "rows", "problems", "suites"} <= set(doc[0])
+    st = SimpleNamespace(release="6.12.1", accelerator="kvm", cpus=2, memory="2G", port=2222, sid=10, qemu_pid=11,
+                         boot_seconds=3.5)
+    labs = [SimpleNamespace(name="6.12", dir=Path("/x"), checked=lambda: SimpleNamespace(kind="up", state=st, why="")),
+            SimpleNamespace(name="6.1", dir=Path("/y"), checked=lambda: SimpleNamespace(kind="busy", state=None,
+                                                                                          why="starting"))]
+    monkeypatch.setattr(lab_tasks, "all_labs", lambda: labs)
+    lab_tasks.status.body(None, json_=True)
+    doc = json.loads(capsys.readouterr().out)
+    assert doc[0]["state"] == "up" and doc[0]["kernel"] == "6.12.1" and doc[0]["port"] == 2222
+    assert doc[1] == {"name": "6.1", "state": "busy", "why": "starting"}

@@ -26,10 +26,21 @@ def _resolve(specs: list[str]) -> list[Path]:
     return dirs
 
 
-@task(name="list")
-def list_(c):
+@task(name="list", help={"json_": "one JSON document (a list of runs) instead of the table"})
+def list_(c, json_=False):
     """Every run in the store: id, kernel, accelerator, suites, row counts and problems."""
     runs = results.list_runs(_store())
+    if json_:
+        import json
+
+        doc = []
+        for d in runs:
+            run = results.load_run(d)
+            doc.append({"run_id": run.run_id, "path": str(d), "kernel": run.kernel, "accelerator": run.accelerator,
+                        "status": run.status, "rows": len(run.rows), "problems": [str(p) for p in run.problems],
+                        "suites": list(run.suites)})
+        print(json.dumps(doc, indent=2))
+        return
     if not runs:
         print(f"no runs in {_store()}")
         return
