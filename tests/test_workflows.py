@@ -91,7 +91,7 @@ def test_long_steps_have_a_time_limit_the_lab_sees():
     long = [s for s in steps if "bench.all" in s.get("run", "")]
     assert long
     for s in long:
-        m = re.match(r"\.ci/container lab (\d+) \./labctl bench\.all", s["run"])
+        m = re.match(r"exec \.ci/container lab (\d+) \./labctl bench\.all", s["run"])
         assert m, s["run"]
         assert int(m.group(1)) + 60 < s["timeout-minutes"] * 60 < bench["timeout-minutes"] * 60
     names = [s.get("name", "") for s in steps]
