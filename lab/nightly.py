@@ -128,9 +128,12 @@ def _insn_matrix(run_dirs: list[Path]) -> str:
     return insntable.markdown(insntable.build(df)).strip()
 
 
-def summary(run_dirs: list[Path], report_dir: Path | None = None, compare_text: str = "") -> str:
+def summary(run_dirs: list[Path], report_dir: Path | None = None, compare_text: str = "",
+            baseline: dict[str, dict[str, Any]] | None = None) -> str:
     """Markdown for $GITHUB_STEP_SUMMARY: one line per run (kernel, accelerator, status, rows), the
-    claims per kernel from the report's claims.json, and the comparison with the previous night."""
+    claims per kernel from the report's claims.json, and the comparison with the previous night
+    (with `baseline`, results.baseline's choice: which nightly each kernel is compared with, and its age)."""
+    from . import baseline as bl
     from . import results, unitview
 
     out = ["# Nightly eBPF overhead lab", "", "| run | kernel | accelerator | status | rows | problems |",
@@ -158,5 +161,31 @@ def summary(run_dirs: list[Path], report_dir: Path | None = None, compare_text: 
     if insn:
         out += ["", "## Kernel matrix in guest instructions", "", insn]
     out += ["", "## Compared with the previous nightly", ""]
+    if baseline is not None:
+        aliases = [str(results.load_run(d).fact("kernel_alias") or results.load_run(d).kernel) for d in run_dirs]
+        out += [bl.markdown(baseline, list(dict.fromkeys(aliases)) or sorted(baseline)), ""]
     out += ["```", compare_text.strip(), "```"] if compare_text.strip() else ["No previous nightly to compare with."]
     return "\n".join(out) + "\n"
+
+
+UPLOADABLE = ("complete", "partial", "failed", "interrupted")
+
+
+def stage(store: Path, out: Path) -> tuple[list[str], list[str]]:
+    """Copy to `out` the runs of `store` that ended and said so (status complete, partial, failed or
+    interrupted): what a nightly leg uploads. A run whose manifest still says `running` (its lab was
+    killed before it could mark it, or is still writing) is left out. Returns (copied, left out: why)."""
+    import shutil
+
+    from . import results
+
+    out.mkdir(parents=True, exist_ok=True)
+    copied, left = [], []
+    for d in results.list_runs(store):
+        status = results.load_run(d).status
+        if status in UPLOADABLE:
+            shutil.copytree(d, out / d.name, dirs_exist_ok=True)
+            copied.append(d.name)
+        else:
+            left.append(f"{d.name}: status {status}, not finished or marked")
+    return copied, left

@@ -121,3 +121,50 @@ def test_check_accelerator_wants_kvm_clock_under_kvm(tmp_path):
         else:
             with pytest.raises(LabError, match=f"clocksource was {clock or 'not recorded'}, not kvm-clock"):
                 nightly.check_accelerator(run, "kvm")
+
+
+def _meta(tmp_path: Path) -> Path:
+    """What .ci/previous gathers: four nights, newest first as gh lists them; one manual, one on a branch."""
+    meta = tmp_path / "baseline"
+    meta.mkdir()
+    runs = [
+        {"databaseId": 4, "createdAt": "2026-12-06T02:17:00Z", "event": "schedule", "headBranch": "main", "url": "u4"},
+        {"databaseId": 3, "createdAt": "2026-12-05T12:00:00Z", "event": "workflow_dispatch", "headBranch": "main"},
+        {"databaseId": 2, "createdAt": "2026-12-05T02:17:00Z", "event": "schedule", "headBranch": "feature"},
+        {"databaseId": 1, "createdAt": "2026-12-01T02:17:00Z", "event": "schedule", "headBranch": "main", "url": "u1"},
+    ]
+    (meta / "runs.json").write_text(json.dumps(runs))
+    legs = {4: {"6.12": "success", "6.1": "failure", "matrix": "success"},
+            3: {"6.12": "success", "6.1": "success"}, 2: {"6.1": "success"}, 1: {"6.1": "success", "5.10": "cancelled"}}
+    for rid, jobs in legs.items():
+        lines = [json.dumps({"name": k if k == "matrix" else f"bench ({k})", "conclusion": v}) for k, v in jobs.items()]
+        (meta / f"jobs-{rid}.json").write_text("\n".join(lines) + "\n")
+    return meta
+
+
+def test_baseline_per_kernel_scheduled_default_branch_only(tmp_path):
+    from lab import baseline
+
+    chosen = baseline.pick(_meta(tmp_path), branch="main")
+    # 6.12 from last night; 6.1's leg failed last night: the newest scheduled run on main where it passed
+    # (not the manual run 3, not the feature branch's run 2); 5.10 never passed
+    assert {k: v["run_id"] for k, v in chosen.items()} == {"6.12": 4, "6.1": 1}
+    import datetime
+
+    now = datetime.datetime(2026, 12, 7, 3, 17, tzinfo=datetime.UTC)
+    md = baseline.markdown(chosen, ["6.12", "6.1", "5.10"], now)
+    assert "| 6.12 | [4](u4) | 2026-12-06T02:17:00Z | 1 d 1 h |" in md
+    assert "| 6.1 | [1](u1) | 2026-12-01T02:17:00Z | 6 d 1 h |" in md
+    assert "| 5.10 | none" in md
+    with pytest.raises(LabError, match="gather it first"):
+        baseline.pick(tmp_path / "nothing")
+
+
+def test_baseline_task_and_summary_show_the_age(tmp_path):
+    meta = _meta(tmp_path)
+    proc = labctl("results.baseline", "--meta", str(meta), "--branch", "main", "--out", str(meta / "baseline.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["6.12 4 2026-12-06T02:17:00Z", "6.1 1 2026-12-01T02:17:00Z"]
+    chosen = json.loads((meta / "baseline.json").read_text())
+    md = nightly.summary([HOST_RUN], None, "", chosen)
+    assert "| kernel | baseline run | started | age |" in md and "| host | none" in md

@@ -81,3 +81,59 @@ def test_every_labctl_task_a_step_runs_exists():
                     ("results.report", "--all"), ("results.summary", "--previous")]:
         out = subprocess.run([str(BIN / "inv"), "--help", t], capture_output=True, text=True, cwd=ROOT).stdout
         assert flag in out, (t, flag)
+
+
+def test_long_steps_have_a_time_limit_the_lab_sees():
+    """The lab runs under .ci/step's limit (SIGTERM, the run marked) below the step's timeout-minutes,
+    below the job's; a leg uploads only the runs results.stage copied (ended or marked)."""
+    bench = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly.yml").read_text())["jobs"]["bench"]
+    steps = bench["steps"]
+    long = [s for s in steps if "bench.all" in s.get("run", "")]
+    assert long
+    for s in long:
+        m = re.match(r"exec \.ci/container lab (\d+) \./labctl bench\.all", s["run"])
+        assert m, s["run"]
+        assert int(m.group(1)) + 60 < s["timeout-minutes"] * 60 < bench["timeout-minutes"] * 60
+    names = [s.get("name", "") for s in steps]
+    stage = next(s for s in steps if "results.stage" in s.get("run", ""))
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert names.index(stage["name"]) < names.index(upload["name"])
+    assert ".ci/container wait" in stage["run"] and "--out .ci-upload" in stage["run"]
+    assert upload["with"]["path"] == ".ci-upload/" and upload["with"]["overwrite"] is True
+
+
+def test_report_job_tells_the_truth():
+    """Not run on a cancelled night; a failing summary fails its step (pipefail through tee); a re-run
+    overwrites artifacts; the baseline is per kernel, scheduled runs on the default branch only."""
+    jobs = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly.yml").read_text())["jobs"]
+    report = jobs["report"]
+    assert report["if"] == "${{ !cancelled() }}"
+    for job in jobs.values():
+        for s in job["steps"]:
+            assert s.get("if") != "always()" or "stop" in s.get("run", "") or "stage" in s.get("run", "") \
+                or "upload-artifact" in s.get("uses", ""), s
+            if "| tee" in s.get("run", ""):
+                assert "set -o pipefail" in s["run"], s["name"]
+            if "upload-artifact" in s.get("uses", ""):
+                assert s["with"].get("overwrite") is True, s["name"]
+    runs = "\n".join(s.get("run", "") for s in report["steps"])
+    assert ".ci/previous" in runs and "--baseline baseline/baseline.json" in runs and "gh run list" not in runs
+    previous = (ROOT / ".ci" / "previous").read_text()
+    assert "--event schedule" in previous and '--branch "$branch"' in previous and "default_branch" in previous
+    assert "results.baseline" in previous and 'run-$kernel' in previous
+
+
+def test_matrix_comes_from_the_playbook_the_legs_run():
+    """One source: the matrix job prints the nightly playbook's matrix and every leg runs that playbook."""
+    from lab import nightly, playbooks
+
+    jobs = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly.yml").read_text())["jobs"]
+    runs = [s.get("run", "") for s in jobs["matrix"]["steps"]]
+    (m,) = [re.search(r"\./labctl kernels\.matrix --playbook ([\w./-]+)", r) for r in runs if "kernels.matrix" in r]
+    assert m, runs
+    legs = [re.search(r"\./labctl bench\.all .*--playbook (\S+)", s.get("run", "")) for s in jobs["bench"]["steps"]]
+    assert {x.group(1) for x in legs if x} == {m.group(1)}
+    assert jobs["bench"]["strategy"]["matrix"] == "${{ fromJSON(needs.matrix.outputs.matrix) }}"
+    pb = playbooks.load(m.group(1))
+    assert nightly.matrix(m.group(1)) == {"kernel": list(pb.matrix)}
+    assert set(pb.matrix) == set(yaml.safe_load(pb.path.read_text())["kernels"]) | {"host"}

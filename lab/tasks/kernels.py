@@ -9,33 +9,48 @@ from lab.config import LabError, Paths
 
 
 @task(name="list", help={"refresh": "re-read the Debian archive's package lists now (else at most 6 h old)",
-                         "offline": "show only the catalog and the cache, do not read the archive"})
-def list_(c, refresh=False, offline=False):
+                         "offline": "show only the catalog and the cache, do not read the archive",
+                         "json_": "one JSON document (a list of kernels) instead of text"})
+def list_(c, refresh=False, offline=False, json_=False):
     """Kernel aliases, where each comes from, the version the archive offers now, and what is cached."""
     default, entries = kernels.catalog()
     paths = Paths()
     have = kernels.cached(paths)
+    text, doc = [], []
     for alias, e in entries.items():
         mark = " (default)" if alias == default else ""
-        print(f"{alias:6s} {e.source:7s} {e.description}{mark}")
+        text.append(f"{alias:6s} {e.source:7s} {e.description}{mark}")
+        item = {"alias": alias, "source": e.source, "description": e.description, "default": alias == default,
+                "cached": [{"release": k.release, "source": k.source, "vmlinuz": str(k.vmlinuz)}
+                           for k in have.get(alias, [])]}
         if e.source == "debian":
             offer = "(not read: --offline)"
+            item.update(suite=e.suite, package=e.package, offered=None)
             if not offline:
                 try:
                     if refresh:
                         debarchive.Suite(e.suite, paths.cache).update(force=True)
                     suite, name, pkgs = kernels.debian_packages(e, paths)
-                    offer = f"{name} {suite.version(pkgs[0])}" + (f" (as {', '.join(pkgs)})" if pkgs != [name] else "")
+                    version = suite.version(pkgs[0])
+                    offer = f"{name} {version}" + (f" (as {', '.join(pkgs)})" if pkgs != [name] else "")
+                    item["offered"] = {"package": name, "version": version, "packages": pkgs}
                 except LabError as err:
                     offer = f"unavailable: {err}"
-            print(f"{'':15s}Debian {e.suite}: {e.package}\n{'':15s}offered now: {offer}")
+                    item["offered_error"] = str(err)
+            text.append(f"{'':15s}Debian {e.suite}: {e.package}\n{'':15s}offered now: {offer}")
         elif e.packages:
-            print(f"{'':15s}from: {', '.join(e.packages)}")
+            item["packages"] = list(e.packages)
+            text.append(f"{'':15s}from: {', '.join(e.packages)}")
         for k in have.get(alias, []):
-            print(f"{'':15s}cached: {k.release}  [{k.source}]  {k.vmlinuz}")
+            text.append(f"{'':15s}cached: {k.release}  [{k.source}]  {k.vmlinuz}")
         if e.source in ("debian", "ubuntu") and not have.get(alias):
-            print(f"{'':15s}not cached" + (" (supply .debs: ./labctl kernels.add 6.2 --deb FILE ...)"
-                                            if e.source == "ubuntu" else " (fetched on first use)"))
+            text.append(f"{'':15s}not cached" + (" (supply .debs: ./labctl kernels.add 6.2 --deb FILE ...)"
+                                                  if e.source == "ubuntu" else " (fetched on first use)"))
+        doc.append(item)
+    if json_:
+        print(json.dumps(doc, indent=2))
+        return
+    print("\n".join(text))
     print("\nAny other --kernel value is a path: a vmlinuz/bzImage, a kernel build tree, a .deb or a dir of .debs.")
 
 

@@ -44,11 +44,26 @@ def up(c, kernel="6.12", cpus="2", memory="2G", image="debian-12", timeout=240, 
     print(f"boot-to-SSH {boot}  accelerator {st.accelerator}  kernel {st.release}")
 
 
-@task
-def status(c):
+@task(help={"json_": "one JSON document (a list of labs: up or busy) instead of text"})
+def status(c, json_=False):
     """Every lab of this checkout: kernel, accelerator, port, pids, boot time, and whether it is
     running (checked by process identity; a stale or corrupt state is reported and removed)."""
     labs = all_labs()
+    if json_:
+        import json
+
+        doc = []
+        for lab in labs:
+            insp = lab.checked()
+            st = insp.state
+            if insp.kind == "busy":
+                doc.append({"name": lab.name, "state": "busy", "why": insp.why})
+            elif insp.kind == "up" and st:
+                doc.append({"name": lab.name, "state": "up", "kernel": st.release, "accelerator": st.accelerator,
+                            "cpus": st.cpus, "memory": st.memory, "port": st.port, "session": st.sid,
+                            "qemu_pid": st.qemu_pid, "boot_seconds": st.boot_seconds, "dir": str(lab.dir)})
+        print(json.dumps(doc, indent=2))
+        return
     shown = 0
     for lab in labs:
         insp = lab.checked()

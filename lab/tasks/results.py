@@ -26,10 +26,21 @@ def _resolve(specs: list[str]) -> list[Path]:
     return dirs
 
 
-@task(name="list")
-def list_(c):
+@task(name="list", help={"json_": "one JSON document (a list of runs) instead of the table"})
+def list_(c, json_=False):
     """Every run in the store: id, kernel, accelerator, suites, row counts and problems."""
     runs = results.list_runs(_store())
+    if json_:
+        import json
+
+        doc = []
+        for d in runs:
+            run = results.load_run(d)
+            doc.append({"run_id": run.run_id, "path": str(d), "kernel": run.kernel, "accelerator": run.accelerator,
+                        "status": run.status, "rows": len(run.rows), "problems": [str(p) for p in run.problems],
+                        "suites": list(run.suites)})
+        print(json.dumps(doc, indent=2))
+        return
     if not runs:
         print(f"no runs in {_store()}")
         return
@@ -147,13 +158,56 @@ def check(c, run=None, accelerator="kvm"):
                               "report": "a report directory holding claims.json (claims per kernel)",
                               "compare": "a file holding results.compare's output (regressions)",
                               "previous": "a directory of earlier runs (the previous nightly): each run is "
-                                          "compared with the one of the same kernel there, as results.compare"})
-def summary(c, run=None, report="", compare="", previous=""):
+                                          "compared with the one of the same kernel there, as results.compare",
+                              "baseline": "results.baseline's JSON: which nightly each kernel's previous run "
+                                          "came from; the summary shows it and its age"})
+def summary(c, run=None, report="", compare="", previous="", baseline=""):
     """A Markdown summary of runs (status, claims per kernel, regressions), e.g. for $GITHUB_STEP_SUMMARY."""
+    import json
+
     from lab import nightly
 
     dirs = _resolve(list(run)) if run else results.list_runs(_store())
     text = Path(compare).read_text() if compare and Path(compare).is_file() else ""
     if previous and Path(previous).is_dir():
         text += nightly.compare_previous(dirs, results.list_runs(Path(previous)))
-    print(nightly.summary(dirs, Path(report) if report else None, text), end="")
+    chosen = json.loads(Path(baseline).read_text()) if baseline and Path(baseline).is_file() else None
+    if baseline and chosen is None:
+        text = f"baseline not determined: no {baseline} (the step choosing it failed: see its log)\n" + text
+    print(nightly.summary(dirs, Path(report) if report else None, text, chosen), end="")
+
+
+@task(help={"meta": "what .ci/previous gathered from GitHub (runs.json, jobs-<id>.json)",
+            "branch": "the default branch (runs of other branches are never a baseline)",
+            "out": "write the choice as JSON here too"})
+def baseline(c, meta="baseline", branch="", out=""):
+    """Per kernel, the newest scheduled nightly on the default branch whose leg for that kernel succeeded:
+    one line `KERNEL RUN_ID CREATED_AT` each (what .ci/previous downloads)."""
+    import json
+
+    from lab import baseline as bl
+    from lab.config import LabError
+
+    try:
+        chosen = bl.pick(Path(meta), branch=branch)
+    except LabError as e:
+        raise Exit(f"error: {e}", code=e.exit_code) from None
+    if out:
+        Path(out).write_text(json.dumps(chosen, indent=2) + "\n")
+    for k, b in chosen.items():
+        print(f"{k} {b['run_id']} {b['created_at']}")
+
+
+@task(help={"out": "directory to copy the runs into (what the workflow uploads)"})
+def stage(c, out=".ci-upload"):
+    """Copy the runs that ended and say so (complete, partial, failed, interrupted) to OUT; a run
+    still marked `running` is left out and named. Exit 1 if none was copied."""
+    from lab import nightly
+
+    copied, left = nightly.stage(_store(), Path(out))
+    for name in copied:
+        print(f"staged {name}")
+    for why in left:
+        print(f"left out {why}")
+    if not copied:
+        raise Exit(f"error: no finished or marked run in {_store()} to stage", code=1)
