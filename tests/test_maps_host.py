@@ -8,6 +8,7 @@ preallocation), which must come back as an `unsupported` row carrying the kernel
 import glob
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -163,8 +164,8 @@ COLLISION_KEYS = 256  # one chain of 256 against 256 chains of 1: the walk domin
 
 @pytest.mark.parametrize("op", ["update", "lookup"])
 def test_collide_is_far_slower_than_spread(op):
-    """What the chain walk guarantees, with room: every trial with 256 keys in one bucket above twice
-    every trial with the keys one per bucket (same map, 256 buckets). Measured 12 times on a loaded
+    """What the chain walk guarantees, with room: the median trial with 256 keys in one bucket above
+    twice the median trial with the keys one per bucket (same map, 256 buckets). Measured 12 times on a loaded
     2-core host (load 3.5): worst ratio 3.08 for update (~328 vs ~104 ns), 3.85 for lookup (~155 vs
     ~38 ns). With the quick playbook's 64 keys the same host gave 1.31 and 1.39: too close to any bound."""
     params = {"types": ["hash"], "operations": [op], "contention": False, "sparse": False, "occupancy_levels": [],
@@ -175,7 +176,9 @@ def test_collide_is_far_slower_than_spread(op):
     rows = {r["key_space"]: r for r in map(json.loads, (ln for ln in out.stdout.splitlines() if ln.startswith("{")))
             if r.get("key_space") in ("collide", "spread") and r.get("status") == "ok"}
     col, spr = rows["collide"]["samples"], rows["spread"]["samples"]
-    assert min(col) > 2 * max(spr), (op, col, spr)
+    # medians of the 5 trials: one trial preempted on a busy host (spread lookup 385.6 ns among
+    # 102.8-107.0 in a fresh-clone CI run) must not decide; collide was 341.7-354.4 there (3.3x)
+    assert statistics.median(col) > 2 * statistics.median(spr), (op, col, spr)
 
 
 def test_leaves_no_cgroup_behind(quick_rows):
