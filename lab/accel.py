@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import units
+
 KVM_GET_API_VERSION = 0xAE00
 KVM_CREATE_VM = 0xAE01
 KVM_GET_VCPU_MMAP_SIZE = 0xAE04
@@ -70,10 +72,6 @@ def guest_size(spec, accelerator: str):
     return spec
 
 
-ICOUNT_NOTE = ("guest instructions (emulated, QEMU -icount shift=0): a path length, reproducible on any "
-               "host; it leaves out what a trap, a cache miss or a mitigation costs beyond its instructions")
-
-
 @dataclass(frozen=True)
 class Accel:
     name: str  # "kvm", "icount" (TCG with instruction counting) or "tcg"
@@ -82,7 +80,7 @@ class Accel:
     @property
     def unit(self) -> str:
         """What the guest's clock counts: guest instructions under icount, else nanoseconds."""
-        return "insn" if self.name == "icount" else "ns"
+        return units.of({"accelerator": self.name})
 
     def qemu_flag(self) -> list[str]:
         """vng flags. TCG runs single-threaded (one host thread for every vCPU) unless
@@ -223,16 +221,21 @@ def check_name(name: str, where: str) -> str:
     return "" if name == "auto" else name
 
 
+def asked(name: str, where: str) -> str:
+    """check_name for a name the user gave (--accel, LAB_ACCEL): a bad one is InputError (exit 2)."""
+    from .config import InputError
+
+    try:
+        return check_name(name, where)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+
+
 def choose(vmlinuz: Path | None = None, cache: Path | None = None, force: str | None = None) -> Accel:
     """KVM if it really boots a kernel here, else TCG with instruction counting (icount). `force`
     (a task's --accel, a playbook's vm.accel) or LAB_ACCEL names one: kvm, icount or tcg."""
     where = "--accel" if force else "LAB_ACCEL"
-    try:
-        force = check_name(force or os.environ.get("LAB_ACCEL", ""), where)
-    except ValueError as e:
-        from .config import InputError
-
-        raise InputError(str(e)) from None
+    force = asked(force or os.environ.get("LAB_ACCEL", ""), where)
     if force == "tcg":
         return Accel("tcg", f"plain TCG asked for ({where}=tcg): timings check the pipeline, they decide nothing")
     if force == "icount":

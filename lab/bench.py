@@ -13,8 +13,8 @@ from typing import Any
 
 import paramiko
 
-from . import interrupt, outcome, playbooks, results
-from .accel import check_name, guest_size
+from . import interrupt, outcome, playbooks, results, units
+from .accel import asked, guest_size
 from .build import build_bpf
 from .config import ROOT, InputError, LabError, Paths
 from .results import RunStore, new_run_id
@@ -55,10 +55,7 @@ def run(suites: list[str] | None, kernel: str, playbook: str = "default", report
     paths = paths or Paths()
     pb = playbooks.load(playbook)
     if accel:
-        try:
-            pb = dataclasses.replace(pb, vm=pb.vm.with_accel(check_name(accel, "--accel")))
-        except ValueError as e:
-            raise InputError(str(e)) from None
+        pb = dataclasses.replace(pb, vm=pb.vm.with_accel(asked(accel, "--accel")))
     chosen = suites or list(pb.suites)
     for s in chosen:
         if s not in pb.suites and suites is None:
@@ -112,7 +109,7 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
                      "  (figures in guest instructions: exact path lengths, not time)"
                      if target.accelerator == "icount" else ""), flush=True)
             base = {"kernel": info.get("kernel_release") or kernel, "accelerator": target.accelerator,
-                    "figure_unit": "insn" if target.accelerator == "icount" else "ns",
+                    "figure_unit": units.of({"accelerator": target.accelerator}),
                     "cpu_model": manifest["host_cpu_model"] if target.accelerator == "host" else "unknown",
                     "vcpus": manifest["guest"]["vcpus"] if manifest["guest"] else manifest["host_cpus"]}
             for s in chosen:

@@ -167,8 +167,9 @@ class Lab:
         img = images.image_for(image, k, self.paths, log=log)
         acc = accel_mod.choose(k.vmlinuz, self.paths.cache, force=spec.accel or None)
         log(f"accelerator: {acc.name} ({acc.why})")
-        if accel_mod.guest_size(spec, acc.name) != spec:
-            spec = accel_mod.guest_size(spec, acc.name)
+        sized = accel_mod.guest_size(spec, acc.name)
+        if sized != spec:
+            spec = sized
             log(f"lab {self.name}: 1 vCPU under icount ({accel_mod.ICOUNT_ONE_CPU})")
         key = remote.make_keypair(self.dir)
         port = remote.free_port()

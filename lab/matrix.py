@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import playbooks
-from .accel import check_name
+from .accel import asked
 from .config import ROOT, InputError, LabError, Paths
 
 RUN_LINE = re.compile(r"^run (\S+): kernel (\S+) accelerator (\S+)")
@@ -275,10 +275,7 @@ def run_playbook(playbook: str, jobs: int | None = None, report: bool = True, pa
     from . import matrixview
 
     if accel:
-        try:
-            accel = check_name(accel, "--accel")
-        except ValueError as e:
-            raise InputError(str(e)) from None
+        accel = asked(accel, "--accel")
     m = Matrix(playbook, paths, jobs, accel=accel)
     print(f"matrix {m.id}: {', '.join(m.pb.matrix)} x {m.pb.repetitions}, suites {', '.join(m.pb.suites)}; "
           f"logs and report in {m.dir}", flush=True)
