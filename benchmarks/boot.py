@@ -22,11 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab import accel, images, kernels, vm  # noqa: E402
 from lab.agent.common import cpu_model  # noqa: E402
-from lab.config import Paths  # noqa: E402
-from lab.labs import Lab  # noqa: E402
-from lab.playbooks import VmSpec  # noqa: E402
+from lab.core.config import Paths  # noqa: E402
+from lab.guest import accel, images, vm
+from lab.kernels import catalog as kernels  # noqa: E402
+from lab.run.labs import Lab  # noqa: E402
+from lab.run.playbooks import VmSpec  # noqa: E402
 
 
 class GuestDidNotRun(RuntimeError):

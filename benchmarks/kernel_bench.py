@@ -1,7 +1,7 @@
 """Benchmark: the lab's kernel_batch rows beside the kernel's own trigger bench, on this machine.
 
 Each round runs, back to back, the real `tools/testing/selftests/bpf/bench` (built from Debian's
-linux-source package by lab/kernelbench.py: trig-kernel-count, trig-rawtp, trig-tp, the producer
+linux-source package by lab/kernels/trigbench.py: trig-kernel-count, trig-rawtp, trig-tp, the producer
 pinned to one CPU) and the lab's kernel_batch measurement of raw_tp and tracepoint (batchbench,
 the helper `./labctl bench.hooks` runs, with the same parameters as the default playbook but
 fewer trials), and prints per round and overall:
@@ -30,11 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab import interrupt, kernelbench  # noqa: E402
 from lab.agent.common import cpu_model  # noqa: E402
-from lab.agent.hookbatch import rows_from_records, run_batch  # noqa: E402
-from lab.build import build_bpf  # noqa: E402
-from lab.config import LabError, Paths  # noqa: E402
+from lab.agent.hooks.batch import rows_from_records, run_batch  # noqa: E402
+from lab.core import interrupt  # noqa: E402
+from lab.core.config import LabError, Paths  # noqa: E402
+from lab.guest.bpfbuild import build_bpf  # noqa: E402
+from lab.kernels import trigbench as kernelbench  # noqa: E402
 
 BENCH = {"raw_tp": "trig-rawtp", "tracepoint": "trig-tp"}
 COUNT = "trig-kernel-count"

@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab import playbooks  # noqa: E402
-from lab.config import Paths  # noqa: E402
+from lab.core.config import Paths  # noqa: E402
+from lab.run import playbooks  # noqa: E402
 
 
 def timed_run(playbook: str, jobs: int, results: Path) -> tuple[float, dict]:
@@ -44,7 +44,8 @@ def main() -> None:
     ap.add_argument("--playbook", default="smoke")
     a = ap.parse_args()
     pb = playbooks.load(a.playbook)
-    from lab import images, kernels
+    from lab.guest import images
+    from lab.kernels import catalog as kernels
 
     paths = Paths()
     for k in pb.kernels:  # downloads and image builds are not what this measures

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lab.agent.common import cpu_model  # noqa: E402
-from lab.build import build_bpf  # noqa: E402
-from lab.config import Paths  # noqa: E402
+from lab.core.config import Paths  # noqa: E402
+from lab.guest.bpfbuild import build_bpf  # noqa: E402
 
 METHODS = ("wall_abba", "cpu_abba", "talk_stime")
 

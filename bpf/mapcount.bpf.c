@@ -2,7 +2,7 @@
 /* Map access of a tool's programs, counted: one kprobe.multi (or one kprobe per function, where
  * kprobe.multi is refused) on the kernel functions that carry out map operations for BPF programs
  * (__htab_map_lookup_elem, htab_map_update_elem, bpf_perf_event_output, ...; the list and what each
- * means live in lab/agent/mapaccess.py). The attach cookie is the function's index. Per call, the
+ * means live in lab/agent/tools/mapaccess.py). The attach cookie is the function's index. Per call, the
  * map it operates on (the function's map argument, struct bpf_map's id read with CO-RE) picks a
  * slot: one of the tool's maps (mc_cfg.map_ids), any other map, or "the tool's own process" when
  * the current tgid is one of mc_cfg.exclude_tgid (its bpf() syscalls reading maps: already in its

@@ -10,20 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from lab import bench
-from lab.config import ROOT
-from lab.labs import Lab
+from lab.core.config import ROOT
+from lab.run import suites as bench
+from lab.run.labs import Lab
 
+PLAYBOOKS = Path(__file__).resolve().parent / "fixtures" / "playbooks"  # the tests' own playbooks
 CHROMIUM = "/usr/bin/chromium"
 # The guest tests' sizes are in real time (blocks of ms, loads of seconds) and check the pipeline:
 # they run under plain TCG where KVM does not work. Under icount a guest second is a billion
-# instructions (~10 s here); tests/test_icount_vm.py asks for icount by name (its playbook's vm.accel).
+# instructions (~10 s here); tests/vm/test_icount_vm.py asks for icount by name (its playbook's vm.accel).
 os.environ.setdefault("LAB_ACCEL", "tcg")
 
 
 def run_rows(suites: list[str], kernel: str, playbook: str, results: Path,
              report: bool = False, accel: str = "") -> tuple[object, dict[str, list[dict]]]:
-    """Run suites through lab.bench (the `inv bench.*` path) with results under `results`;
+    """Run suites through lab.run.suites (the `inv bench.*` path) with results under `results`;
     returns the run store and each suite's rows."""
     old = os.environ.get("LAB_RESULTS")
     os.environ["LAB_RESULTS"] = str(results)

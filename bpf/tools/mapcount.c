@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* mapcount: counts calls to the kernel functions that carry out BPF programs' map operations,
- * per function and per map (the tool suite's map-access phase, lab/agent/mapaccess.py).
+ * per function and per map (the tool suite's map-access phase, lab/agent/tools/mapaccess.py).
  *
  *   mapcount --obj mapcount.bpf.o --exclude-tgid PID... [--map-id ID]... --func NAME:ARG...
  *            [--mode auto|multi|kprobe]

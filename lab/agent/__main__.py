@@ -63,7 +63,7 @@ def main(argv=None):
     rc = 0
     rows = None
     try:
-        suite = importlib.import_module("." + args.suite, __package__)
+        suite = importlib.import_module(f".{args.suite}.suite", __package__)
         rows = suite.run(ctx)
         for row in rows:
             emit(row)

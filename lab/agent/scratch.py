@@ -5,7 +5,7 @@ import os
 import subprocess
 import time
 
-SCRATCH_LABEL = b"labscratch"  # lab/vm.py formats each lab's scratch disk with this ext4 label
+SCRATCH_LABEL = b"labscratch"  # lab/guest/vm.py formats each lab's scratch disk with this ext4 label
 SCRATCH_MOUNT = "/run/lab-scratch"
 
 

@@ -1,0 +1,5 @@
+"""`python -m lab.cli`: what ./labctl runs."""
+
+from lab.cli import main
+
+main()

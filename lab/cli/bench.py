@@ -1,0 +1,119 @@
+"""bench.*: run suites on a kernel (a lab guest, or `host` for this machine's own kernel)."""
+
+from invoke import Exit, task
+
+from lab.core import interrupt
+from lab.core.config import LabError
+from lab.run import suites as bench
+
+KHELP = "kernel alias (see kernels.list), a path to a kernel, or 'host' for this machine's kernel"
+PHELP = "playbook name or YAML file with suite parameters (default: playbooks/default.yaml)"
+AHELP = ("guest accelerator: kvm, icount (TCG counting instructions: figures in guest instructions) or tcg "
+         "(plain TCG: pipeline check only); default: the playbook's vm.accel, else KVM where it works, else icount")
+
+
+def _run(suites, kernel, playbook, report=False, accel=""):
+    """Exit 0 only for a complete run; 1 when it is partial or failed; 128 + signal when a signal
+    stopped it (130 SIGINT, 143 SIGTERM)."""
+    try:
+        store = bench.run(suites, kernel=kernel, playbook=playbook, report=report, accel=accel)
+    except LabError as e:
+        raise Exit(f"error: {e}", code=e.exit_code) from None
+    except interrupt.Interrupted as e:
+        raise Exit(code=e.exit_code) from None
+    status = store.manifest().get("status") if store is not None else "failed"
+    if status != "complete":
+        raise Exit(f"error: run {status} (see above); exit 1", code=1)
+
+
+@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP})
+def hooks(c, kernel="6.12", playbook="default", accel=""):
+    """Hook suite: added cost per event of each attach type on the open() path and beyond."""
+    _run(["hooks"], kernel, playbook, accel=accel)
+
+
+@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP})
+def maps(c, kernel="6.12", playbook="default", accel=""):
+    """Map suite: update/lookup cost per map type and memlock measured vs predicted."""
+    _run(["maps"], kernel, playbook, accel=accel)
+
+
+@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP})
+def tools(c, kernel="6.12", playbook="default", accel=""):
+    """Tool suite: throughput a stress-ng load loses while each libbpf-tools tool runs."""
+    _run(["tools"], kernel, playbook, accel=accel)
+
+
+@task(name="all", help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP,
+                        "report": "write the run's report (--no-report: rows only)"})
+def all_(c, kernel="6.12", playbook="default", report=True, accel=""):
+    """Every suite on one kernel, then the report for that run (results/<run>/report.html)."""
+    _run(None, kernel, playbook, report=report, accel=accel)
+
+
+@task(name="run", positional=["playbook"],
+      help={"playbook": "a playbook with a matrix: kernels: [...] and/or targets: [host, ssh://...] "
+                        "(e.g. playbooks/smoke.yaml, or its name: smoke)",
+            "jobs": "guests at once (default: as many as the host's cores and memory allow)",
+            "accel": AHELP,
+            "report": "write the report across the matrix (--no-report: runs only)"})
+def run_(c, playbook, jobs=0, report=True, accel=""):
+    """A playbook's kernel matrix: guests in parallel, then the host; one report across them.
+
+    Every kernel of `kernels:` in a lab guest, every target of `targets:`; the report and matrix.json
+    go to results/matrix-<id>/. Exit 0 only if every run completed."""
+    from lab.run import matrix
+
+    try:
+        code = matrix.run_playbook(playbook, jobs=int(jobs) or None, report=report, accel=accel)
+    except LabError as e:
+        raise Exit(f"error: {e}", code=e.exit_code) from None
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"kernel": "kernel alias", "reps": "alternated repetitions"})
+def boot(c, kernel="6.12", reps=5):
+    """Benchmark lab.up boot-to-SSH against bare `vng --run ... --exec true` (prints the ratio)."""
+    import sys
+
+    c.run(f"{sys.executable} benchmarks/boot.py --kernel {kernel} --reps {int(reps)}", pty=False)
+
+
+@task(help={"hook": "hook to measure on this machine's kernel (default tracepoint)",
+            "trials": "comma-separated trial counts (default 5,10,20,40)"})
+def repeat(c, hook="tracepoint", trials="5,10,20,40"):
+    """Benchmark: spread (CI width / median) of a host hook row and how it shrinks with more trials."""
+    import sys
+
+    c.run(f"{sys.executable} benchmarks/repeatability.py --hook {hook} --trials {trials}", pty=False)
+
+
+@task(help={"playbook": "matrix playbook to time (default: smoke)"})
+def matrix(c, playbook="smoke"):
+    """Benchmark: a matrix's wall time with guests in parallel vs one after another (prints the ratio)."""
+    import sys
+
+    c.run(f"{sys.executable} benchmarks/matrix.py --playbook {playbook}", pty=False)
+
+
+@task(help={"rounds": "rounds of (kernel bench, lab rows) back to back (default 3)",
+            "duration": "kernel bench seconds per benchmark after its 1 s warm-up (default 5)",
+            "variants": "lab program variants, comma-separated: empty, count (default empty)"})
+def reference(c, rounds=3, duration=5, variants="empty"):
+    """Benchmark: the kernel's own selftests/bpf trigger bench (built from Debian's linux-source) beside
+    the lab's kernel_batch raw_tp / tracepoint rows on this machine; prints both and their ratio."""
+    import sys
+
+    c.run(f"{sys.executable} benchmarks/kernel_bench.py --rounds {int(rounds)} --duration {int(duration)}"
+          f" --variants {variants}", pty=False)
+
+
+@task(help={"kernel": "kernel alias", "playbook": PHELP, "suite": "hooks, maps or tools (default hooks)",
+            "reps": "alternated runs per mode (default 1)"})
+def icount(c, kernel="6.12", playbook="default", suite="hooks", reps=1):
+    """Benchmark: wall time of one suite under plain TCG and under icount (prints the ratio)."""
+    import sys
+
+    c.run(f"{sys.executable} benchmarks/icount_cost.py --kernel {kernel} --playbook {playbook} --suite {suite} "
+          f"--reps {int(reps)}", pty=False)

@@ -1,0 +1,38 @@
+"""What a remote target gets: the agent and the host-built BPF artefacts as a tarball, and the newer
+tool builds (lab/guest/toolbuilds.py) as a second one, pushed only when the tools suite runs there."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+from lab.core.config import ROOT, Paths
+
+TOOLBUILDS = "toolbuilds"  # build/bpf/toolbuilds: newer libbpf-tools with their libraries (lab/guest/toolbuilds.py)
+
+
+def bundle(paths: Paths) -> bytes:
+    """A tarball of what the guest needs: the agent package and the host-built BPF artefacts, without
+    the newer tool builds (~5 MB compressed: only the tools suite uses them, see toolbuilds_bundle)."""
+    def keep(ti: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        if ti.name.endswith("vmlinux.h") or ti.name.startswith(f"bpf/{TOOLBUILDS}"):
+            return None
+        return ti
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(ROOT / "lab" / "agent", arcname="agent",
+                filter=lambda ti: None if "__pycache__" in ti.name else ti)
+        tar.add(paths.build / "bpf", arcname="bpf", filter=keep)
+    return buf.getvalue()
+
+
+def toolbuilds_bundle(paths: Paths) -> bytes | None:
+    """The newer tool builds alone (bpf/toolbuilds/...), or None if none were prepared."""
+    src = paths.build / "bpf" / TOOLBUILDS
+    if not src.is_dir():
+        return None
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(src, arcname=f"bpf/{TOOLBUILDS}")
+    return buf.getvalue()
