@@ -23,6 +23,8 @@ def test(c, k="", fast=False):
 
 @task
 def lint(c):
-    """ruff on the host code, and the guest agent checked for Python 3.8 compatibility."""
+    """ruff on the host code, the guest agent checked for Python 3.8 compatibility, and the layer rule
+    (lab/__init__.py: imports point one way, no import or #include circle)."""
     c.run(f"{sys.executable} -m ruff check .")
+    c.run(f"{sys.executable} -m lab.cli.layers")
     c.run(f"{sys.executable} -m ruff check --target-version py38 --select E,F,W,UP --ignore UP lab/agent")

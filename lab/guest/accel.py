@@ -66,7 +66,7 @@ ICOUNT_ONE_CPU = ("all vCPUs would run in one host thread, one after another; 5.
 
 def guest_size(spec, accelerator: str):
     """The guest size a lab of `accelerator` boots with: `spec`, but one vCPU under icount (a
-    playbooks.VmSpec; its accel unchanged)."""
+    lab/guest/size.py's VmSpec; its accel unchanged)."""
     if accelerator == "icount" and spec.cpus != 1:
         return dataclasses.replace(spec, cpus=1)
     return spec

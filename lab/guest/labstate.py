@@ -20,7 +20,7 @@ from typing import Any
 
 from lab.core.config import LabError
 from lab.guest import vm
-from lab.run.playbooks import VmSpec
+from lab.guest.size import VmSpec
 
 Log = Callable[[str], None]
 

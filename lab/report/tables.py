@@ -5,14 +5,12 @@ talk's two summary tables with a measured column per group. Plain data for the t
 from __future__ import annotations
 
 import math
-from functools import cache
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from lab.core import units
-from lab.core.config import DATA
+from lab.kernels.trigbench import reference_hooks
 from lab.report.plots import group_meta, interval
 from lab.results import stats, unitview
 from lab.results.selectors import select
@@ -222,17 +220,6 @@ def row_tables(df: pd.DataFrame) -> dict[str, Any]:
         "kernel_batch": [kernel_batch_table(d) for _, d in unitview.by_unit(hooks)],
         "tools": per_unit(tools, TOOL_COLS, runs) if not tools.empty else None,
     }
-
-
-@cache
-def reference_hooks() -> dict[str, Any]:
-    """lab/data/reference_hooks.yaml: the kernel bench's published trigger figures (not measured here),
-    with each hook's ns per event over the bench's counting baseline derived from its rates."""
-    ref = yaml.safe_load((DATA / "reference_hooks.yaml").read_text())
-    rates = ref["rates_m_per_s"]
-    ref["added_ns"] = {hook: 1000.0 / rates[name] - 1000.0 / rates[ref["baseline"]]
-                       for hook, name in ref["hooks"].items()}
-    return ref
 
 
 def kernel_batch_table(hooks: pd.DataFrame) -> dict[str, Any]:

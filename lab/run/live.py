@@ -6,14 +6,48 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from lab.run.matrix import Job, Matrix
+
+class Job(Protocol):
+    """What the view reads of a matrix job (lab/run/matrix.py's Job); the matrix imports the view,
+    never the other way round."""
+    kind: str
+    name: str
+    phase: str
+    reason: str
+    status: str
+    kernel_release: str
+    accelerator: str
+    run_id: str
+    rows: dict[str, int]
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def failed(self) -> bool: ...
+
+    @property
+    def seconds(self) -> float | None: ...
+
+
+class Paths(Protocol):
+    @property
+    def results(self) -> Path: ...
+
+
+class Matrix(Protocol):
+    """What the view reads of a matrix run (lab/run/matrix.py's Matrix)."""
+    id: str
+    pb: Any
+    jobs: list[Job]
+    paths: Paths
 
 COLUMNS = ("kernel / target", "phase", "release", "accel", "elapsed")
 

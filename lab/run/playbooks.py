@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,59 +10,12 @@ from typing import Any
 import yaml
 
 from lab.core.config import ROOT, InputError
-from lab.guest.accel import check_name
+from lab.guest.size import VmSpec, memory_bytes, vm_spec  # noqa: F401 (re-exported for the run layer)
 
 KNOWN_SUITES = ("hooks", "maps", "tools")
 
 
-MEMORY_RE = re.compile(r"^([1-9][0-9]*)([KMGT]?)$", re.IGNORECASE)
 VM_KEYS = ("cpus", "memory", "accel")
-
-
-@dataclass(frozen=True)
-class VmSpec:
-    cpus: int = 2
-    memory: str = "2G"
-    accel: str = ""  # kvm | icount | tcg; "" = KVM where it works, else icount (lab/guest/accel.py)
-
-    def __str__(self) -> str:
-        return f"{self.cpus} vCPU{'s' if self.cpus != 1 else ''}, {self.memory} memory"
-
-    def with_accel(self, accel: str) -> VmSpec:
-        """The same size with `accel` asked for (a task's --accel wins over the playbook's vm.accel)."""
-        return VmSpec(self.cpus, self.memory, accel or self.accel)
-
-    def same_size(self, other: VmSpec) -> bool:
-        return self.cpus == other.cpus and memory_bytes(self.memory) == memory_bytes(other.memory)
-
-
-def memory_bytes(memory: str) -> int:
-    """QEMU's -m size in bytes: 2G, 512M, 1048576K; a bare number is MiB."""
-    m = MEMORY_RE.match(str(memory).strip())
-    if not m:
-        raise ValueError(memory)
-    return int(m.group(1)) << {"": 20, "K": 10, "M": 20, "G": 30, "T": 40}[m.group(2).upper()]
-
-
-def vm_spec(cpus: object = 2, memory: object = "2G", accel: object = "") -> VmSpec:
-    """A checked VmSpec: cpus a positive integer, memory a size like 2G or 512M (a bare integer is MiB).
-    Raises ValueError with what is wrong."""
-    problems = []
-    if isinstance(cpus, str) and cpus.strip().isdigit():
-        cpus = int(cpus)
-    if isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1:
-        problems.append(f"cpus must be a positive integer, not {cpus!r}")
-    if isinstance(memory, int) and not isinstance(memory, bool) and memory > 0:
-        memory = f"{memory}M"
-    if not isinstance(memory, str) or not MEMORY_RE.match(memory.strip()):
-        problems.append(f"memory must be a size like 2G or 512M, not {memory!r}")
-    try:
-        accel = check_name(str(accel or ""), "accel")
-    except ValueError as e:
-        problems.append(str(e))
-    if problems:
-        raise ValueError("; ".join(problems))
-    return VmSpec(cpus=int(cpus), memory=str(memory).strip().upper(), accel=str(accel))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
