@@ -78,7 +78,7 @@ SUITES = {
         overhead_cpu_pct=NUM,  # the same loss in work per second of the stressors' own CPU time
         overhead_cpu_samples=list,
         events=int,  # runs of the tool's programs in the proof phase
-        cpu_total=NUM,  # decomposition (toolcost.py), CPU ms per second of load: agent medians
+        cpu_total=NUM,  # decomposition (tools/cost.py), CPU ms per second of load: agent medians
         cpu_exec=NUM,
         cpu_user=NUM,
         cpu_unexplained=NUM,
@@ -95,7 +95,7 @@ SUITES = {
         verifier_detail=dict,
         verifier_why=str,
         tools_combined=list,  # tool "all": the tools started together (method combined_abba)
-        map_count=dict,  # the counting phase: map-operation calls/s per function and op (mapaccess.py)
+        map_count=dict,  # the counting phase: map-operation calls/s per function and op (tools/mapaccess.py)
     ),
 }
 

@@ -20,7 +20,7 @@ from lab.results.frame import group_label
 from lab.results.store import LoadedRun
 
 Params = dict[str, dict[str, Any]]  # suite -> its parameters, as the playbook gave them
-# The agent's defaults for the parameters a claim may expect (lab/agent/hooks/suite.py, maps.py, tools.py).
+# The agent's defaults for the parameters a claim may expect (lab/agent/hooks/suite.py, maps/suite.py, tools/suite.py).
 DEFAULTS: dict[str, Any] = {
     "hooks.hooks": None,  # every hook
     "hooks.variants": ["body", "empty"],

@@ -134,7 +134,7 @@ def extract(suite: Suite, version: str, dest: Path, tools: tuple[str, ...] = tup
 
 
 def command(dest: Path, tool: str) -> list[str]:
-    """How a tool of an extracted build is started (the agent's toolbuild.Bundled builds the same)."""
+    """How a tool of an extracted build is started (the agent's tools/builds.py Bundled builds the same)."""
     lib = dest / "lib"
     return [str(lib / LOADER), "--inhibit-cache", "--library-path", str(lib), "--argv0", tool, str(dest / "bin" / tool)]
 

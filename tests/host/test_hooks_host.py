@@ -1,6 +1,6 @@
 """Hook suite on this machine's own kernel: real programs, real attach, real counts.
 
-What this host allows (see README "Hook suite"): tracepoint, raw_tp, uprobe and software perf
+What this host allows (see docs/hooks.md): tracepoint, raw_tp, uprobe and software perf
 events work; kprobe (no kprobe PMU, no legacy kprobe_events) and fentry (EPERM) are refused,
 which must come back as `unsupported` rows carrying libbpf's/the kernel's text, not as a skip.
 """

@@ -49,7 +49,7 @@ MAP_KERNEL_METHODS = ("bpf_loop in BPF_PROG_TEST_RUN (tc), kernel test-run timer
 ICOUNT_TOLERANCE = dict({"kernel_batch": 0.005}, **{m: 0.02 for m in MAP_KERNEL_METHODS})
 DRIFT_MIN_BLOCK_NS = 1e6
 TIMED = ("wall_abba", "cpu_abba", "kernel_batch", "talk_stime", "talk_jiffies", "bpf_stats",
-         "throughput_abba")  # the last: perf_event's wall-time rows (hookperf.py)
+         "throughput_abba")  # the last: perf_event's wall-time rows (hooks/perf.py)
 TREND_MIN_TRIALS = 6
 TICK_METHODS = ("talk_stime", "talk_jiffies")  # getrusage / stime ticks: no meaning under icount
 

@@ -5,7 +5,7 @@ A mixin of maps.MapSuite (it uses the suite's kern_row, row and base): each meth
                    "shared" (all on the same K keys) or "disjoint" (each thread its own K keys, their
                    array values at least 128 bytes apart, so no cache line is shared either)
   collision_rows   hash with BPF_F_ZERO_SEED, key_space "collide" (K keys in one bucket) or "spread"
-                   (a bucket each), lookups and updates; keys from mapkeys.py, their placement proved
+                   (a bucket each), lookups and updates; keys from maps/keys.py, their placement proved
                    by the kernel's iteration order before timing (else the row is invalid)
   occupancy_rows   key_space "occupancy-NN": the same W keys looked up in maps filled with other keys
                    to NN% of max_entries (chain lengths grow, the working set does not)

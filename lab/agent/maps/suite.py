@@ -43,7 +43,7 @@ Experiments that isolate one cause each (results/README.md, "maps"):
   contention  key_space "contention", contention "shared" (one pinned thread per CPU, all updating
               the same K keys) or "disjoint" (each thread its own K keys), nkeys K, threads N;
   collisions  hash with BPF_F_ZERO_SEED (flags 0x40), key_space "collide" (K keys in one bucket) or
-              "spread" (K keys, a bucket each), keys chosen here (mapkeys.py) and their placement
+              "spread" (K keys, a bucket each), keys chosen here (maps/keys.py) and their placement
               checked against the kernel's iteration order (a mismatch makes the row invalid);
   occupancy   key_space "occupancy-NN": the same W keys looked up in a map filled with other keys to
               NN% of max_entries (this replaced the fill-NN rows, whose working set grew with the fill).
@@ -67,7 +67,7 @@ DEFAULT_TYPES = ["array", "percpu_array", "hash", "hash:1", "percpu_hash", "perc
                  "lru_hash", "lru_percpu_hash"]
 TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead figures"
 KEY_SIZE, VALUE_SIZE = 4, 8
-# The talk's setup (TALK.md Part 3): kernel 6.2, 16 CPUs; its figures live in lab/data/talk_maps.yaml.
+# The talk's setup (the talk, part 3: map types): kernel 6.2, 16 CPUs; its figures live in lab/data/talk_maps.yaml.
 TALK_VERSION, TALK_CPUS = (6, 2), 16
 BOUNDED_LOOPS = 256  # MB_BOUNDED_LOOPS of bpf/tools/mapbench.h
 LOOP_DRIVERS = ("auto", "bounded")

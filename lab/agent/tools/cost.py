@@ -2,7 +2,7 @@
 
 The talk names five sources of an eBPF tool's overhead: user-space processing, map access, hook
 triggering, the verifier and running the program in the kernel. Per timed trial with the tool
-(tools.py), this module reads, all in one unit (CPU milliseconds per second of load):
+(tools/suite.py), this module reads, all in one unit (CPU milliseconds per second of load):
 
   total        the throughput-derived cost: the trial's throughput lost (fraction) x the CPU time
                per second the load used without the tool (its stress-ng process tree's utime+stime
@@ -15,7 +15,7 @@ triggering, the verifier and running the program in the kernel. Per timed trial 
                pollution, and noise.
 The verifier is a one-time cost, not per second: exec-to-attached time of each start and each
 program's verified_insns (bpf_prog_info, kernels >= 5.16). Map access is counted in a phase of
-its own (mapaccess.py; the host costs it with the map suite and carves it out of exec); the tool's
+its own (tools/mapaccess.py; the host costs it with the map suite and carves it out of exec); the tool's
 maps are described (type, entries, memlock, live entries of hash maps). Standard library only; raw samples, the host
 computes intervals.
 """
@@ -49,14 +49,14 @@ CPU_NOTE = ("CPU ms per second of load; total = throughput lost x the load's CPU
             "unexplained = total - exec - user; incontext = the loss per CPU second x the load's CPU/s with "
             "the tool (the tool's cost inside the load's processes), incontext_unexplained = incontext - exec")
 NOT_SEPARABLE = {
-    "map_access": "not separable: not counted here (the counting phase, mapaccess.py, replaces this with "
+    "map_access": "not separable: not counted here (the counting phase, tools/mapaccess.py, replaces this with "
                   "its counts or the kernel's reason); map helper calls stay inside exec (user-space map "
                   "reads are in user, as syscall time)",
     "triggering": "not separable in the agent: hook dispatch outside the timed program run is inside "
                   "unexplained; the host joins each program's runs/s (program_detail) with the hook "
                   "suite's dispatch cost of its attach type in the same run (lab/analysis/toolparts.py)",
     "verifier_time": "not measured: the proof run did not start the tool with the verifier-statistics "
-                     "shim (toolverif.py)",
+                     "shim (tools/verifier.py)",
 }
 
 _libc = None

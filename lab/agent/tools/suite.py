@@ -23,9 +23,9 @@ Parameters (playbook `suites.tools`, all optional):
   combined (true: after the tools one by one, every tool that ran at once, row tool "all",
             method "combined_abba", load the union of theirs)
   tool_dir ("/usr/sbin": where the libbpf-tools binaries are)
-  tool_build ("auto": the packaged build, else a newer one the kernel accepts; toolbuild.py)
+  tool_build ("auto": the packaged build, else a newer one the kernel accepts; tools/builds.py)
   map_count (true: after the proof run, a counting phase of count_seconds (proof_seconds) under the
-            same load with the map-operation counter attached, mapaccess.py; row field map_count)
+            same load with the map-operation counter attached, tools/mapaccess.py; row field map_count)
 
 The disk stressor writes to the lab's scratch disk when the machine has one (lab guests do: their
 root is 9p and /tmp lives in memory, so biolatency would see no block I/O), else to a temporary
@@ -39,7 +39,7 @@ stressors' own CPU time (usr+sys), which other tasks preempting the load do not 
 cpu_abba: on a shared machine its interval is the narrower; it leaves out the tool process's
 competition for the CPUs, measured as the user-space part instead); per_stressor
 (median loss % per stressor), events (program runs in the proof phase), programs (how many).
-Beside the total, where it comes from (toolcost.py): per trial, the throughput-derived CPU cost and
+Beside the total, where it comes from (tools/cost.py): per trial, the throughput-derived CPU cost and
 the parts measured from counters (program run time, the tool's own CPU), the remainder unexplained;
 the one-time load cost (exec to attached, verified_insns) and the tool's maps.
 """
@@ -241,7 +241,7 @@ class ToolSuite:
         """One run of the load with the tools attached (started one after the other), with their
         counters around it. A program is a tool's if it appeared while that tool started and the
         tool's process holds it (fdinfo), so programs other processes load meanwhile are not.
-        verifier: start them with the verifier-statistics shim (toolverif.py; the proof run)."""
+        verifier: start them with the verifier-statistics shim (tools/verifier.py; the proof run)."""
         procs, owner, verif = [], {}, {}
         shim = self.ctx.path(toolverif.SHIM)
         try:
@@ -285,7 +285,7 @@ class ToolSuite:
                     load_ms=sum(p.lab_load_ms for p in procs), programs=len(owner), verifier=vf)
 
     def map_fields(self, names, load):
-        """map_count (the counting phase, mapaccess.py), or why map access stays inside exec."""
+        """map_count (the counting phase, tools/mapaccess.py), or why map access stays inside exec."""
         if not self.map_count:
             return {}, mapaccess.OFF
         try:
