@@ -19,7 +19,7 @@ import traceback
 from . import schema
 from .common import Context, Interrupted, cleanup_after, install_signal_handlers, kill_group_members
 
-SUITES = ("hooks", "maps", "tools")
+SUITES = tuple(schema.SUITES)  # the registry of suites: lab/agent/schema.py
 
 
 def main(argv=None):

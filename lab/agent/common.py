@@ -11,6 +11,9 @@ import sys
 
 from . import schema
 
+# every timed row under plain TCG carries this note: its figures are not overhead figures
+TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead figures"
+
 
 def cpu_model():
     try:

@@ -15,13 +15,13 @@ from typing import Any
 
 import pandas as pd
 
+from lab.agent.hooks import table as hook_table
 from lab.analysis.compare import ICOUNT_TOLERANCE, tolerance
 from lab.core import units
 from lab.results import stats, unitview
 from lab.results.selectors import select
 
-HOOK_ORDER = ("raw_tp", "tp_btf", "fentry", "fexit", "fmod_ret", "tracepoint", "kprobe", "kprobe_multi",
-              "kretprobe", "uprobe", "uretprobe")
+HOOK_ORDER = hook_table.shown(hook_table.on("batch") + hook_table.on("uprobe"))
 MAP_SEL = {"suite": "maps", "driver": "kernel", "key_space": "dense", "contention": "1cpu",
            "operation": ["update", "lookup"]}
 

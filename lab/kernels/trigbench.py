@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from lab.agent.hooks import table as hook_table
 from lab.core.config import DATA, LabError, Paths
 from lab.kernels.debarchive import Suite, natural
 
@@ -315,7 +316,7 @@ def run(binary: Path, name: str, cpu: int = 0, warmup: int = 1, duration: int = 
 
 # the lab's hook programs (bpf/hook_*.bpf.c); the bench's own bench_trigger_* are not counted: they
 # are ours while it runs and linger a moment after it exits (a link is released from a workqueue)
-HOOK_PREFIXES = ("raw_tp_", "tracepoint_", "tp_btf_", "kprobe_", "kretprobe_", "fentry_", "fexit_", "fmod_ret_")
+HOOK_PREFIXES = tuple(hook_table.HOOKS[h].prog + "_" for h in hook_table.on("batch"))
 
 
 def foreign_hooks() -> list[str]:

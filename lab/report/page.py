@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from lab.agent import schema
 from lab.analysis import claims, expected, insntable, ranks
 from lab.analysis.claims import TCG_NOTE
 from lab.core import units
@@ -90,7 +91,7 @@ def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
         "claims": by_claim, "verdicts": verdicts, "plots": {}, "perf_cost": [],
         "tables": {"hooks": [], "maps": [], "memlock": None, "tools": None, "kernel_batch": []},
         "lacking": {"head": [], "rows": []}, "tool_parts": [], "insn_matrix": [], "ranks": None,
-        "suites_absent": [s for s in ("hooks", "maps", "tools") if df.empty or select(df, {"suite": s}).empty],
+        "suites_absent": [s for s in schema.SUITES if df.empty or select(df, {"suite": s}).empty],
     }
     if df.empty:
         ctx["talk_maps"], ctx["talk_hooks"] = [], []

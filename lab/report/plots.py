@@ -17,12 +17,13 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from lab.agent.hooks import table as hook_table
 from lab.core import units
 from lab.results import stats, unitview
 from lab.results.selectors import select
 
-OPEN_PATH_HOOKS = ("kprobe", "kretprobe", "kprobe_multi", "fentry", "fexit", "tracepoint", "raw_tp", "tp_btf")
-OTHER_HOOKS = ("uprobe", "uretprobe", "xdp", "xdp_drv", "socket_filter")
+OPEN_PATH_HOOKS = hook_table.on("open")
+OTHER_HOOKS = hook_table.on("uprobe") + hook_table.on("net")
 Bar = tuple[stats.Interval | None, str]  # interval (None: no ok row) and the status to show instead
 
 
@@ -151,7 +152,7 @@ def plot_hooks(df: pd.DataFrame, out: Path, hooks: tuple[str, ...], name: str) -
 
 
 BATCH = {"suite": "hooks", "method": "kernel_batch"}
-BATCH_ORDER = ("raw_tp", "tp_btf", "fentry", "fexit", "fmod_ret", "tracepoint", "kprobe", "kprobe_multi", "kretprobe")
+BATCH_ORDER = hook_table.shown(hook_table.on("batch"))
 
 
 def plot_batch(df: pd.DataFrame, out: Path, sfx: str = "") -> Path | None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from lab.agent.hooks import table as hook_table
 from lab.core import units
 from lab.kernels.trigbench import reference_hooks
 from lab.report.plots import group_meta, interval
@@ -315,7 +316,8 @@ def talk_tables(df: pd.DataFrame, talk: dict[str, Any]) -> tuple[dict[str, Any],
                 rows = select(g, {"suite": "hooks", "hook": t["key"], "variant": "body", "method": "wall_abba"})
                 if rows.empty:
                     rows = select(g, {"suite": "hooks", "hook": t["key"], "variant": "body"})
-                unit = unitview.suffix(gunit[name]) + ("/packet" if t["key"] in ("xdp", "xdp_drv") else "/event")
+                xdp = t["key"] in hook_table.HOOKS and hook_table.HOOKS[t["key"]].kind == "xdp"
+                unit = unitview.suffix(gunit[name]) + ("/packet" if xdp else "/event")
                 cells.append(_cell(rows, unit))
         hooks_rows.append(cells)
     extra = {"unit": funit, "title": unitview.tag(funit), "note": unitview.note(funit)}

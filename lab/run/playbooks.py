@@ -9,10 +9,11 @@ from typing import Any
 
 import yaml
 
+from lab.agent import schema
 from lab.core.config import ROOT, InputError
 from lab.guest.size import VmSpec, memory_bytes, vm_spec  # noqa: F401 (re-exported for the run layer)
 
-KNOWN_SUITES = ("hooks", "maps", "tools")
+KNOWN_SUITES = tuple(schema.SUITES)  # the registry of suites: lab/agent/schema.py
 
 
 VM_KEYS = ("cpus", "memory", "accel")

@@ -30,7 +30,7 @@ and must equal the triggers exactly; so must the counting driver's own count.
 import subprocess
 
 from ..common import median_ci, timing_fields
-from .table import ATTACH, syscall_point
+from .table import ATTACH, HOOKS, on, syscall_point
 
 PER_KERNEL = "in-kernel trigger"
 COUNT_NOTE = ("the kernel bench's program: no tgid filter, an atomic add to this CPU's counter "
@@ -43,8 +43,8 @@ FMODRET_POINT = ("fmod_ret bpf_modify_return_test_tp (the kfunc the driver calls
                  "so the kfunc runs)")
 # hook: (trigger, attach kind): function hooks on the helper, tracepoint hooks on bpf_trigger_tp
 BATCH_HOOKS = {h: ("helper" if family == "function" else "kfunc", kind) for h, (kind, family) in ATTACH.items()}
-BATCH_HOOKS["fmod_ret"] = ("kfunc", "fmod_ret")
-BATCH_ONLY = ("fmod_ret",)  # no open-path rows
+BATCH_HOOKS.update((h, ("kfunc", HOOKS[h].kind)) for h in on("batch") if h not in ATTACH)
+BATCH_ONLY = tuple(h for h in on("batch") if h not in ATTACH)  # no open-path rows (fmod_ret)
 PGID_POINT = {h: syscall_point(h, "", "getpgid", 121) for h, (_, family) in ATTACH.items() if family == "tracepoint"}
 
 

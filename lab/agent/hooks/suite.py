@@ -39,7 +39,7 @@ import os
 import shutil
 import subprocess
 
-from ..common import check_params, median_ci, timing_fields
+from ..common import TCG_NOTE, check_params, median_ci, timing_fields
 from .batch import (
     BATCH_HOOKS,
     BATCH_ONLY,
@@ -52,26 +52,20 @@ from .batch import (
 )
 from .gates import Gates, measure_gated
 from .perf import perf_rows_from_records
-from .table import ATTACH, syscall_point
+from .table import ATTACH, on, syscall_point
+from .table import HOOKS as HOOKS_TABLE
 
 # hook: (program prefix, attach point)
 OPEN_HOOKS = {h: (h, syscall_point(h, "do_sys_openat2", "openat", 257)) for h in ATTACH}
-UPROBE_HOOKS = {
-    "uprobe": ("uprobe", "uprobe hookbench:%s"),
-    "uretprobe": ("uretprobe", "uretprobe hookbench:%s"),
-}
+UPROBE_HOOKS = {h: (HOOKS_TABLE[h].prog, HOOKS_TABLE[h].point) for h in on("uprobe")}
 # uprobe targets: function in hookbench and what x86 does with its first instruction
 UPROBE_TARGETS = {
     "lea": ("lab_uprobe_target", "first instruction lea: single-stepped out of line"),
     "nop": ("lab_uprobe_nop", "first instruction nop: emulated, no single-step"),
 }
 PER = {"open": "openat+close", "uprobe": "call", "net": "datagram"}
-NET_HOOKS = {
-    "xdp": ("xdp", "XDP generic (SKB) mode on veth vrx, UDP from a peer netns"),
-    "xdp_drv": ("xdp", "XDP native (driver) mode on veth vrx, run from its NAPI poll, UDP from a peer netns"),
-    "socket_filter": ("socket", "SO_ATTACH_BPF on the receiving UDP socket"),
-}
-HOOKS = list(OPEN_HOOKS) + list(BATCH_ONLY) + list(UPROBE_HOOKS) + ["perf_event"] + list(NET_HOOKS)
+NET_HOOKS = {h: (HOOKS_TABLE[h].prog, HOOKS_TABLE[h].point) for h in on("net")}
+HOOKS = list(HOOKS_TABLE)  # every attach type, in the registry's order
 
 VARIANTS = ("body", "empty", "heavy", "count")
 BATCH_VARIANTS = ("count",)  # kernel_batch only: the kernel bench's own program (hook_batch.bpf.c)
@@ -90,7 +84,6 @@ def check(params):
                               "batch", "batch_trials", "batch_block_ms"))
 
 
-TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead figures"
 
 
 TICKS_UNDER_ICOUNT = ("not measurable in guest instructions: the talk's stime and jiffies figures count "

@@ -1,20 +1,64 @@
-"""The attach types the hook suite measures on two workloads (the open path, lab/agent/hooks/suite.py, and
-in-kernel triggers, lab/agent/hooks/batch.py), in one table: each hook's attach kind as libbpf names it
-and its family. Function hooks attach to a kernel function (do_sys_openat2; bpf_get_numa_node_id for
-kernel_batch), tracepoint hooks to a tracepoint (the syscall's own, or sys_enter filtered to its
-number; bpf_test_run:bpf_trigger_tp for kernel_batch)."""
+"""The attach types the hook suite measures: the one registry of them (guest agent and host read it).
 
-ATTACH = {
-    # hook: (attach kind, family)
-    "kprobe": ("kprobe", "function"),
-    "kretprobe": ("kretprobe", "function"),
-    "kprobe_multi": ("kprobe.multi", "function"),
-    "tracepoint": ("tracepoint", "tracepoint"),
-    "raw_tp": ("raw_tracepoint", "tracepoint"),
-    "tp_btf": ("tp_btf", "tracepoint"),
-    "fentry": ("fentry", "function"),
-    "fexit": ("fexit", "function"),
-}
+Each entry says how libbpf names its attach kind, its family, the workloads it runs on, its program
+prefix in the BPF objects (programs PREFIX_empty / _body / _heavy, and _count under kernel_batch) and,
+for hooks that are not on the open path, where it attaches. Everything else derives from here: the
+suite's hook lists and parameters, the kernel_batch table, the plots' and tables' groups and order,
+the reference bench's program names. Adding an attach type: its programs in bpf/hook_*.bpf.c, an
+entry here, and (only if it attaches in a new way) a mode of the C helper (docs/extending.md).
+
+Workloads: "open" (openat+close, lab/agent/hooks/suite.py), "batch" (kernel_batch: in-kernel triggers,
+lab/agent/hooks/batch.py), "uprobe" (a call in the helper), "perf" (perf_event samples), "net" (a
+datagram through veth). Function hooks attach to a kernel function (do_sys_openat2 on the open path;
+bpf_get_numa_node_id under kernel_batch); tracepoint hooks to a tracepoint (the syscall's own, or
+sys_enter filtered to its number; bpf_test_run:bpf_trigger_tp under kernel_batch).
+Standard library only.
+"""
+
+from collections import OrderedDict, namedtuple
+
+Hook = namedtuple("Hook", "kind family workloads prog point")
+OPEN_BATCH = ("open", "batch")
+
+HOOKS = OrderedDict([
+    # name: Hook(libbpf attach kind, family, workloads, program prefix, attach point off the open path)
+    ("kprobe", Hook("kprobe", "function", OPEN_BATCH, "kprobe", "")),
+    ("kretprobe", Hook("kretprobe", "function", OPEN_BATCH, "kretprobe", "")),
+    ("kprobe_multi", Hook("kprobe.multi", "function", OPEN_BATCH, "kprobe_multi", "")),
+    ("tracepoint", Hook("tracepoint", "tracepoint", OPEN_BATCH, "tracepoint", "")),
+    ("raw_tp", Hook("raw_tracepoint", "tracepoint", OPEN_BATCH, "raw_tp", "")),
+    ("tp_btf", Hook("tp_btf", "tracepoint", OPEN_BATCH, "tp_btf", "")),
+    ("fentry", Hook("fentry", "function", OPEN_BATCH, "fentry", "")),
+    ("fexit", Hook("fexit", "function", OPEN_BATCH, "fexit", "")),
+    ("fmod_ret", Hook("fmod_ret", "function", ("batch",), "fmod_ret", "")),
+    ("uprobe", Hook("uprobe", "uprobe", ("uprobe",), "uprobe", "uprobe hookbench:%s")),
+    ("uretprobe", Hook("uretprobe", "uprobe", ("uprobe",), "uretprobe", "uretprobe hookbench:%s")),
+    ("perf_event", Hook("perf_event", "perf", ("perf",), "perf_event", "")),
+    ("xdp", Hook("xdp", "net", ("net",), "xdp", "XDP generic (SKB) mode on veth vrx, UDP from a peer netns")),
+    ("xdp_drv", Hook("xdp", "net", ("net",),
+                     "xdp", "XDP native (driver) mode on veth vrx, run from its NAPI poll, UDP from a peer netns")),
+    ("socket_filter", Hook("socket", "net", ("net",), "socket", "SO_ATTACH_BPF on the receiving UDP socket")),
+])
+
+# The order figures are shown in (tables, plots, the instruction matrix): the kernel bench's order,
+# cheapest first as it publishes them; hooks not named here follow in registry order.
+SHOW_ORDER = ("raw_tp", "tp_btf", "fentry", "fexit", "fmod_ret", "tracepoint", "kprobe", "kprobe_multi", "kretprobe",
+              "uprobe", "uretprobe")
+
+
+def on(workload):
+    """The hooks that run on a workload, in registry order."""
+    return tuple(h for h, e in HOOKS.items() if workload in e.workloads)
+
+
+def shown(hooks):
+    """`hooks` in the order figures are shown."""
+    rank = {h: i for i, h in enumerate(SHOW_ORDER + tuple(h for h in HOOKS if h not in SHOW_ORDER))}
+    return tuple(sorted(hooks, key=lambda h: rank.get(h, len(rank))))
+
+
+# hook: (attach kind, family) of the hooks on the open path (and, but for fmod_ret, kernel_batch)
+ATTACH = OrderedDict((h, (HOOKS[h].kind, HOOKS[h].family)) for h in on("open"))
 
 
 def syscall_point(hook, function, syscall, nr):

@@ -12,8 +12,9 @@ A mixin of maps.MapSuite (it uses the suite's kern_row, row and base): each meth
 """
 
 from . import keys as mapkeys
+from . import registry as map_types
 
-CONTENTION_TYPES = ["array", "percpu_array", "hash", "percpu_hash"]
+CONTENTION_TYPES = map_types.CONTENTION_TYPES
 
 
 def disjoint_size(ncpus, nkeys):

@@ -39,9 +39,7 @@ BPF_F_MMAPABLE = 1 << 10
 HASHTAB_MAP_LOCK_COUNT = 8
 PTR = 8  # sizeof(void *), x86_64
 
-HASH_TYPES = ("hash", "percpu_hash", "lru_hash", "lru_percpu_hash")
-ARRAY_TYPES = ("array", "percpu_array")
-PERCPU_TYPES = ("percpu_array", "percpu_hash", "lru_percpu_hash")
+from .registry import ARRAY_TYPES, HASH_TYPES, PERCPU_TYPES  # noqa: E402 (the registry: registry.py)
 
 # sizeof() of the kernel structs the 6.4+ model needs, from Debian 6.12.117's BTF (the host kernel
 # of this lab, 6.18, has bpf_htab 832 and bpf_array 312: struct sizes change between versions,

@@ -58,14 +58,13 @@ import json
 import platform
 import subprocess
 
-from ..common import ICOUNT_SERIAL, check_params, timing_fields
+from ..common import ICOUNT_SERIAL, TCG_NOTE, check_params, timing_fields
 from . import memlock
+from . import registry as map_types
 from .experiments import CONTENTION_TYPES, Experiments, disjoint_size
 from .mem import make_cgroup, memory_fields, remove_cgroup
 
-DEFAULT_TYPES = ["array", "percpu_array", "hash", "hash:1", "percpu_hash", "percpu_hash:1",
-                 "lru_hash", "lru_percpu_hash"]
-TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead figures"
+DEFAULT_TYPES = map_types.DEFAULT_TYPES
 KEY_SIZE, VALUE_SIZE = 4, 8
 # The talk's setup (the talk, part 3: map types): kernel 6.2, 16 CPUs; its figures live in lab/data/talk_maps.yaml.
 TALK_VERSION, TALK_CPUS = (6, 2), 16

@@ -25,6 +25,8 @@ import os
 import resource
 import struct
 
+from ..maps import registry as map_types
+
 SYS_BPF = 321  # x86_64
 BPF_MAP_GET_NEXT_KEY = 4
 BPF_PROG_GET_NEXT_ID = 11
@@ -36,11 +38,8 @@ BPF_STATS_RUN_TIME = 0
 PROG_INFO_LEN = 232  # struct bpf_prog_info up to attach_btf_id (5.16+); older kernels fill less
 VERIFIED_INSNS_OFF = 216
 MAP_INFO_LEN = 40
-HASH_MAPS = {1, 5, 9, 10}  # hash, percpu_hash, lru_hash, lru_percpu_hash
-MAP_TYPES = {1: "hash", 2: "array", 3: "prog_array", 4: "perf_event_array", 5: "percpu_hash",
-             6: "percpu_array", 7: "stack_trace", 8: "cgroup_array", 9: "lru_hash", 10: "lru_percpu_hash",
-             12: "array_of_maps", 13: "hash_of_maps", 19: "sk_storage", 27: "ringbuf", 28: "inode_storage",
-             29: "task_storage", 30: "bloom_filter", 31: "user_ringbuf"}
+HASH_MAPS = map_types.HASH_IDS
+MAP_TYPES = map_types.KERNEL_IDS
 PROG_TYPES = {1: "socket_filter", 2: "kprobe", 5: "tracepoint", 7: "xdp", 8: "perf_event",
               17: "raw_tracepoint", 26: "tracing", 30: "lsm"}
 LIVE_ENTRIES_LIMIT = 100000

@@ -52,7 +52,7 @@ import tempfile
 import threading
 import time
 
-from ..common import check_params, median_ci, stopping
+from ..common import TCG_NOTE, check_params, median_ci, stopping
 from ..scratch import SCRATCH_LABEL, SCRATCH_MOUNT, ext4_label, mount_scratch  # noqa: F401 (vm.py, tests)
 from . import attach as toolattach
 from . import builds as toolbuild
@@ -89,7 +89,6 @@ WATCHED = {
 PARAMS = ("tools", "trials", "seconds", "proof_seconds", "load", "loads", "combined", "tool_dir", "tool_build",
           "map_count", "count_seconds")
 PORTED = ("sock", "sockmany", "udp")  # stressors that bind a fixed default port (22000, 24000, 7000)
-TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead figures"
 
 
 def check(params):
