@@ -68,7 +68,7 @@ DEFAULT_TYPES = map_types.DEFAULT_TYPES
 KEY_SIZE, VALUE_SIZE = 4, 8
 # The talk's setup (the talk, part 3: map types): kernel 6.2, 16 CPUs; its figures live in lab/data/talk_maps.yaml.
 TALK_VERSION, TALK_CPUS = (6, 2), 16
-BOUNDED_LOOPS = 256  # MB_BOUNDED_LOOPS of bpf/tools/mapbench.h
+BOUNDED_LOOPS = 256  # MB_BOUNDED_LOOPS of the C helper (checked: tests/host/test_registries.py)
 LOOP_DRIVERS = ("auto", "bounded")
 
 
