@@ -6,8 +6,6 @@ SSH, or a remote machine (`ssh://user@host[:port]`). Same agent, same rows.
 
 from __future__ import annotations
 
-import codecs
-import collections
 import io
 import json
 import os
@@ -18,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,9 +27,9 @@ from lab.core import interrupt, units
 from lab.core.config import ROOT, LabError, Paths
 from lab.guest.accel import ICOUNT_FACTS_CMD, icount_facts
 from lab.guest.bundle import bundle, toolbuilds_bundle
-from lab.run.outcome import TAIL, AgentExit, GuestHung, HangWatch, SuiteResult, error_row
+from lab.run.outcome import AgentExit, GuestHung, HangWatch, SuiteResult, error_row
+from lab.run.streams import LineSink, LineSplitter, StderrTail
 
-LineSink = Callable[[str], None]
 # what a progress line names for each row, in this order (absent fields are skipped)
 PROGRESS_KEYS = ("hook", "variant", "freq_hz", "map_type", "key_space", "operation", "driver",
                  "contention", "max_entries", "tool", "method")
@@ -49,46 +46,6 @@ class Target(Protocol):
     def run_agent(self, agent_args: list[str], on_row: LineSink) -> AgentExit: ...
 
     def describe(self) -> dict[str, Any]: ...
-
-
-class LineSplitter(io.TextIOBase):
-    """A writable stream that hands complete lines to a callback; `feed` takes raw bytes."""
-
-    def __init__(self, on_line: LineSink):
-        self.on_line = on_line
-        self.buf = ""
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def write(self, s: str) -> int:
-        self.buf += s
-        while "\n" in self.buf:
-            line, self.buf = self.buf.split("\n", 1)
-            self.on_line(line)
-        return len(s)
-
-    def feed(self, data: bytes) -> None:
-        self.write(self.decoder.decode(data))
-
-    def flush(self) -> None:
-        pass
-
-    def leftover(self) -> str:
-        """A last line without its newline (the writer died mid-line): never a row."""
-        rest, self.buf = self.buf, ""
-        return rest
-
-
-class StderrTail(LineSplitter):
-    """The agent's stderr: echoed as it comes, its last lines kept for the run's outcome."""
-
-    def __init__(self) -> None:
-        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL)
-        super().__init__(self._line)
-
-    def _line(self, line: str) -> None:
-        self.tail.append(line)
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
 
 
 def _exited(pid: int) -> bool:

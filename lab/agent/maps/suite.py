@@ -54,7 +54,6 @@ loop_ns), threads, agg_ns_per_op (wall time / all threads' operations), memlock_
 memlock_terms, real_memory_peak, cgroup, possible_cpus, talk_setup_predicted.
 """
 
-import json
 import platform
 import subprocess
 
@@ -62,6 +61,7 @@ from ..common import ICOUNT_SERIAL, TCG_NOTE, check_params, timing_fields
 from . import memlock
 from . import registry as map_types
 from .experiments import CONTENTION_TYPES, Experiments, disjoint_size
+from .helper import Failed, Refused, run_mapbench, timed_fields, validity  # noqa: F401 (tests')
 from .mem import make_cgroup, memory_fields, remove_cgroup
 
 DEFAULT_TYPES = map_types.DEFAULT_TYPES
@@ -70,33 +70,6 @@ KEY_SIZE, VALUE_SIZE = 4, 8
 TALK_VERSION, TALK_CPUS = (6, 2), 16
 BOUNDED_LOOPS = 256  # MB_BOUNDED_LOOPS of the C helper (checked: tests/host/test_registries.py)
 LOOP_DRIVERS = ("auto", "bounded")
-
-
-class Refused(Exception):
-    """The kernel refused (helper exit 2): an unsupported row."""
-
-
-class Failed(Exception):
-    """Anything else went wrong: an error row."""
-
-
-def run_mapbench(helper, mode, args, timeout=1800):
-    """The helper's record (its first JSON line; an "order" line, if any, becomes its "order" field)."""
-    proc = subprocess.run([helper, mode] + [str(a) for a in args], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
-    text = " | ".join(ln.strip() for ln in proc.stderr.splitlines() if ln.strip())[-1500:]
-    if proc.returncode == 2:
-        raise Refused(text or "refused")
-    if proc.returncode != 0:
-        raise Failed("mapbench %s exit %d: %s" % (mode, proc.returncode, text or "no message"))
-    recs = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    order = [r["order"] for r in recs if r.get("mode") == "order"]
-    recs = [r for r in recs if r.get("mode") != "order"]
-    if not recs:
-        raise Failed("mapbench %s printed no record" % mode)
-    if order:
-        recs[0]["order"] = order[0]
-    return recs[0]
 
 
 def parse_type(spec):
@@ -142,30 +115,6 @@ def check(params):
 
 def is_hash(name):
     return name in memlock.HASH_TYPES
-
-
-# ---- turning helper records into row fields (pure functions, unit-tested) ----
-
-def timed_fields(rec, method, loop_ns=None):
-    """Row fields of a timed record from `mapbench kern` or `mapbench user`."""
-    f = timing_fields(method, rec["ns_per_op"], rec["ops_per_trial"])
-    f.update(events=rec["events"], triggers=rec["triggers"], live_entries=rec.get("live_entries"))
-    if "threads" in rec:
-        f["threads"] = rec["threads"]
-        f["agg_ns_per_op"] = timing_fields(method, rec["agg_ns_per_op"], rec["ops_per_trial"])["ns_median"]
-        f["wall_samples"] = [round(x, 3) for x in rec["wall_ns_per_op"]]
-    if loop_ns is not None and f["ns_median"] is not None:
-        f["loop_ns"] = loop_ns
-        f["map_ns"] = f["ns_median"] - loop_ns
-    return f
-
-
-def validity(rec):
-    """(status, reason): every issued operation must have succeeded (update) / found (lookup)."""
-    if rec["events"] != rec["triggers"]:
-        return "invalid", "events %d != triggers %d: the program did not do every map operation" % (
-            rec["events"], rec["triggers"])
-    return "ok", ""
 
 
 # ---- the suite ----
