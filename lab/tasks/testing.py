@@ -1,4 +1,4 @@
-"""The project's own checks: ruff and pytest (exit 5, 'no tests ran', counts as a failure)."""
+"""The project's own checks: ruff, the CI files (.ci/lint) and pytest (exit 5, 'no tests ran', counts as a failure)."""
 
 import sys
 
@@ -23,6 +23,9 @@ def test(c, k="", fast=False):
 
 @task
 def lint(c):
-    """ruff on the host code, and the guest agent checked for Python 3.8 compatibility."""
+    """ruff on the host code, the guest agent checked for Python 3.8 compatibility, then the CI files
+    (.ci/lint): shellcheck over the scripts and every workflow `run:` block, actionlint,
+    check-jsonschema and zizmor --offline over the workflows."""
     c.run(f"{sys.executable} -m ruff check .")
     c.run(f"{sys.executable} -m ruff check --target-version py38 --select E,F,W,UP --ignore UP lab/agent")
+    c.run(f"{sys.executable} .ci/lint")
