@@ -185,3 +185,31 @@ def test_matrix_job_needs_python_and_the_labs_code_only():
     assert ".venv/bin/python -m lab.cli kernels.matrix --playbook nightly" in runs
     uses = [s.get("uses", "").split("@")[0] for s in job["steps"]]
     assert "actions/setup-python" in uses and "actions/cache/restore" in uses and "actions/cache/save" in uses
+
+
+def test_venv_cache_is_the_one_labctl_would_build():
+    """./labctl's venv ($LAB_CACHE/venv-<lock hash>, the container's lab cache is .lab-cache) cached
+    under the lock's hash, exact key only (another lock's venv is a directory ./labctl would not use),
+    made readable and saved only after a set-up that succeeded; every job that runs ./labctl restores it."""
+    labctl = (ROOT / "labctl").read_text()
+    assert 'VENV="$LAB_CACHE/venv-$lockhash"' in labctl
+    container = (ROOT / ".ci" / "container").read_text()
+    assert 'HOST_CACHE=${LAB_HOST_CACHE:-$PWD/.lab-cache}' in container and '"$1"/venv-*' in container
+    key = "venv-debian12-${{ hashFiles('requirements.lock') }}"
+    for wf in ("nightly.yml", "ci.yml"):
+        jobs = yaml.safe_load((ROOT / ".github" / "workflows" / wf).read_text())["jobs"]
+        for name, job in jobs.items():
+            steps = job["steps"]
+            if not any(".ci/container start" in s.get("run", "") for s in steps):
+                continue
+            venv = [s for s in steps if s.get("with", {}).get("path") == ".lab-cache/venv-*"]
+            assert venv and all(s["with"]["key"] == key and "restore-keys" not in s["with"] for s in venv), (wf, name)
+            names = [s.get("name") for s in steps]
+            start = next(s for s in steps if ".ci/container start" in s.get("run", ""))
+            restore = next(s for s in venv if s["uses"].startswith("actions/cache/restore@"))
+            assert names.index(restore["name"]) < names.index(start["name"])
+            for save in (s for s in venv if s["uses"].startswith("actions/cache/save@")):
+                assert save["if"] == "success() && steps.venv.outputs.cache-hit != 'true'"
+                share = next(s for s in steps if s.get("run") == ".ci/container share")
+                assert names.index(share["name"]) < names.index(save["name"])
+                assert "steps.venv.outputs.cache-hit != 'true'" in share["if"]
