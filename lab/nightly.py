@@ -57,8 +57,9 @@ def cache_entries(kernel: str, image: str = "debian-12") -> dict[str, str]:
     def clean(key: str) -> str:
         return key.replace(":", "_").replace("~", "_")
 
+    image_dir = f"{recipe.name}-{recipe.hash}"
     return {"kernel-key": clean(f"kernel-{kernel}-{pkg}"), "kernel-path": kdir,
-            "image-key": clean(f"image-{recipe.name}-{recipe.hash}"), "image-path": f"images/{recipe.name}-{recipe.hash}"}
+            "image-key": clean(f"image-{image_dir}"), "image-path": f"images/{image_dir}"}
 
 
 def cachekey(kernel: str, image: str = "debian-12") -> str:
