@@ -66,9 +66,43 @@ def program(binary: str = "ebpf-lab") -> Program:
     return Program(namespace=namespace(), version=version_line(), name=NAME, binary=binary)
 
 
-def main(argv: list[str] | None = None, binary: str = "ebpf-lab") -> None:
+def missing_debian_packages() -> list[str] | None:
+    """The Debian packages the lab needs on its host (lab/data/debian-packages.txt, the list ./labctl
+    installs) that dpkg does not have installed; None where there is no dpkg-query to ask."""
+    from importlib import resources
+
+    text = (resources.files("lab") / "data" / "debian-packages.txt").read_text()
+    wanted = [w[0] for w in map(str.split, text.splitlines()) if w and not w[0].startswith("#") and w[0] != "dev"]
     try:
-        program(binary).run(argv if argv is not None else sys.argv)
+        out = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Status}\n", *wanted], capture_output=True,
+                             text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    have = {ln.split()[0] for ln in out.splitlines() if ln.endswith("install ok installed")}
+    return [p for p in wanted if p not in have]
+
+
+def warn_missing(argv: list[str]) -> None:
+    """ebpf-lab (not ./labctl, which installs them) names the missing Debian packages in one message
+    before a task runs; --list, --help and --version need none."""
+    if not [a for a in argv[1:] if not a.startswith("-")]:
+        return
+    missing = missing_debian_packages()
+    if missing is None:
+        print("ebpf-lab: cannot check the Debian packages the lab needs (no dpkg-query): it runs on Debian 12 "
+              "(see lab/data/debian-packages.txt)", file=sys.stderr)
+    elif missing:
+        print(f"ebpf-lab: missing Debian packages the lab needs on this host: {' '.join(missing)} (install them: "
+              f"sudo apt-get install {' '.join(missing)}; or run ./labctl in a checkout as root, which does)",
+              file=sys.stderr)
+
+
+def main(argv: list[str] | None = None, binary: str = "ebpf-lab") -> None:
+    argv = argv if argv is not None else sys.argv
+    if binary != "./labctl":
+        warn_missing(argv)
+    try:
+        program(binary).run(argv)
     except BrokenPipeError:  # `./labctl results.list --json | head`: the reader left, not an error of ours
         import os
 

@@ -87,12 +87,16 @@ def matrix(c, playbook=""):
         raise Exit(f"error: {e}", code=e.exit_code) from None
 
 
-@task(help={"kernel": "catalog alias"})
-def cachekey(c, kernel="6.12"):
+@task(help={"kernel": "catalog alias", "outputs": "the nightly's two caches as NAME=VALUE lines for "
+                                                  "$GITHUB_OUTPUT: kernel-key, kernel-path, image-key, image-path"})
+def cachekey(c, kernel="6.12", outputs=False):
     """A CI cache key for a kernel: its package and version now offered, and the image recipe hash."""
     from lab.run import nightly
 
     try:
+        if outputs:
+            print("".join(f"{k}={v}\n" for k, v in nightly.cache_entries(kernel).items()), end="")
+            return
         print(nightly.cachekey(kernel))
     except LabError as e:
         raise Exit(f"error: {e}", code=e.exit_code) from None

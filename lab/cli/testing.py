@@ -1,4 +1,4 @@
-"""The project's own checks: ruff and pytest (exit 5, 'no tests ran', counts as a failure)."""
+"""The project's own checks: ruff, the CI files (.ci/lint) and pytest (exit 5, 'no tests ran', counts as a failure)."""
 
 import sys
 
@@ -23,8 +23,11 @@ def test(c, k="", fast=False):
 
 @task
 def lint(c):
-    """ruff on the host code, the guest agent checked for Python 3.8 compatibility, and the layer rule
-    (lab/__init__.py: imports point one way, no import or #include circle)."""
+    """ruff on the host code, the layer rule (lab/__init__.py: imports point one way, no import or
+    #include circle), the guest agent checked for Python 3.8 compatibility, then the CI files
+    (.ci/lint): shellcheck over the scripts and every workflow `run:` block, actionlint,
+    check-jsonschema and zizmor --offline over the workflows."""
     c.run(f"{sys.executable} -m ruff check .")
     c.run(f"{sys.executable} -m lab.cli.layers")
     c.run(f"{sys.executable} -m ruff check --target-version py38 --select E,F,W,UP --ignore UP lab/agent")
+    c.run(f"{sys.executable} .ci/lint")

@@ -30,10 +30,12 @@ def matrix(playbook: str = "") -> dict[str, list[str]]:
     return {"kernel": names}
 
 
-def cachekey(kernel: str, image: str = "debian-12") -> str:
-    """A key for the CI cache of the lab cache's kernels/ and images/: the kernel's package and
-    version as the archive offers it now, and the image recipe's hash, so a new package or a changed
-    recipe misses the cache and a night with neither hits it."""
+def cache_entries(kernel: str, image: str = "debian-12") -> dict[str, str]:
+    """The nightly's two CI caches of the lab cache, each with its key and the directory (relative to
+    the lab cache) it holds: the kernel (key: alias, package and version as the archive offers them
+    now; kernels/ALIAS/PACKAGE) and the base root image (key: recipe name and hash; images/NAME-HASH),
+    which every kernel's leg shares. A new package misses only the kernel cache, a changed recipe only
+    the image cache. {} for the host target (no kernel, no image)."""
     import os
 
     from lab.core.config import Paths
@@ -44,15 +46,30 @@ def cachekey(kernel: str, image: str = "debian-12") -> str:
     if entry is None:
         raise LabError(f"kernels.cachekey takes a catalog alias ({', '.join(entries)}), not {kernel!r}")
     if entry.source == "host":
-        return "host"
+        return {}
     if entry.source == "debian":
         suite, name, pkgs = kernels.debian_packages(entry, Paths())
-        pkg = f"{name}_{suite.version(pkgs[0])}"
+        pkg, kdir = f"{name}_{suite.version(pkgs[0])}", f"kernels/{kernel}/{name}"
     else:
-        pkg = kernels.ubuntu_version(entry)
+        pkg, kdir = kernels.ubuntu_version(entry), f"kernels/{kernel}"
     variables = {k: v for k, v in {"mirror": os.environ.get("LAB_MIRROR")}.items() if v}
     recipe = images.load_recipe(image, **variables)
-    return f"{kernel}-{pkg}-{recipe.name}-{recipe.hash}".replace(":", "_").replace("~", "_")
+
+    def clean(key: str) -> str:
+        return key.replace(":", "_").replace("~", "_")
+
+    image_dir = f"{recipe.name}-{recipe.hash}"
+    return {"kernel-key": clean(f"kernel-{kernel}-{pkg}"), "kernel-path": kdir,
+            "image-key": clean(f"image-{image_dir}"), "image-path": f"images/{image_dir}"}
+
+
+def cachekey(kernel: str, image: str = "debian-12") -> str:
+    """One key naming both caches of a kernel's leg: its package and version as the archive offers
+    them now, and the image recipe's hash ("host" for the host target)."""
+    e = cache_entries(kernel, image)
+    if not e:
+        return "host"
+    return f"{kernel}-{e['kernel-key'].removeprefix(f'kernel-{kernel}-')}-{e['image-key'].removeprefix('image-')}"
 
 
 def check_accelerator(run_dir: Path, want: str) -> str:

@@ -66,7 +66,7 @@ def test_actions_pinned_by_sha_and_permissions_minimal():
 def test_every_labctl_task_a_step_runs_exists():
     tasks = set()
     for _, step in _steps():
-        tasks |= set(re.findall(r"\./labctl\s+([\w.-]+)", step.get("run", "")))
+        tasks |= set(re.findall(r"(?:\./labctl|python -m lab\.cli)\s+([a-z][\w.-]*)", step.get("run", "")))
     tasks |= set(re.findall(r"\./labctl\s+([\w.-]+)", (ROOT / ".ci" / "run").read_text()))
     assert {"kernels.matrix", "kernels.cachekey", "bench.all", "results.check", "results.report",
             "results.summary", "test"} <= tasks
@@ -129,7 +129,8 @@ def test_matrix_comes_from_the_playbook_the_legs_run():
 
     jobs = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly.yml").read_text())["jobs"]
     runs = [s.get("run", "") for s in jobs["matrix"]["steps"]]
-    (m,) = [re.search(r"\./labctl kernels\.matrix --playbook ([\w./-]+)", r) for r in runs if "kernels.matrix" in r]
+    (m,) = [re.search(r"(?:\./labctl|python -m lab\.cli) kernels\.matrix --playbook ([\w./-]+)", r)
+            for r in runs if "kernels.matrix" in r]
     assert m, runs
     legs = [re.search(r"\./labctl bench\.all .*--playbook (\S+)", s.get("run", "")) for s in jobs["bench"]["steps"]]
     assert {x.group(1) for x in legs if x} == {m.group(1)}
