@@ -108,7 +108,3 @@ def main(argv: list[str] | None = None, binary: str = "ebpf-lab") -> None:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)
-
-
-if __name__ == "__main__":  # ./labctl runs `python -m lab.cli`
-    main(binary="./labctl")

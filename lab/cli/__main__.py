@@ -1,5 +1,5 @@
-"""`python -m lab.cli`: what ./labctl runs."""
+"""`python -m lab.cli`: what ./labctl runs (it has installed the Debian packages itself)."""
 
 from lab.cli import main
 
-main()
+main(binary="./labctl")
