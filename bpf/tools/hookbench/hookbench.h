@@ -52,6 +52,26 @@ struct sample measure_baseline(struct hb_ctx *c, long ops, unsigned long long *e
 int run_hooked(struct hb_ctx *c, long ops, struct sample *s, unsigned long long *events);
 void stats_phase(struct hb_ctx *c, long ops);
 
+/* A mode's skeleton NAME (struct NAME, from NAME.skel.h), checked against --obj and opened (exit 2
+ * if libbpf cannot); then, once its programs are picked and its .rodata set, loaded with the
+ * globals every hook object has (lab.h): lab_target_tgid set to this process, lab_events mapped. */
+#define OPEN_SKEL(NAME, c) ({							\
+	size_t sz_;								\
+	const void *elf_ = NAME##__elf_bytes(&sz_);				\
+	struct NAME *s_;							\
+										\
+	check_obj((c)->args->obj, elf_, sz_);					\
+	s_ = NAME##__open();							\
+	if (!s_)								\
+		die(2, "open %s: %s", (c)->args->obj, strerror(errno));		\
+	s_;									\
+})
+#define LOAD_SKEL(skel, c) do {							\
+	(skel)->rodata->lab_target_tgid = getpid();				\
+	load_skel((skel)->skeleton, (c)->args);					\
+	(c)->events = &(skel)->bss->lab_events;					\
+} while (0)
+
 /* prog.c */
 int in_list(const char *name, const char *list);
 int pick_progs(struct bpf_object *obj, const struct hb_args *a, int many, struct bpf_program **progs, int max);

@@ -75,18 +75,10 @@ static void setup_net(const struct hb_args *a)
 
 static void net_setup(struct hb_ctx *c)
 {
-	size_t sz;
-	const void *elf = hook_net__elf_bytes(&sz);
-
-	check_obj(c->args->obj, elf, sz);
-	skel = hook_net__open();
-	if (!skel)
-		die(2, "open %s: %s", c->args->obj, strerror(errno));
+	skel = OPEN_SKEL(hook_net, c);
 	if (pick_progs(skel->obj, c->args, 0, &c->prog, 1)) { /* else --prog none: baseline trials only */
-		skel->rodata->lab_target_tgid = getpid();
 		skel->rodata->lab_target_port = htons(c->args->port);
-		load_skel(skel->skeleton, c->args);
-		c->events = &skel->bss->lab_events;
+		LOAD_SKEL(skel, c);
 	}
 	setup_net(c->args);
 }

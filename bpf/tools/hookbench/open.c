@@ -14,19 +14,10 @@ static struct bpf_link *cur_link;
 
 static void open_setup(struct hb_ctx *c)
 {
-	size_t sz;
-	const void *elf = hook_open__elf_bytes(&sz);
-
 	ensure_tracefs();
-	check_obj(c->args->obj, elf, sz);
-	skel = hook_open__open();
-	if (!skel)
-		die(2, "open %s: %s", c->args->obj, strerror(errno));
-	if (!pick_progs(skel->obj, c->args, 0, &c->prog, 1))
-		return; /* --prog none: baseline trials only */
-	skel->rodata->lab_target_tgid = getpid();
-	load_skel(skel->skeleton, c->args);
-	c->events = &skel->bss->lab_events;
+	skel = OPEN_SKEL(hook_open, c);
+	if (pick_progs(skel->obj, c->args, 0, &c->prog, 1)) /* else --prog none: baseline trials only */
+		LOAD_SKEL(skel, c);
 }
 
 static int open_attach(struct hb_ctx *c)

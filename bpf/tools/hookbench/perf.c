@@ -36,19 +36,10 @@ static void perf_validate(const struct hb_args *a)
 
 static void perf_setup(struct hb_ctx *c)
 {
-	size_t sz;
-	const void *elf = hook_perf__elf_bytes(&sz);
-
-	check_obj(c->args->obj, elf, sz);
-	skel = hook_perf__open();
-	if (!skel)
-		die(2, "open %s: %s", c->args->obj, strerror(errno));
+	skel = OPEN_SKEL(hook_perf, c);
 	nprogs = pick_progs(skel->obj, c->args, 1, progs, MAX_PROGS);
-	if (!nprogs)
-		return; /* --prog none: sampling without a program only */
-	skel->rodata->lab_target_tgid = getpid();
-	load_skel(skel->skeleton, c->args);
-	c->events = &skel->bss->lab_events;
+	if (nprogs) /* else --prog none: sampling without a program only */
+		LOAD_SKEL(skel, c);
 }
 
 static int perf_attach(struct hb_ctx *c)

@@ -29,18 +29,9 @@ asm(".text\n.globl lab_uprobe_nop\n.type lab_uprobe_nop, @function\n.p2align 4\n
 
 static void uprobe_setup(struct hb_ctx *c)
 {
-	size_t sz;
-	const void *elf = hook_uprobe__elf_bytes(&sz);
-
-	check_obj(c->args->obj, elf, sz);
-	skel = hook_uprobe__open();
-	if (!skel)
-		die(2, "open %s: %s", c->args->obj, strerror(errno));
-	if (!pick_progs(skel->obj, c->args, 0, &c->prog, 1))
-		return; /* --prog none: baseline trials only */
-	skel->rodata->lab_target_tgid = getpid();
-	load_skel(skel->skeleton, c->args);
-	c->events = &skel->bss->lab_events;
+	skel = OPEN_SKEL(hook_uprobe, c);
+	if (pick_progs(skel->obj, c->args, 0, &c->prog, 1)) /* else --prog none: baseline trials only */
+		LOAD_SKEL(skel, c);
 }
 
 static int uprobe_attach(struct hb_ctx *c)
