@@ -1,6 +1,6 @@
 /* Hook suite, kernel_batch method: triggers fired inside the kernel, in batches, no syscall per event.
  *
- * A driver program (raw_tp, run with BPF_PROG_TEST_RUN by the batchbench helper, bpf/tools/batchbench/, on the measuring
+ * A driver program (raw_tp, run with BPF_PROG_TEST_RUN by the helper tools/batchbench/ on the measuring
  * thread's CPU) calls a cheap trigger lab_batch times per run, as the kernel's own trigger
  * benchmarks do:
  *   driver_helper  calls the helper bpf_get_numa_node_id(): kprobe, kretprobe, kprobe.multi,

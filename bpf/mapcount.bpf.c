@@ -7,22 +7,10 @@
  * slot: one of the tool's maps (mc_cfg.map_ids), any other map, or "the tool's own process" when
  * the current tgid is one of mc_cfg.exclude_tgid (its bpf() syscalls reading maps: already in its
  * utime+stime). Counts live in .bss (a plain array: no map helper of our own, so nothing here
- * calls a traced function); bpf/tools/mapcount.c reads them after detaching.
+ * calls a traced function); the helper bpf/tools/mapcount/ reads them through its skeleton.
  */
 #include "lab.h"
-
-#define MC_FUNCS 32
-#define MC_MAPS 16
-#define MC_TOOLS 8
-#define MC_OTHER MC_MAPS        /* a map that is not the tool's, or a function without a map argument */
-#define MC_SELF (MC_MAPS + 1)   /* called by the tool's own process */
-#define MC_SLOTS (MC_MAPS + 2)
-
-struct mc_config {
-	__u32 exclude_tgid[MC_TOOLS];  /* the tools' processes (0: unused) */
-	__u32 map_ids[MC_MAPS];
-	__u8 map_arg[MC_FUNCS];  /* 1-based argument holding struct bpf_map *, 0 = none */
-};
+#include "tools/mapcount.h"
 
 const volatile struct mc_config mc_cfg = {};
 __u64 mc_counts[MC_FUNCS * MC_SLOTS] = {};

@@ -1,6 +1,7 @@
 /* Shared between maps.bpf.c and the mapbench helper: the layout of the program's .bss state.
- * User space writes the whole struct (keys, counts, zeroed counters) after load, and reads it
- * back after the runs to check that every map operation happened (the proof the program ran). */
+ * After load, the helper writes the keys and settings into it through its skeleton (skel->bss->st,
+ * the kernel's own memory mapped), and after the runs reads the counters there to check that every
+ * map operation happened (the proof the program ran). */
 #ifndef MAPBENCH_H
 #define MAPBENCH_H
 

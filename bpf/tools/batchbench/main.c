@@ -34,237 +34,164 @@
  *    is what the stats themselves cost, run_time_ns / run_cnt includes part of it)
  *   batchbench --obj hook_batch.bpf.o --stats-probe MS: see stats_probe()
  * Exit 2: load refused; 3: attach refused (the kernel's/libbpf's text on stderr); 1: anything else.
+ *
+ * Layout: this file holds the options, the table of triggers (each naming its driver in the
+ * skeleton), the object's setup and the trials; block.c times blocks, stats.c the rest.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/perf_event.h>
-#include <sys/mount.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
-#include <bpf/libbpf.h>
 
-#include "benchutil.h"
-#include "bb.h"
+#include "bench.h"
+#include "batchbench.h"
+#include "hook_batch.skel.h"
 
-#define LAB_CPUS 256
+static struct bpf_program *driver_kfunc(struct hook_batch *s) { return s->progs.driver_kfunc; }
+static struct bpf_program *driver_helper(struct hook_batch *s) { return s->progs.driver_helper; }
 
-struct bb_opt opt = { .trigger = "kfunc", .trials = 30, .stats_trials = 3, .block_ms = 100, .batch = 100 };
+/* --trigger: what fires the hooks, and the driver program that runs it (NULL: user space) */
+static const struct bb_trigger {
+	const char *name;
+	struct bpf_program *(*driver)(struct hook_batch *s);
+} triggers[] = {
+	{"kfunc", driver_kfunc},   /* bpf_modify_return_test_tp(): the tracepoint bpf_trigger_tp */
+	{"helper", driver_helper}, /* bpf_get_numa_node_id() */
+	{"getpgid", NULL},         /* getpgid() from user space, no driver */
+};
 
-struct bpf_object *obj;
-struct bpf_program *prog;
-static struct bpf_program *driver, *counter;
-static int driver_fd = -1, count_fd = -1;
-long runs = 1;
-static long events_off = -1, counts_off = -1; /* offsets of lab_cpu_events / lab_cpu_counts in .bss */
-static struct bpf_map *bss;
+static struct bb_args args = { .trigger = "kfunc", .trials = 30, .stats_trials = 3, .block_ms = 100, .batch = 100 };
+static struct hook_batch *skel;
 
-/* Offset of a global in a data section (.rodata / .bss), from the object's BTF DATASEC. */
-void *global_ptr(const char *sec, const char *var, size_t sz, struct bpf_map **mapp)
-{
-	struct btf *btf = bpf_object__btf(obj);
-	struct bpf_map *map;
-	size_t msz;
-
-	bpf_object__for_each_map(map, obj) {
-		const char *n = bpf_map__name(map);
-		size_t ln = strlen(n), ls = strlen(sec);
-
-		if (ln < ls || strcmp(n + ln - ls, sec))
-			continue;
-		int id = btf ? btf__find_by_name_kind(btf, sec, BTF_KIND_DATASEC) : -1;
-		if (id < 0)
-			break;
-		const struct btf_type *t = btf__type_by_id(btf, id);
-		const struct btf_var_secinfo *vs = btf_var_secinfos(t);
-		char *data = (char *)bpf_map__initial_value(map, &msz);
-
-		for (int i = 0; i < btf_vlen(t); i++, vs++) {
-			const struct btf_type *vt = btf__type_by_id(btf, vs->type);
-
-			if (!strcmp(btf__name_by_offset(btf, vt->name_off), var) && data && vs->offset + sz <= msz) {
-				*mapp = map;
-				return data + vs->offset;
-			}
-		}
-	}
-	die(1, "no %s variable %s in %s", sec, var, opt.obj);
-	return NULL;
-}
-
-/* A per-CPU array of .bss (at off) summed over CPUs, read with one map lookup. */
-static unsigned long long read_sum(long off)
-{
-	static char buf[65536];
-	unsigned long long sum = 0, v;
-	int zero = 0;
-
-	if (bpf_map_lookup_elem(bpf_map__fd(bss), &zero, buf))
-		die(1, "reading .bss: %s", strerror(errno));
-	for (int i = 0; i < LAB_CPUS; i++) {
-		memcpy(&v, buf + off + i * sizeof(v), sizeof(v));
-		sum += v;
-	}
-	return sum;
-}
-
-/* One run of a driver (fd; -1: the getpgid loop): opt.batch triggers. */
-void run_once(int fd)
-{
-	if (fd >= 0) {
-		LIBBPF_OPTS(bpf_test_run_opts, topts);
-
-		if (bpf_prog_test_run_opts(fd, &topts))
-			die(1, "BPF_PROG_TEST_RUN of the driver: %s", strerror(errno));
-	} else {
-		for (long i = 0; i < opt.batch; i++)
-			syscall(SYS_getpgid, 0);
-	}
-}
-
-/* The hardware's own count of retired instructions on this thread (kernel and user), where the
- * kernel offers it (bare metal, a KVM guest with a PMU): instructions per event measured on the
- * CPU, beside time. Where it is not offered, hw_why says why and every block's insns is -1. */
-static int hw_fd = -1;
-static char hw_why[200] = "";
-
-static void open_hw_insns(void)
-{
-	struct perf_event_attr a = { .type = PERF_TYPE_HARDWARE, .size = sizeof(a),
-				     .config = PERF_COUNT_HW_INSTRUCTIONS, .exclude_hv = 1 };
-
-	hw_fd = syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
-	if (hw_fd < 0)
-		snprintf(hw_why, sizeof(hw_why), "perf_event_open(PERF_COUNT_HW_INSTRUCTIONS): %s", strerror(errno));
-}
-
-static long long hw_insns(void)
-{
-	long long v;
-
-	if (hw_fd < 0 || read(hw_fd, &v, sizeof(v)) != sizeof(v))
-		return -1;
-	return v;
-}
-
-static struct block run_block_of(int fd, long n)
-{
-	struct block b;
-	unsigned long long e0 = read_sum(events_off), k0 = read_sum(counts_off);
-	long long i0 = hw_insns();
-	long long t0 = clock_of(CLOCK_MONOTONIC), c0 = clock_of(CLOCK_THREAD_CPUTIME_ID);
-
-	for (long i = 0; i < n; i++)
-		run_once(fd);
-	b.cpu = clock_of(CLOCK_THREAD_CPUTIME_ID) - c0;
-	b.insns = i0 >= 0 ? hw_insns() - i0 : -1;
-	b.ns = clock_of(CLOCK_MONOTONIC) - t0;
-	b.events = read_sum(events_off) - e0;
-	b.calls = read_sum(counts_off) - k0;
-	return b;
-}
-
-static struct block run_block(long n)
-{
-	return run_block_of(driver_fd, n);
-}
-
-/* Program runs the kernel's BPF stats counted during the last hooked_block(): nonzero only while
- * someone (another process's BPF_ENABLE_STATS fd, the sysctl) had the stats on, which adds their
- * cost (~50 ns per run here) to every run of ours. */
-unsigned long long stats_runs;
-
-struct block hooked_block(long n)
-{
-	struct bpf_link *link = bpf_program__attach(prog);
-	unsigned long long t0, c0, t1, c1;
-	struct block b;
-
-	if (!link)
-		die(3, "attaching %s refused: %s", opt.prog, strerror(errno));
-	prog_stats(&t0, &c0);
-	b = run_block(n);
-	prog_stats(&t1, &c1);
-	stats_runs = c1 - c0;
-	bpf_link__destroy(link);
-	return b;
-}
-
-/* R such that a baseline block takes about --block-ms of wall time. */
-static long calibrate(void)
-{
-	long n = 1;
-	long long t;
-
-	for (;;) {
-		t = clock_of(CLOCK_MONOTONIC);
-		run_block(n);
-		t = clock_of(CLOCK_MONOTONIC) - t;
-		if (t > 20000000LL || n > (1L << 30))
-			break;
-		n *= 4;
-	}
-	n = (long)((double)n * opt.block_ms * 1e6 / (double)(t > 0 ? t : 1));
-	n = n < 1 ? 1 : n;
-	/* once more at the estimated size: the first blocks run cold and overestimate a run's cost */
-	t = clock_of(CLOCK_MONOTONIC);
-	run_block(n);
-	t = clock_of(CLOCK_MONOTONIC) - t;
-	n = (long)((double)n * opt.block_ms * 1e6 / (double)(t > 0 ? t : 1));
-	return n < 1 ? 1 : n;
-}
-
-static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
-{
-	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, fmt, args);
-}
-
-int main(int argc, char **argv)
+static void parse_args(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"obj", 1, 0, 'o'}, {"prog", 1, 0, 'p'}, {"trigger", 1, 0, 'g'}, {"batch", 1, 0, 'b'},
 		{"trials", 1, 0, 't'}, {"stats-trials", 1, 0, 's'}, {"block-ms", 1, 0, 'm'},
 		{"baseline-only", 0, 0, 'B'}, {"stats-probe", 1, 0, 'P'}, {0, 0, 0, 0},
 	};
-	struct bpf_program *p;
-	const char *drv = NULL;
-	int c, cpu;
-	cpu_set_t set;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'o': opt.obj = optarg; break;
-		case 'p': opt.prog = optarg; break;
-		case 'g': opt.trigger = optarg; break;
-		case 'b': opt.batch = atol(optarg); break;
-		case 't': opt.trials = atoi(optarg); break;
-		case 's': opt.stats_trials = atoi(optarg); break;
-		case 'm': opt.block_ms = atoi(optarg); break;
-		case 'B': opt.baseline_only = 1; break;
-		case 'P': opt.probe_ms = atoi(optarg); break;
+		case 'o': args.obj = optarg; break;
+		case 'p': args.prog = optarg; break;
+		case 'g': args.trigger = optarg; break;
+		case 'b': args.batch = atol(optarg); break;
+		case 't': args.trials = atoi(optarg); break;
+		case 's': args.stats_trials = atoi(optarg); break;
+		case 'm': args.block_ms = atoi(optarg); break;
+		case 'B': args.baseline_only = 1; break;
+		case 'P': args.probe_ms = atoi(optarg); break;
 		default: die(1, "bad option");
 		}
 	}
-	if (opt.obj && opt.probe_ms > 0)
+}
+
+static const struct bb_trigger *trigger_named(const char *name)
+{
+	for (size_t i = 0; i < sizeof(triggers) / sizeof(triggers[0]); i++)
+		if (!strcmp(triggers[i].name, name))
+			return &triggers[i];
+	die(1, "unknown --trigger %s (kfunc, helper, getpgid)", name);
+}
+
+static void open_skel(void)
+{
+	size_t sz;
+	const void *elf = hook_batch__elf_bytes(&sz);
+
+	check_obj(args.obj, elf, sz);
+	skel = hook_batch__open();
+	if (!skel)
+		die(2, "open %s: %s", args.obj, strerror(errno));
+}
+
+/* Autoload exactly the given programs (the object's are all optional: SEC("?...")). */
+static void autoload_only(struct bpf_program *a, struct bpf_program *b, struct bpf_program *c)
+{
+	struct bpf_program *p;
+
+	bpf_object__for_each_program(p, skel->obj)
+		bpf_program__set_autoload(p, p == a || p == b || p == c);
+}
+
+/* --stats-probe MS: were the kernel's BPF stats on (someone's BPF_ENABLE_STATS fd or the sysctl)
+ * at any time in the next MS ms? Runs driver_helper (one trigger) with BPF_PROG_TEST_RUN five times a
+ * second and reports how many of those runs the stats counted: {"kind":"probe","runs":N,"stats_runs":M}.
+ * For watching another benchmark (the kernel's own bench) while it runs; costs next to nothing. */
+static int stats_probe(void)
+{
+	struct bb_ctx c = { .args = &args };
+	unsigned long long t, c0, c1;
+	struct bpf_program *p;
+	long n = 0;
+
+	open_skel();
+	p = skel->progs.driver_helper;
+	autoload_only(p, NULL, NULL);
+	skel->rodata->lab_batch = 1;
+	if (hook_batch__load(skel))
+		die(2, "loading driver_helper from %s refused: %s", args.obj, strerror(errno));
+	prog_stats(p, &t, &c0);
+	for (long long end = clock_of(CLOCK_MONOTONIC) + args.probe_ms * 1000000LL; clock_of(CLOCK_MONOTONIC) < end; n++) {
+		run_once(&c, bpf_program__fd(p));
+		usleep(200000);
+	}
+	prog_stats(p, &t, &c1);
+	printf("{\"kind\":\"probe\",\"runs\":%ld,\"stats_runs\":%llu}\n", n, c1 - c0);
+	hook_batch__destroy(skel);
+	return 0;
+}
+
+/* The object with the program under test, the trigger's driver and driver_count, loaded. */
+static void setup(struct bb_ctx *c, const struct bb_trigger *trig)
+{
+	struct bpf_program *driver = NULL, *counter = NULL;
+
+	open_skel();
+	if (args.prog)
+		c->prog = bpf_object__find_program_by_name(skel->obj, args.prog);
+	if (trig->driver) {
+		driver = trig->driver(skel);
+		counter = skel->progs.driver_count;
+	}
+	if (!c->prog && !args.baseline_only)
+		die(2, "no program %s (or driver %s, driver_count) in %s", args.prog ? args.prog : "-",
+		    driver ? bpf_program__name(driver) : "-", args.obj);
+	autoload_only(c->prog, driver, counter);
+	skel->rodata->lab_target_tgid = getpid();
+	skel->rodata->lab_batch = (__u32)args.batch;
+	if (hook_batch__load(skel))
+		die(2, "loading %s (driver %s) from %s refused: %s", args.prog ? args.prog : "-",
+		    driver ? bpf_program__name(driver) : "-", args.obj, strerror(errno));
+	c->obj = skel->obj;
+	c->driver_fd = driver ? bpf_program__fd(driver) : -1;
+	c->count_fd = counter ? bpf_program__fd(counter) : -1;
+	c->cpu_events = skel->bss->lab_cpu_events;
+	c->cpu_counts = skel->bss->lab_cpu_counts;
+}
+
+int main(int argc, char **argv)
+{
+	struct bb_ctx ctx = { .args = &args, .runs = 1, .hw_fd = -1 }, *c = &ctx;
+	const struct bb_trigger *trig;
+	int cpu;
+	cpu_set_t set;
+
+	parse_args(argc, argv);
+	if (args.obj && args.probe_ms > 0)
 		return stats_probe();
-	if (!opt.obj || (!opt.prog && !opt.baseline_only) || opt.trials < 1 || opt.batch < 1 || opt.batch > 100000 || opt.block_ms < 1)
+	if (!args.obj || (!args.prog && !args.baseline_only) || args.trials < 1 || args.batch < 1 || args.batch > 100000 || args.block_ms < 1)
 		die(1, "need --obj, --prog (or --baseline-only), --trials >= 1, 1 <= --batch <= 100000, --block-ms >= 1");
-	if (!strcmp(opt.trigger, "kfunc"))
-		drv = "driver_kfunc";
-	else if (!strcmp(opt.trigger, "helper"))
-		drv = "driver_helper";
-	else if (strcmp(opt.trigger, "getpgid"))
-		die(1, "unknown --trigger %s (kfunc, helper, getpgid)", opt.trigger);
-	libbpf_set_print(print_libbpf);
+	trig = trigger_named(args.trigger);
+	libbpf_quiet();
 	ensure_tracefs();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
@@ -275,90 +202,53 @@ int main(int argc, char **argv)
 	if (sched_setaffinity(0, sizeof(set), &set))
 		die(1, "pinning to CPU %d: %s", cpu, strerror(errno));
 
-	obj = bpf_object__open_file(opt.obj, NULL);
-	if (!obj)
-		die(2, "open %s: %s", opt.obj, strerror(errno));
-	bpf_object__for_each_program(p, obj) {
-		const char *n = bpf_program__name(p);
-		int mine = opt.prog && !strcmp(n, opt.prog), is_drv = drv && !strcmp(n, drv);
-		int is_cnt = drv && !strcmp(n, "driver_count");
-
-		bpf_program__set_autoload(p, mine || is_drv || is_cnt);
-		if (mine)
-			prog = p;
-		if (is_drv)
-			driver = p;
-		if (is_cnt)
-			counter = p;
-	}
-	if ((!prog && !opt.baseline_only) || (drv && (!driver || !counter)))
-		die(2, "no program %s (or driver %s, driver_count) in %s", opt.prog ? opt.prog : "-", drv ? drv : "-",
-		    opt.obj);
-	__u32 tgid = getpid(), batch = (__u32)opt.batch;
-
-	struct bpf_map *ro;
-	char *bss0;
-
-	*(__u32 *)global_ptr(".rodata", "lab_target_tgid", sizeof(tgid), &ro) = tgid;
-	*(__u32 *)global_ptr(".rodata", "lab_batch", sizeof(batch), &ro) = batch;
-	bss0 = global_ptr(".bss", "lab_cpu_events", LAB_CPUS * sizeof(__u64), &bss);
-	events_off = bss0 - (char *)bpf_map__initial_value(bss, &(size_t){0});
-	counts_off = (char *)global_ptr(".bss", "lab_cpu_counts", LAB_CPUS * sizeof(__u64), &bss) -
-		     (char *)bpf_map__initial_value(bss, &(size_t){0});
-	if (bpf_map__value_size(bss) > 65536)
-		die(1, ".bss of %s too large", opt.obj);
-	if (bpf_object__load(obj))
-		die(2, "loading %s (driver %s) from %s refused: %s", opt.prog ? opt.prog : "-", drv ? drv : "-", opt.obj,
-		    strerror(errno));
-	driver_fd = driver ? bpf_program__fd(driver) : -1;
-	count_fd = counter ? bpf_program__fd(counter) : -1;
-
-	open_hw_insns();
+	setup(c, trig);
+	open_hw_insns(c);
 	/* Warm-up (discarded): also proves the kernel takes the attachment and counts. */
-	runs = calibrate();
-	struct block wb = {0}, wa = run_block(runs);
+	c->runs = calibrate(c);
+	struct block wb = {0}, wa = run_block(c, c->runs);
 
-	if (!opt.baseline_only)
-		wb = hooked_block(runs);
-	if (count_fd >= 0)
-		run_block_of(count_fd, runs);
+	if (!args.baseline_only)
+		wb = hooked_block(c, c->runs);
+	if (c->count_fd >= 0)
+		run_block_of(c, c->count_fd, c->runs);
 	printf("{\"kind\":\"setup\",\"prog\":\"%s\",\"mode\":\"%s\",\"trigger\":\"%s\",\"batch\":%ld,\"runs\":%ld,"
 	       "\"ops\":%ld,\"cpu\":%d,\"clk_tck\":%ld,\"count_driver\":%s,\"warmup_events\":%llu,"
 	       "\"warmup_base_events\":%llu,\"warmup_base_ns\":%lld,\"warmup_hook_ns\":%lld,\"hw_insns\":\"%s\"}\n",
-	       opt.prog ? opt.prog : "", opt.baseline_only ? "baseline" : "batch", opt.trigger, opt.batch, runs,
-	       runs * opt.batch, cpu, sysconf(_SC_CLK_TCK), count_fd >= 0 ? "true" : "false", wb.events, wa.events,
-	       wa.ns, wb.ns, hw_fd >= 0 ? "ok" : hw_why);
-	for (int t = 0; t < opt.trials; t++) {
-		struct block a, b = {0}, c = {0, 0, -1, 0, 0};
-		int fwd = (t % 2) == 0, foreign = foreign_programs();
+	       args.prog ? args.prog : "", args.baseline_only ? "baseline" : "batch", args.trigger, args.batch, c->runs,
+	       c->runs * args.batch, cpu, sysconf(_SC_CLK_TCK), c->count_fd >= 0 ? "true" : "false", wb.events, wa.events,
+	       wa.ns, wb.ns, c->hw_fd >= 0 ? "ok" : c->hw_why);
+	for (int t = 0; t < args.trials; t++) {
+		struct block a, b = {0}, k = {0, 0, -1, 0, 0};
+		int fwd = (t % 2) == 0, foreign = foreign_programs(c);
 
 		/* ABC on even trials, CBA on odd ones (AB / BA without C) */
 		if (fwd)
-			a = run_block(runs);
-		else if (count_fd >= 0)
-			c = run_block_of(count_fd, runs);
-		if (!opt.baseline_only)
-			b = hooked_block(runs);
+			a = run_block(c, c->runs);
+		else if (c->count_fd >= 0)
+			k = run_block_of(c, c->count_fd, c->runs);
+		if (!args.baseline_only)
+			b = hooked_block(c, c->runs);
 		if (!fwd)
-			a = run_block(runs);
-		else if (count_fd >= 0)
-			c = run_block_of(count_fd, runs);
+			a = run_block(c, c->runs);
+		else if (c->count_fd >= 0)
+			k = run_block_of(c, c->count_fd, c->runs);
 		printf("{\"kind\":\"trial\",\"trial\":%d,\"order\":\"%s\",\"base_ns\":%lld,\"hook_ns\":%lld,"
 		       "\"base_cpu_ns\":%lld,\"hook_cpu_ns\":%lld,", t,
-		       count_fd >= 0 ? (fwd ? "ABC" : "CBA") : (fwd ? "AB" : "BA"), a.ns, b.ns, a.cpu, b.cpu);
-		if (count_fd >= 0)
-			printf("\"count_ns\":%lld,\"count_cpu_ns\":%lld,\"count_calls\":%llu,", c.ns, c.cpu, c.calls);
+		       c->count_fd >= 0 ? (fwd ? "ABC" : "CBA") : (fwd ? "AB" : "BA"), a.ns, b.ns, a.cpu, b.cpu);
+		if (c->count_fd >= 0)
+			printf("\"count_ns\":%lld,\"count_cpu_ns\":%lld,\"count_calls\":%llu,", k.ns, k.cpu, k.calls);
 		else
 			printf("\"count_ns\":null,\"count_cpu_ns\":null,\"count_calls\":null,");
-		if (hw_fd >= 0)
+		if (c->hw_fd >= 0)
 			printf("\"base_insns\":%lld,\"hook_insns\":%lld,\"count_insns\":%lld,", a.insns, b.insns,
-			       count_fd >= 0 ? c.insns : -1LL);
-		foreign += foreign_programs();
+			       c->count_fd >= 0 ? k.insns : -1LL);
+		foreign += foreign_programs(c);
 		printf("\"events\":%llu,\"base_events\":%llu,\"triggers\":%ld,\"foreign\":%d,\"stats_runs\":%llu}\n",
-		       b.events, a.events + c.events, runs * opt.batch, foreign, opt.baseline_only ? 0ULL : stats_runs);
+		       b.events, a.events + k.events, c->runs * args.batch, foreign, args.baseline_only ? 0ULL : c->stats_runs);
 	}
-	if (opt.stats_trials > 0 && !opt.baseline_only)
-		stats_phase();
-	bpf_object__close(obj);
+	if (args.stats_trials > 0 && !args.baseline_only)
+		stats_phase(c);
+	hook_batch__destroy(skel);
 	return 0;
 }

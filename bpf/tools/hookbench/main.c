@@ -37,130 +37,28 @@
  * (lab_pass = 1), and the samples the kernel recorded there (plus any it reports lost) are the
  * independent trigger count its lab_events must match.
  * A refused load/attach: libbpf's/the kernel's text on stderr, exit 2 (load) or 3 (attach).
+ *
+ * Layout: this file holds the options, the table of modes and the ABBA trials of open / uprobe /
+ * net; each mode is a struct hb_mode in a file of its own (open.c, uprobe.c, perf.c, net.c) that
+ * reaches its object through a bpftool skeleton; trial.c times runs, prog.c picks and loads programs.
  */
-#include "hb.h"
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-struct hb_opts opt = {
+#include "bench.h"
+#include "hookbench.h"
+
+static const struct hb_mode *modes[] = { &hb_open, &hb_uprobe, &hb_perf, &hb_net };
+
+static struct hb_args args = {
 	.path = "/dev/null", .target = "lab_uprobe_target", .event = "sw", .ifname = "vrx", .dst = "10.201.0.2", .xdp_mode = "skb",
 	.trials = 10, .stats_trials = 3, .port = 9000, .freq = 999, .ms = 100, .ops = 10000, .samples = 1000,
 };
 
-struct bpf_program *perf_progs[MAX_PROGS]; /* perf mode: the programs of --prog (none: 0) */
-int nperf_progs;
-struct bpf_object *obj;
-struct bpf_program *prog; /* NULL for perf --prog none */
-struct bpf_link *cur_link;
-int perf_fd = -1, tx_fd = -1, rx_fd = -1, ifindex;
-long long last_clock_ns; /* perf: cpu-clock count of the last hooked run */
-void *perf_ring;          /* perf count phase: the event's ring buffer (NULL otherwise) */
-char bss_buf[4096];
-struct bpf_map *bss_map;
-
-long long stime_ns(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_stime.tv_sec * 1000000000LL + ru.ru_stime.tv_usec * 1000LL;
-}
-
-/* Kernel-mode time in clock ticks, field 15 of /proc/self/stat: what the talk measured. */
-long long stime_jiffies(void)
-{
-	static int fd = -1; /* opened once: an open() here would count as a trigger */
-	char buf[1024], *p;
-	long long v = -1;
-	int n, field = 3;
-
-	if (fd < 0)
-		fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	n = fd < 0 ? -1 : pread(fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	p = strrchr(buf, ')'); /* comm may hold spaces */
-	if (!p)
-		return -1;
-	for (p += 2; *p && field < 15; p++)
-		if (*p == ' ')
-			field++;
-	sscanf(p, "%lld", &v);
-	return v;
-}
-
-/* ---- BPF globals by name (offsets from the object's BTF DATASEC) ---- */
-int global_off(const char *sec_suffix, const char *var, struct bpf_map **mapp)
-{
-	struct btf *btf = bpf_object__btf(obj);
-	struct bpf_map *map;
-	const char *want = NULL;
-
-	bpf_object__for_each_map(map, obj) {
-		const char *n = bpf_map__name(map);
-		size_t ln = strlen(n), ls = strlen(sec_suffix);
-
-		if (ln >= ls && !strcmp(n + ln - ls, sec_suffix)) {
-			*mapp = map;
-			want = sec_suffix;
-			break;
-		}
-	}
-	if (!want || !btf)
-		return -1;
-	int id = btf__find_by_name_kind(btf, sec_suffix, BTF_KIND_DATASEC);
-	if (id < 0)
-		return -1;
-	const struct btf_type *t = btf__type_by_id(btf, id);
-	const struct btf_var_secinfo *vs = btf_var_secinfos(t);
-
-	for (int i = 0; i < btf_vlen(t); i++, vs++) {
-		const struct btf_type *vt = btf__type_by_id(btf, vs->type);
-
-		if (!strcmp(btf__name_by_offset(btf, vt->name_off), var))
-			return vs->offset;
-	}
-	return -1;
-}
-
-void set_rodata(const char *var, const void *val, size_t sz)
-{
-	struct bpf_map *map;
-	size_t msz;
-	int off = global_off(".rodata", var, &map);
-	char *data;
-
-	if (off < 0)
-		die(1, "no .rodata variable %s in %s", var, opt.obj);
-	data = (char *)bpf_map__initial_value(map, &msz);
-	if (!data || off + sz > msz)
-		die(1, "cannot set %s", var);
-	memcpy(data + off, val, sz);
-}
-
-/* Read the object's .bss into bss_buf; returns the offset of `var` in it. Between trials only. */
-
-int bss_read(const char *var)
-{
-	int zero = 0, off = global_off(".bss", var, &bss_map);
-
-	if (off < 0 || bpf_map__value_size(bss_map) > sizeof(bss_buf))
-		die(1, "no %s in .bss of %s", var, opt.obj);
-	if (bpf_map_lookup_elem(bpf_map__fd(bss_map), &zero, bss_buf))
-		die(1, "reading .bss of %s: %s", opt.obj, strerror(errno));
-	return off;
-}
-
-unsigned long long read_events(void)
-{
-	return *(unsigned long long *)(bss_buf + bss_read("lab_events"));
-}
-
-static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
-{
-	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, fmt, args);
-}
-
-int main(int argc, char **argv)
+static void parse_args(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"obj", 1, 0, 'o'}, {"prog", 1, 0, 'p'}, {"trials", 1, 0, 't'}, {"ops", 1, 0, 'n'},
@@ -169,127 +67,101 @@ int main(int argc, char **argv)
 		{"dst", 1, 0, 'd'}, {"port", 1, 0, 'P'}, {"xdp-mode", 1, 0, 'x'}, {"samples", 1, 0, 'S'},
 		{"target", 1, 0, 'T'}, {0, 0, 0, 0},
 	};
-	struct bpf_program *p;
 	int c;
 
 	if (argc < 2)
 		die(1, "usage: hookbench open|uprobe|perf|net --obj F --prog NAME [options]");
-	opt.mode = argv[1];
+	args.mode = argv[1];
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'o': opt.obj = optarg; break;
-		case 'p': opt.prog = optarg; break;
-		case 't': opt.trials = atoi(optarg); break;
-		case 'n': opt.ops = atol(optarg); break;
-		case 's': opt.stats_trials = atoi(optarg); break;
-		case 'f': opt.path = optarg; break;
-		case 'e': opt.event = optarg; break;
-		case 'F': opt.freq = atoi(optarg); break;
-		case 'm': opt.ms = atoi(optarg); break;
-		case 'X': opt.netns_tx = optarg; break;
-		case 'R': opt.netns_rx = optarg; break;
-		case 'i': opt.ifname = optarg; break;
-		case 'd': opt.dst = optarg; break;
-		case 'P': opt.port = atoi(optarg); break;
-		case 'x': opt.xdp_mode = optarg; break;
-		case 'S': opt.samples = atoi(optarg); break;
-		case 'T': opt.target = optarg; break;
+		case 'o': args.obj = optarg; break;
+		case 'p': args.prog = optarg; break;
+		case 't': args.trials = atoi(optarg); break;
+		case 'n': args.ops = atol(optarg); break;
+		case 's': args.stats_trials = atoi(optarg); break;
+		case 'f': args.path = optarg; break;
+		case 'e': args.event = optarg; break;
+		case 'F': args.freq = atoi(optarg); break;
+		case 'm': args.ms = atoi(optarg); break;
+		case 'X': args.netns_tx = optarg; break;
+		case 'R': args.netns_rx = optarg; break;
+		case 'i': args.ifname = optarg; break;
+		case 'd': args.dst = optarg; break;
+		case 'P': args.port = atoi(optarg); break;
+		case 'x': args.xdp_mode = optarg; break;
+		case 'S': args.samples = atoi(optarg); break;
+		case 'T': args.target = optarg; break;
 		default: die(1, "bad option");
 		}
 	}
-	if (strcmp(opt.mode, "open") && strcmp(opt.mode, "uprobe") && strcmp(opt.mode, "perf") &&
-	    strcmp(opt.mode, "net"))
-		die(1, "unknown mode %s", opt.mode);
-	if (!opt.obj || !opt.prog || opt.trials < 1 || opt.ops < 1 || opt.freq < 1)
-		die(1, "need --obj, --prog, --trials >= 1, --ops >= 1, --freq >= 1");
-	libbpf_set_print(print_libbpf);
-	stime_jiffies();
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (!strcmp(opt.mode, "open"))
-		ensure_tracefs();
+}
 
-	obj = bpf_object__open_file(opt.obj, NULL);
-	if (!obj)
-		die(2, "open %s: %s", opt.obj, strerror(errno));
-	bpf_object__for_each_program(p, obj) {
-		int perf = !strcmp(opt.mode, "perf");
-		int mine = perf ? in_list(bpf_program__name(p), opt.prog) : !strcmp(bpf_program__name(p), opt.prog);
+static const struct hb_mode *mode_named(const char *name)
+{
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (!strcmp(modes[i]->name, name))
+			return modes[i];
+	die(1, "unknown mode %s", name);
+}
 
-		bpf_program__set_autoload(p, mine);
-		if (mine && perf && nperf_progs < MAX_PROGS)
-			perf_progs[nperf_progs++] = p;
-		if (mine && !prog)
-			prog = p;
-	}
-	/* --prog none outside perf mode: baseline trials only (the suite's drift reference) */
-	int baseline_only = strcmp(opt.mode, "perf") && !strcmp(opt.prog, "none");
-
-	if (!prog && !baseline_only && !(strcmp(opt.mode, "perf") == 0 && strcmp(opt.prog, "none") == 0))
-		die(2, "no program %s in %s", opt.prog, opt.obj);
-	if (nperf_progs) { /* every listed program must exist */
-		int listed = 1;
-
-		for (const char *c = opt.prog; *c; c++)
-			listed += *c == ',';
-		if (listed != nperf_progs)
-			die(2, "not every program of %s is in %s (found %d of %d)", opt.prog, opt.obj, nperf_progs,
-			    listed);
-	}
-	if (prog) {
-		__u32 tgid = getpid();
-
-		set_rodata("lab_target_tgid", &tgid, sizeof(tgid));
-		if (!strcmp(opt.mode, "net")) {
-			__u16 port = htons(opt.port);
-
-			set_rodata("lab_target_port", &port, sizeof(port));
-		}
-		if (bpf_object__load(obj))
-			die(2, "loading %s from %s refused: %s", opt.prog, opt.obj, strerror(errno));
-	}
-	if (!strcmp(opt.mode, "net"))
-		setup_net();
-	if (!strcmp(opt.mode, "perf")) {
-		if (opt.samples < 1)
-			die(1, "need --samples >= 1");
-		perf_main();
-		if (nperf_progs)
-			bpf_object__close(obj);
-		return 0;
-	}
-
+/* open / uprobe / net: a warm-up, then baseline (A) and hooked (B) runs in ABBA order, then the
+ * bpf_stats phase; --prog none: baseline runs only (the suite's drift reference). */
+static void abba_trials(struct hb_ctx *c)
+{
+	const struct hb_args *a = c->args;
+	int baseline_only = !c->prog;
 	/* A first attach proves the kernel takes it (else: exit 3 with its reason) and warms up. */
 	struct sample s = {0};
 	unsigned long long ev = 0;
 
-	if (!baseline_only && run_hooked(opt.ops / 10 + 1, &s, &ev))
-		die(3, "attaching %s refused", opt.prog);
-	measure(opt.ops / 10 + 1);
+	if (!baseline_only && run_hooked(c, a->ops / 10 + 1, &s, &ev))
+		die(3, "attaching %s refused", a->prog);
+	measure(c, a->ops / 10 + 1);
+	/* period_ns: 0 here (perf prints its own setup record) */
 	printf("{\"kind\":\"setup\",\"prog\":\"%s\",\"mode\":\"%s\",\"ops\":%ld,\"clk_tck\":%ld,\"period_ns\":%lld,"
-	       "\"warmup_events\":%llu}\n", opt.prog, opt.mode, opt.ops, sysconf(_SC_CLK_TCK),
-	       !strcmp(opt.mode, "perf") && strcmp(opt.event, "hw") ? 1000000000LL / opt.freq : 0, ev);
+	       "\"warmup_events\":%llu}\n", a->prog, a->mode, a->ops, sysconf(_SC_CLK_TCK), 0LL, ev);
 
-	for (int t = 0; t < opt.trials; t++) {
-		struct sample a, b = {0};
+	for (int t = 0; t < a->trials; t++) {
+		struct sample sa, b = {0};
 		int ab = (t % 2) == 0; /* ABBA: even trials baseline first, odd trials hook first */
 		unsigned long long base_ev = 0;
 
 		if (ab)
-			a = measure_baseline(opt.ops, &base_ev);
-		if (!baseline_only && run_hooked(opt.ops, &b, &ev))
+			sa = measure_baseline(c, a->ops, &base_ev);
+		if (!baseline_only && run_hooked(c, a->ops, &b, &ev))
 			die(3, "attach failed at trial %d", t);
 		if (!ab)
-			a = measure_baseline(opt.ops, &base_ev);
+			sa = measure_baseline(c, a->ops, &base_ev);
 		printf("{\"kind\":\"trial\",\"trial\":%d,\"order\":\"%s\",\"base_ns\":%lld,\"hook_ns\":%lld,"
 		       "\"base_cpu_ns\":%lld,\"hook_cpu_ns\":%lld,\"base_stime_ns\":%lld,\"hook_stime_ns\":%lld,\"base_jiffies\":%lld,\"hook_jiffies\":%lld,"
 		       "\"events\":%llu,\"base_events\":%llu,\"triggers\":%ld,\"clock_ns\":%lld}\n",
-		       t, ab ? "AB" : "BA", a.ns, b.ns, a.cpu, b.cpu, a.stime, b.stime, a.jiffies, b.jiffies, ev, base_ev,
-		       opt.ops, last_clock_ns);
+		       t, ab ? "AB" : "BA", sa.ns, b.ns, sa.cpu, b.cpu, sa.stime, b.stime, sa.jiffies, b.jiffies, ev, base_ev,
+		       a->ops, c->clock_ns);
 	}
-	if (prog && opt.stats_trials > 0)
-		stats_phase(opt.ops);
-	if (prog)
-		bpf_object__close(obj);
+	if (c->prog && a->stats_trials > 0)
+		stats_phase(c, a->ops);
+}
+
+int main(int argc, char **argv)
+{
+	struct hb_ctx c = { .args = &args };
+
+	parse_args(argc, argv);
+	c.mode = mode_named(args.mode);
+	if (!args.obj || !args.prog || args.trials < 1 || args.ops < 1 || args.freq < 1)
+		die(1, "need --obj, --prog, --trials >= 1, --ops >= 1, --freq >= 1");
+	if (c.mode->validate)
+		c.mode->validate(&args);
+	libbpf_quiet();
+	trial_init();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	c.mode->setup(&c);
+	if (c.mode->measure)
+		c.mode->measure(&c);
+	else
+		abba_trials(&c);
+	c.mode->teardown(&c);
 	return 0;
 }

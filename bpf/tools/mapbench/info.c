@@ -1,4 +1,11 @@
 /* mapbench, mode info: CPUs, page size, kernel struct sizes from BTF, bpf_loop. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
 #include "mb.h"
 
 static int btf_size(const struct btf *btf, const char *name)
@@ -6,14 +13,6 @@ static int btf_size(const struct btf *btf, const char *name)
 	int id = btf ? btf__find_by_name_kind(btf, name, BTF_KIND_STRUCT) : -1;
 
 	return id > 0 ? (int)btf__resolve_size(btf, id) : -1;
-}
-
-/* whether the kernel has the bpf_loop helper (5.17+): 1 yes, 0 no, -1 cannot tell */
-int has_bpf_loop(void)
-{
-	int r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_loop, NULL);
-
-	return r > 0 ? 1 : r == 0 ? 0 : -1;
 }
 
 /* the member names of struct NAME in the kernel's BTF, as a JSON list (null without BTF) */
@@ -34,7 +33,7 @@ static void print_members(const struct btf *btf, const char *name)
 	printf("]");
 }
 
-int cmd_info(void)
+static int info_run(const struct mb_args *a)
 {
 	static const char *structs[] = {"bpf_htab", "bucket", "htab_elem", "bpf_array", "llist_node", "bpf_map"};
 	struct btf *btf = btf__load_vmlinux_btf();
@@ -53,7 +52,7 @@ int cmd_info(void)
 	if (libbpf_get_error(btf))
 		btf = NULL;
 	printf("{\"possible_cpus\": %d, \"online_cpus\": %ld, \"page_size\": %ld, \"pid_max\": %ld, "
-	       "\"btf\": %s, \"sizes\": {", ncpus_possible, sysconf(_SC_NPROCESSORS_ONLN), sysconf(_SC_PAGESIZE),
+	       "\"btf\": %s, \"sizes\": {", a->ncpus_possible, sysconf(_SC_NPROCESSORS_ONLN), sysconf(_SC_PAGESIZE),
 	       pid_max, btf ? "true" : "false");
 	for (size_t i = 0; i < sizeof(structs) / sizeof(structs[0]); i++)
 		printf("%s\"%s\": %d", i ? ", " : "", structs[i], btf_size(btf, structs[i]));
@@ -63,3 +62,5 @@ int cmd_info(void)
 	btf__free(btf);
 	return 0;
 }
+
+const struct mb_mode mb_info = { .name = "info", .run = info_run };

@@ -28,99 +28,35 @@
  * Output: JSON objects, one per line, on stdout. A kernel refusal (map type, flag, batch op,
  * load) prints "unsupported: <op>: <kernel/libbpf error>" on stderr and exits 2; other
  * failures exit 1.
+ *
+ * Layout: this file holds the options and the table of modes; each mode is a struct mb_mode in a
+ * file of its own (info.c, kern.c, user.c, mem.c; kern reaches maps.bpf.o through its bpftool
+ * skeleton); maps.c has the map types, keys and map access, report.c the output and error exit.
  */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+
 #include "mb.h"
 
-const struct map_type_info map_types[] = {
-	{"array", BPF_MAP_TYPE_ARRAY, 0},
-	{"percpu_array", BPF_MAP_TYPE_PERCPU_ARRAY, 1},
-	{"hash", BPF_MAP_TYPE_HASH, 0},
-	{"percpu_hash", BPF_MAP_TYPE_PERCPU_HASH, 1},
-	{"lru_hash", BPF_MAP_TYPE_LRU_HASH, 0},
-	{"lru_percpu_hash", BPF_MAP_TYPE_LRU_PERCPU_HASH, 1},
-};
+static const struct mb_mode *modes[] = { &mb_info, &mb_kern, &mb_user, &mb_mem };
 
-
-struct opts o = {
-	.type_idx = 2, .max_entries = 10240, .keyspace = "dense", .nkeys = 1024,
+static struct mb_args args = {
+	.max_entries = 10240, .keyspace = "dense", .nkeys = 1024,
 	.key_space = 4194304, .loops = 1024, .repeat = 100, .trials = 5, .threads = 1, .ops = 100000,
 };
 
-const char *prog_names[] = {"map_update", "map_lookup", "map_empty"};
-const char *bounded_names[] = {"map_update_bounded", "map_lookup_bounded", "map_empty_bounded"};
-const char *op_names[] = {"update", "lookup", "empty"};
-int ncpus_possible;
-static char libbpf_err[16384];
-
-/* keep the tail of libbpf's messages: the verifier's/kernel's reason comes last */
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+static const struct map_type_info *type_by_name(const char *name)
 {
-	char line[4096];
-	size_t len = strlen(libbpf_err), n;
+	const struct map_type_info *t = map_type_named(name);
 
-	if (level == LIBBPF_DEBUG)
-		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	if (len + n >= sizeof(libbpf_err)) {
-		size_t drop = len + n - sizeof(libbpf_err) + 1;
-
-		if (drop > len)
-			drop = len;
-		memmove(libbpf_err, libbpf_err + drop, len - drop + 1);
-		len -= drop;
+	if (!t) {
+		fprintf(stderr, "unknown map type %s\n", name);
+		exit(1);
 	}
-	memcpy(libbpf_err + len, line, n + 1 <= sizeof(libbpf_err) - len ? n + 1 : sizeof(libbpf_err) - len);
-	libbpf_err[sizeof(libbpf_err) - 1] = 0;
-	return 0;
-}
-
-void die(int code, const char *what, int err)
-{
-	char *last = libbpf_err;
-	size_t n = strlen(libbpf_err);
-
-	/* keep the tail of libbpf's log: the verifier's/kernel's reason is at the end */
-	if (n > 1500)
-		last = libbpf_err + n - 1500;
-	err = err > 0 ? err : -err;
-	fprintf(stderr, "%s%s: %s%s%s\n", code == 2 ? "unsupported: " : "", what,
-		err == 524 ? "ENOTSUPP (524: not supported for this map type/flags)" : strerror(err),
-		*last ? "\n" : "", last);
-	exit(code);
-}
-
-/* a refusal by the kernel of a feature (not a bug of ours) */
-int refused(int err)
-{
-	err = err < 0 ? -err : err;
-	return err == EINVAL || err == ENOTSUP || err == EOPNOTSUPP || err == E2BIG || err == EPERM ||
-	       err == 524 /* ENOTSUPP, kernel-internal */;
-}
-
-__u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-void print_list(const char *name, const double *v, int n)
-{
-	printf("\"%s\": [", name);
-	for (int i = 0; i < n; i++)
-		printf("%s%.4f", i ? ", " : "", v[i]);
-	printf("]");
-}
-
-static int type_by_name(const char *name)
-{
-	for (size_t i = 0; i < sizeof(map_types) / sizeof(map_types[0]); i++)
-		if (!strcmp(map_types[i].name, name))
-			return (int)i;
-	fprintf(stderr, "unknown map type %s\n", name);
-	exit(1);
+	return t;
 }
 
 int main(int argc, char **argv)
@@ -131,50 +67,46 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: mapbench info|kern|user|mem [options] (see the source's header)\n");
 		return 1;
 	}
-	o.mode = argv[1];
+	args.mode = argv[1];
+	args.type = map_type_named("hash");
 	optind = 2;
 	while ((c = getopt(argc, argv, "O:t:f:m:k:n:K:o:l:r:T:j:N:BF:c:g:L:DP:b")) != -1) {
 		switch (c) {
-		case 'O': o.obj = optarg; break;
-		case 't': o.type_idx = type_by_name(optarg); break;
-		case 'f': o.flags = strtoul(optarg, NULL, 0); break;
-		case 'm': o.max_entries = strtoul(optarg, NULL, 0); break;
-		case 'k': o.keyspace = optarg; break;
-		case 'n': o.nkeys = strtoul(optarg, NULL, 0); break;
-		case 'K': o.key_space = strtoull(optarg, NULL, 0); break;
-		case 'o': o.lookup = !strcmp(optarg, "lookup") ? 1 : !strcmp(optarg, "empty") ? 2 : 0; break;
-		case 'l': o.loops = strtoul(optarg, NULL, 0); break;
-		case 'r': o.repeat = strtoul(optarg, NULL, 0); break;
-		case 'T': o.trials = atoi(optarg); break;
-		case 'j': o.threads = atoi(optarg); break;
-		case 'N': o.ops = strtoull(optarg, NULL, 0); break;
-		case 'B': o.batch = 1; break;
-		case 'F': o.fills = optarg; break;
-		case 'c': o.cgroup = optarg; break;
-		case 'g': o.cgkind = optarg; break;
-		case 'L': o.keylist = optarg; break;
-		case 'D': o.disjoint = 1; break;
-		case 'P': o.prefill = strtoul(optarg, NULL, 0); break;
-		case 'b': o.bounded = 1; break;
+		case 'O': args.obj = optarg; break;
+		case 't': args.type = type_by_name(optarg); break;
+		case 'f': args.flags = strtoul(optarg, NULL, 0); break;
+		case 'm': args.max_entries = strtoul(optarg, NULL, 0); break;
+		case 'k': args.keyspace = optarg; break;
+		case 'n': args.nkeys = strtoul(optarg, NULL, 0); break;
+		case 'K': args.key_space = strtoull(optarg, NULL, 0); break;
+		case 'o': args.lookup = !strcmp(optarg, "lookup") ? 1 : !strcmp(optarg, "empty") ? 2 : 0; break;
+		case 'l': args.loops = strtoul(optarg, NULL, 0); break;
+		case 'r': args.repeat = strtoul(optarg, NULL, 0); break;
+		case 'T': args.trials = atoi(optarg); break;
+		case 'j': args.threads = atoi(optarg); break;
+		case 'N': args.ops = strtoull(optarg, NULL, 0); break;
+		case 'B': args.batch = 1; break;
+		case 'F': args.fills = optarg; break;
+		case 'c': args.cgroup = optarg; break;
+		case 'g': args.cgkind = optarg; break;
+		case 'L': args.keylist = optarg; break;
+		case 'D': args.disjoint = 1; break;
+		case 'P': args.prefill = strtoul(optarg, NULL, 0); break;
+		case 'b': args.bounded = 1; break;
 		default: return 1;
 		}
 	}
-	if (!o.cgkind)
-		o.cgkind = "v2";
-	if (o.trials < 1)
-		o.trials = 1;
-	libbpf_set_print(libbpf_print);
-	ncpus_possible = libbpf_num_possible_cpus();
-	if (ncpus_possible <= 0)
-		die(1, "possible CPUs", ncpus_possible);
-	if (!strcmp(o.mode, "info"))
-		return cmd_info();
-	if (!strcmp(o.mode, "kern"))
-		return cmd_kern();
-	if (!strcmp(o.mode, "user"))
-		return cmd_user();
-	if (!strcmp(o.mode, "mem"))
-		return cmd_mem();
-	fprintf(stderr, "unknown mode %s\n", o.mode);
+	if (!args.cgkind)
+		args.cgkind = "v2";
+	if (args.trials < 1)
+		args.trials = 1;
+	capture_libbpf();
+	args.ncpus_possible = libbpf_num_possible_cpus();
+	if (args.ncpus_possible <= 0)
+		fail(1, "possible CPUs", args.ncpus_possible);
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (!strcmp(modes[i]->name, args.mode))
+			return modes[i]->run(&args);
+	fprintf(stderr, "unknown mode %s\n", args.mode);
 	return 1;
 }

@@ -1,5 +1,48 @@
-/* mapbench, the keys each mode uses and the map accessed from user space. */
+/* mapbench, what every mode uses: the map types, the keys and the map accessed from user space. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
 #include "mb.h"
+
+static const struct map_type_info map_types[] = {
+	{"array", BPF_MAP_TYPE_ARRAY, 0},
+	{"percpu_array", BPF_MAP_TYPE_PERCPU_ARRAY, 1},
+	{"hash", BPF_MAP_TYPE_HASH, 0},
+	{"percpu_hash", BPF_MAP_TYPE_PERCPU_HASH, 1},
+	{"lru_hash", BPF_MAP_TYPE_LRU_HASH, 0},
+	{"lru_percpu_hash", BPF_MAP_TYPE_LRU_PERCPU_HASH, 1},
+};
+
+static const char *op_names[] = {"update", "lookup", "empty"};
+
+/* the entry of map_types[] called `name`, NULL if none */
+const struct map_type_info *map_type_named(const char *name)
+{
+	for (size_t i = 0; i < sizeof(map_types) / sizeof(map_types[0]); i++)
+		if (!strcmp(map_types[i].name, name))
+			return &map_types[i];
+	return NULL;
+}
+
+const char *op_name(int op)
+{
+	return op_names[op];
+}
+
+/* whether the kernel has the bpf_loop helper (5.17+): 1 yes, 0 no, -1 cannot tell */
+int has_bpf_loop(void)
+{
+	int r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_loop, NULL);
+
+	return r > 0 ? 1 : r == 0 ? 0 : -1;
+}
 
 static __u32 gcd(__u64 a, __u64 b)
 {
@@ -13,30 +56,30 @@ static __u32 gcd(__u64 a, __u64 b)
 
 /* The keys: dense 0..n-1; sparse: n distinct PID-like keys spread over [1, key_space);
  * hashed: n distinct keys scattered over the whole u32 range (for fill sweeps). */
-__u32 *make_keys(__u32 n)
+__u32 *make_keys(const struct mb_args *a, __u32 n)
 {
 	__u32 *keys = calloc(n ? n : 1, sizeof(*keys));
 	__u64 mult = 2654435761ull;
 
 	if (!keys)
-		die(1, "calloc", ENOMEM);
-	if (!strcmp(o.keyspace, "dense")) {
+		fail(1, "calloc", ENOMEM);
+	if (!strcmp(a->keyspace, "dense")) {
 		for (__u32 i = 0; i < n; i++)
 			keys[i] = i;
-	} else if (!strcmp(o.keyspace, "sparse")) {
-		__u64 m = o.key_space - 1; /* keys 1..key_space-1, like PIDs */
+	} else if (!strcmp(a->keyspace, "sparse")) {
+		__u64 m = a->key_space - 1; /* keys 1..key_space-1, like PIDs */
 
 		if (n > m)
-			die(1, "sparse key space smaller than the key count", EINVAL);
+			fail(1, "sparse key space smaller than the key count", EINVAL);
 		while (gcd(mult % m, m) != 1)
 			mult++;
 		for (__u32 i = 0; i < n; i++)
 			keys[i] = 1 + (__u32)(((__u64)i * mult + 12345) % m);
-	} else if (!strcmp(o.keyspace, "hashed")) {
+	} else if (!strcmp(a->keyspace, "hashed")) {
 		for (__u32 i = 0; i < n; i++)
 			keys[i] = (__u32)(i * 2654435761u + 0x9e3779b9u);
-	} else if (!strcmp(o.keyspace, "list")) {
-		const char *p = o.keylist ? o.keylist : "";
+	} else if (!strcmp(a->keyspace, "list")) {
+		const char *p = a->keylist ? a->keylist : "";
 		__u32 i = 0;
 
 		while (*p && i < n) {
@@ -45,29 +88,29 @@ __u32 *make_keys(__u32 n)
 			keys[i++] = (__u32)strtoul(p, &end, 0);
 			p = *end == ',' ? end + 1 : end;
 			if (end == p && *p)
-				die(1, "bad key list (-L)", EINVAL);
+				fail(1, "bad key list (-L)", EINVAL);
 		}
 		if (i != n)
-			die(1, "key list (-L) shorter than -n", EINVAL);
+			fail(1, "key list (-L) shorter than -n", EINVAL);
 	} else {
-		die(1, "unknown key space (dense|sparse|hashed|list)", EINVAL);
+		fail(1, "unknown key space (dense|sparse|hashed|list)", EINVAL);
 	}
 	return keys;
 }
 
-size_t value_buf_size(void)
+size_t value_buf_size(const struct mb_args *a)
 {
-	return map_types[o.type_idx].percpu ? (size_t)ncpus_possible * VALUE_SIZE : VALUE_SIZE;
+	return a->type->percpu ? (size_t)a->ncpus_possible * VALUE_SIZE : VALUE_SIZE;
 }
 
-int create_map(void)
+int create_map(const struct mb_args *a)
 {
-	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = o.flags);
-	int fd = bpf_map_create(map_types[o.type_idx].type, "bench_map", KEY_SIZE, VALUE_SIZE,
-				o.max_entries, &mo);
+	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = a->flags);
+	int fd = bpf_map_create(a->type->type, "bench_map", KEY_SIZE, VALUE_SIZE,
+				a->max_entries, &mo);
 
 	if (fd < 0)
-		die(refused(errno) ? 2 : 1, "map create", errno);
+		fail(refused(errno) ? 2 : 1, "map create", errno);
 	return fd;
 }
 
@@ -95,15 +138,15 @@ __u32 present(int fd, __u32 *keys, __u32 n, void *val)
 	return m;
 }
 
-__u64 live_entries(int fd)
+__u64 live_entries(const struct mb_args *a, int fd)
 {
 	__u32 key, next;
 	__u64 n = 0;
 	void *prev = NULL;
 
 	/* every index of an array exists: no need to walk millions of them with syscalls */
-	if (map_types[o.type_idx].type == BPF_MAP_TYPE_ARRAY || map_types[o.type_idx].type == BPF_MAP_TYPE_PERCPU_ARRAY)
-		return o.max_entries;
+	if (a->type->type == BPF_MAP_TYPE_ARRAY || a->type->type == BPF_MAP_TYPE_PERCPU_ARRAY)
+		return a->max_entries;
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		n++;
 		key = next;

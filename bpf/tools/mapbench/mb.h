@@ -1,30 +1,13 @@
-/* mapbench's parts share this: the options, the map types and the helpers every mode uses.
- * main.c: options, output and error helpers; maps.c: keys and user-space map access;
- * info.c, kern.c, user.c, mem.c: one mode each (see main.c's header for what each measures). */
+/* mapbench's interface between its harness (main.c: options and the table of modes) and its parts:
+ * one mode per file (info.c, kern.c, user.c, mem.c: a struct mb_mode each, with its own state),
+ * maps.c (the map types, keys and user-space map access every mode uses) and report.c (output and
+ * the error exit). Dependencies point main -> modes -> maps, report, never back. */
 #ifndef MB_H
 #define MB_H
 
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <pthread.h>
-#include <sched.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
+#include <stddef.h>
 #include <linux/types.h>
-#include <bpf/bpf.h>
-#include <bpf/btf.h>
-#include <bpf/libbpf.h>
-
-#include "mapbench.h"
-
-#include "mapbench.h"
+#include <linux/bpf.h>
 
 #define VALUE_SIZE 8
 #define KEY_SIZE 4
@@ -36,10 +19,10 @@ struct map_type_info {
 	int percpu;
 };
 
-struct opts {
+struct mb_args {
 	const char *mode;
 	const char *obj;
-	int type_idx;
+	const struct map_type_info *type;
 	__u32 flags;
 	__u32 max_entries;
 	const char *keyspace;
@@ -59,33 +42,33 @@ struct opts {
 	int disjoint;        /* -D: each thread its own keys */
 	__u32 prefill;       /* -P: fill the map to this many entries with other keys */
 	int bounded;         /* -b: the bounded-loop programs even where bpf_loop exists */
+	int ncpus_possible;
 };
 
-extern struct opts o;
-extern const struct map_type_info map_types[];
-extern const char *prog_names[], *bounded_names[], *op_names[];
-extern int ncpus_possible;
+struct mb_mode {
+	const char *name;
+	int (*run)(const struct mb_args *a); /* prints the mode's record; the exit status */
+};
 
-/* main.c */
-void die(int code, const char *what, int err);
+extern const struct mb_mode mb_info, mb_kern, mb_user, mb_mem;
+
+/* report.c */
+void capture_libbpf(void);
+void fail(int code, const char *what, int err) __attribute__((noreturn));
 int refused(int err);
-__u64 now_ns(void);
 void print_list(const char *name, const double *v, int n);
+
 /* maps.c */
-__u32 *make_keys(__u32 n);
-size_t value_buf_size(void);
-int create_map(void);
+const struct map_type_info *map_type_named(const char *name);
+const char *op_name(int op);
+int has_bpf_loop(void);
+__u32 *make_keys(const struct mb_args *a, __u32 n);
+size_t value_buf_size(const struct mb_args *a);
+int create_map(const struct mb_args *a);
 __u32 fill(int fd, const __u32 *keys, __u32 n, void *val);
 __u32 present(int fd, __u32 *keys, __u32 n, void *val);
-__u64 live_entries(int fd);
+__u64 live_entries(const struct mb_args *a, int fd);
 long long fdinfo_field(int fd, const char *field);
 long long read_ll(const char *dir, const char *name);
-/* info.c */
-int has_bpf_loop(void);
-int cmd_info(void);
-/* kern.c, user.c, mem.c */
-int cmd_kern(void);
-int cmd_user(void);
-int cmd_mem(void);
 
 #endif /* MB_H */

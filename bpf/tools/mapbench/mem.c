@@ -1,36 +1,44 @@
 /* mapbench, mode mem: memlock and memory-cgroup usage as the map fills. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+
 #include "mb.h"
 
-static void join_cgroup(void)
+static void join_cgroup(const struct mb_args *a)
 {
 	char path[512], pid[32];
 	int f, len;
 
-	snprintf(path, sizeof(path), "%s/cgroup.procs", o.cgroup);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", a->cgroup);
 	f = open(path, O_WRONLY);
 	if (f < 0)
-		die(1, "open cgroup.procs", errno);
+		fail(1, "open cgroup.procs", errno);
 	len = snprintf(pid, sizeof(pid), "%d\n", getpid());
 	if (write(f, pid, len) != len)
-		die(1, "join cgroup", errno);
+		fail(1, "join cgroup", errno);
 	close(f);
 }
 
-static long long cg_current(void)
+static long long cg_current(const struct mb_args *a)
 {
-	if (!o.cgroup)
+	if (!a->cgroup)
 		return -1;
-	return read_ll(o.cgroup, !strcmp(o.cgkind, "v1") ? "memory.usage_in_bytes" : "memory.current");
+	return read_ll(a->cgroup, !strcmp(a->cgkind, "v1") ? "memory.usage_in_bytes" : "memory.current");
 }
 
-static long long cg_peak(void)
+static long long cg_peak(const struct mb_args *a)
 {
-	if (!o.cgroup)
+	if (!a->cgroup)
 		return -1;
-	return read_ll(o.cgroup, !strcmp(o.cgkind, "v1") ? "memory.max_usage_in_bytes" : "memory.peak");
+	return read_ll(a->cgroup, !strcmp(a->cgkind, "v1") ? "memory.max_usage_in_bytes" : "memory.peak");
 }
 
-int cmd_mem(void)
+static int mem_run(const struct mb_args *a)
 {
 	__u32 stages[16], nstages = 0, maxfill = 0, done = 0;
 	__u32 *keys;
@@ -43,7 +51,7 @@ int cmd_mem(void)
 	} res[16];
 	int fd;
 
-	s = strdup(o.fills ? o.fills : "0");
+	s = strdup(a->fills ? a->fills : "0");
 	for (tok = strtok(s, ","); tok && nstages < 16; tok = strtok(NULL, ",")) {
 		stages[nstages] = strtoul(tok, NULL, 10);
 		if (stages[nstages] > maxfill)
@@ -51,17 +59,17 @@ int cmd_mem(void)
 		nstages++;
 	}
 	/* every buffer allocated and touched before the first cgroup reading */
-	keys = make_keys(maxfill);
-	vals = calloc(1, value_buf_size());
+	keys = make_keys(a, maxfill);
+	vals = calloc(1, value_buf_size(a));
 	if (!vals)
-		die(1, "calloc", ENOMEM);
-	memset(vals, 1, value_buf_size());
-	if (o.cgroup)
-		join_cgroup();
+		fail(1, "calloc", ENOMEM);
+	memset(vals, 1, value_buf_size(a));
+	if (a->cgroup)
+		join_cgroup(a);
 
-	before = cg_current();
-	fd = create_map();
-	created = cg_current();
+	before = cg_current(a);
+	fd = create_map(a);
+	created = cg_current(a);
 	for (__u32 i = 0; i < nstages; i++) {
 		__u32 want = stages[i];
 
@@ -74,14 +82,14 @@ int cmd_mem(void)
 		}
 		res[i].fill = want;
 		res[i].memlock = fdinfo_field(fd, "memlock:");
-		res[i].cg = cg_current();
-		res[i].live = live_entries(fd); /* after the readings: iterating allocates nothing anyway */
+		res[i].cg = cg_current(a);
+		res[i].live = live_entries(a, fd); /* after the readings: iterating allocates nothing anyway */
 	}
 	printf("{\"mode\": \"mem\", \"map_type\": \"%s\", \"flags\": %u, \"max_entries\": %u, \"key_size\": %d, "
 	       "\"value_size\": %d, \"cg_before\": %lld, \"cg_created\": %lld, \"cg_peak\": %lld, "
 	       "\"live_final\": %llu, \"stages\": [",
-	       map_types[o.type_idx].name, o.flags, o.max_entries, KEY_SIZE, VALUE_SIZE, before, created, cg_peak(),
-	       (unsigned long long)live_entries(fd));
+	       a->type->name, a->flags, a->max_entries, KEY_SIZE, VALUE_SIZE, before, created, cg_peak(a),
+	       (unsigned long long)live_entries(a, fd));
 	for (__u32 i = 0; i < nstages; i++)
 		printf("%s{\"fill\": %u, \"inserted\": %u, \"live\": %llu, \"memlock\": %lld, \"cg\": %lld}",
 		       i ? ", " : "", res[i].fill, res[i].inserted, (unsigned long long)res[i].live, res[i].memlock,
@@ -89,3 +97,5 @@ int cmd_mem(void)
 	printf("]}\n");
 	return 0;
 }
+
+const struct mb_mode mb_mem = { .name = "mem", .run = mem_run };

@@ -1,48 +1,54 @@
 /* mapbench, mode user: the same operations from user space, one call per element or batched. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <bpf/bpf.h>
+
+#include "bench.h"
 #include "mb.h"
 
-int cmd_user(void)
+static int user_run(const struct mb_args *a)
 {
-	int fd = create_map();
-	__u32 *keys = make_keys(o.nkeys), n;
-	size_t vsz = value_buf_size();
-	char *vals = calloc(o.nkeys, vsz);
-	__u32 *kbuf = calloc(o.nkeys, sizeof(__u32));
-	double *ns = calloc(o.trials, sizeof(double));
+	int fd = create_map(a);
+	__u32 *keys = make_keys(a, a->nkeys), n;
+	size_t vsz = value_buf_size(a);
+	char *vals = calloc(a->nkeys, vsz);
+	__u32 *kbuf = calloc(a->nkeys, sizeof(__u32));
+	double *ns = calloc(a->trials, sizeof(double));
 	__u64 events = 0, triggers = 0, per_trial = 0;
 
 	if (!vals || !ns || !kbuf)
-		die(1, "calloc", ENOMEM);
-	fill(fd, keys, o.nkeys, vals);
-	n = present(fd, keys, o.nkeys, vals);
+		fail(1, "calloc", ENOMEM);
+	fill(fd, keys, a->nkeys, vals);
+	n = present(fd, keys, a->nkeys, vals);
 	for (__u32 i = 0; i < n; i++)
 		*(__u64 *)(vals + i * vsz) = keys[i];
 
-	for (int trial = -1; trial < o.trials; trial++) {
+	for (int trial = -1; trial < a->trials; trial++) {
 		__u64 done = 0, elems = 0, t0 = now_ns(), dt;
 
-		if (!o.batch) {
-			for (__u64 i = 0; i < o.ops; i++) {
+		if (!a->batch) {
+			for (__u64 i = 0; i < a->ops; i++) {
 				__u32 *k = &keys[i % n];
-				int r = o.lookup ? bpf_map_lookup_elem(fd, k, vals) : bpf_map_update_elem(fd, k, vals, BPF_ANY);
+				int r = a->lookup ? bpf_map_lookup_elem(fd, k, vals) : bpf_map_update_elem(fd, k, vals, BPF_ANY);
 
 				if (r == 0)
 					done++;
 			}
-			elems = o.ops;
+			elems = a->ops;
 		} else {
-			while (elems < o.ops) {
+			while (elems < a->ops) {
 				__u32 count = n;
 				int r;
 
-				if (!o.lookup) {
+				if (!a->lookup) {
 					r = bpf_map_update_batch(fd, keys, vals, &count, NULL);
 					if (r && refused(errno))
-						die(2, "BPF_MAP_UPDATE_BATCH", errno);
+						fail(2, "BPF_MAP_UPDATE_BATCH", errno);
 					done += count;
 					elems += n;
 					if (r)
-						die(1, "BPF_MAP_UPDATE_BATCH", errno);
+						fail(1, "BPF_MAP_UPDATE_BATCH", errno);
 				} else {
 					/* one pass over the whole map in batches of n elements */
 					__u64 token = 0;
@@ -53,7 +59,7 @@ int cmd_user(void)
 						count = n;
 						r = bpf_map_lookup_batch(fd, in, &outb, kbuf, vals, &count, NULL);
 						if (r && errno != ENOENT)
-							die(refused(errno) ? 2 : 1, "BPF_MAP_LOOKUP_BATCH", errno);
+							fail(refused(errno) ? 2 : 1, "BPF_MAP_LOOKUP_BATCH", errno);
 						done += count;
 						elems += count;
 						if (r)
@@ -62,7 +68,7 @@ int cmd_user(void)
 						in = &token;
 					}
 					if (elems == 0)
-						die(1, "BPF_MAP_LOOKUP_BATCH returned nothing", ENOENT);
+						fail(1, "BPF_MAP_LOOKUP_BATCH returned nothing", ENOENT);
 				}
 			}
 		}
@@ -77,10 +83,12 @@ int cmd_user(void)
 	printf("{\"mode\": \"user\", \"map_type\": \"%s\", \"flags\": %u, \"max_entries\": %u, \"op\": \"%s\", "
 	       "\"batch\": %d, \"nkeys\": %u, \"ops_per_trial\": %llu, \"events\": %llu, \"triggers\": %llu, "
 	       "\"live_entries\": %llu, ",
-	       map_types[o.type_idx].name, o.flags, o.max_entries, op_names[o.lookup], o.batch, n,
+	       a->type->name, a->flags, a->max_entries, op_name(a->lookup), a->batch, n,
 	       (unsigned long long)per_trial, (unsigned long long)events, (unsigned long long)triggers,
-	       (unsigned long long)live_entries(fd));
-	print_list("ns_per_op", ns, o.trials);
+	       (unsigned long long)live_entries(a, fd));
+	print_list("ns_per_op", ns, a->trials);
 	printf("}\n");
 	return 0;
 }
+
+const struct mb_mode mb_user = { .name = "user", .run = user_run };

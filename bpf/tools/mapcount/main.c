@@ -31,22 +31,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "benchutil.h"
 
-#define MC_FUNCS 32
-#define MC_MAPS 16
-#define MC_TOOLS 8
-#define MC_SLOTS (MC_MAPS + 2)
-
-struct mc_config {
-	__u32 exclude_tgid[MC_TOOLS];  /* the tools' processes (0: unused) */
-	__u32 map_ids[MC_MAPS];
-	__u8 map_arg[MC_FUNCS];
-};
+#include "bench.h"
+#include "mapcount.h" /* struct mc_config, before the skeleton that uses it */
+#include "mapcount.skel.h"
 
 static char libbpf_log[8192];
 static const char *names[MC_FUNCS];
@@ -93,44 +84,26 @@ static const char *why(int err, char *buf, size_t n)
 	return buf;
 }
 
-static struct bpf_map *map_named(struct bpf_object *obj, const char *suffix)
+/* The object with mapcount_kprobe, and with `multi` mapcount_multi too; NULL if that is refused. */
+static struct mapcount *open_load(const char *path, int multi)
 {
-	struct bpf_map *m;
-
-	bpf_object__for_each_map(m, obj) {
-		const char *n = bpf_map__name(m);
-		size_t ln = strlen(n), ls = strlen(suffix);
-
-		if (ln >= ls && !strcmp(n + ln - ls, suffix))
-			return m;
-	}
-	return NULL;
-}
-
-static struct bpf_object *open_load(const char *path, const char *prog, const char *prog2)
-{
-	struct bpf_object *obj = bpf_object__open_file(path, NULL);
-	struct bpf_program *p;
-	struct bpf_map *ro;
+	struct mapcount *skel = mapcount__open();
 	char buf[1024];
 	int err;
 
-	if (!obj)
+	if (!skel)
 		die(1, "open %s: %s", path, strerror(errno));
-	bpf_object__for_each_program(p, obj)
-		bpf_program__set_autoload(p, !strcmp(bpf_program__name(p), prog) ||
-					     (prog2 && !strcmp(bpf_program__name(p), prog2)));
-	ro = map_named(obj, ".rodata");
-	if (!ro || bpf_map__set_initial_value(ro, &cfg, sizeof(cfg)))
-		die(1, "no .rodata of size %zu in %s", sizeof(cfg), path);
-	err = bpf_object__load(obj);
+	bpf_program__set_autoload(skel->progs.mapcount_multi, multi);
+	bpf_program__set_autoload(skel->progs.mapcount_kprobe, 1);
+	skel->rodata->mc_cfg = cfg;
+	err = mapcount__load(skel);
 	if (err) {
-		bpf_object__close(obj);
-		if (!strcmp(prog, "mapcount_multi"))
+		mapcount__destroy(skel);
+		if (multi)
 			return NULL;
-		die(2, "load %s: %s", prog, why(err, buf, sizeof(buf)));
+		die(2, "load %s: %s", "mapcount_kprobe", why(err, buf, sizeof(buf)));
 	}
-	return obj;
+	return skel;
 }
 
 static void on_signal(int sig)
@@ -147,8 +120,10 @@ int main(int argc, char **argv)
 	const char *objpath = NULL, *mode = "auto";
 	struct bpf_link *links[MC_FUNCS] = {0}, *multi = NULL;
 	char reasons[MC_FUNCS][512] = {{0}}, multi_why[512] = "";
-	struct bpf_object *obj = NULL;
+	struct mapcount *obj = NULL;
 	int c, used_multi = 0;
+	size_t elf_size;
+	const void *elf = mapcount__elf_bytes(&elf_size);
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		if (c == 'o') {
@@ -178,6 +153,7 @@ int main(int argc, char **argv)
 	}
 	if (!objpath || !nfuncs)
 		die(1, "--obj and at least one --func are needed");
+	check_obj(objpath, elf, elf_size);
 	libbpf_set_print(print_libbpf);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -193,18 +169,17 @@ int main(int argc, char **argv)
 				msyms[n] = names[i];
 				cookies[n++] = i;
 			}
-		obj = open_load(objpath, "mapcount_multi", "mapcount_kprobe");
+		obj = open_load(objpath, 1);
 		if (!obj) {
 			why(-EINVAL, multi_why, sizeof(multi_why));
 		} else if (n) {
 			LIBBPF_OPTS(bpf_kprobe_multi_opts, mo, .syms = msyms, .cnt = n, .cookies = cookies);
-			multi = bpf_program__attach_kprobe_multi_opts(
-				bpf_object__find_program_by_name(obj, "mapcount_multi"), NULL, &mo);
+			multi = bpf_program__attach_kprobe_multi_opts(obj->progs.mapcount_multi, NULL, &mo);
 			if (multi) {
 				used_multi = 1;
 			} else {
 				why(-errno, multi_why, sizeof(multi_why));
-				bpf_object__close(obj);
+				mapcount__destroy(obj);
 				obj = NULL;
 			}
 		}
@@ -212,10 +187,10 @@ int main(int argc, char **argv)
 			die(3, "kprobe.multi refused: %s", multi_why);
 	}
 	if (!obj)
-		obj = open_load(objpath, "mapcount_kprobe", NULL);
+		obj = open_load(objpath, 0);
 	{  /* one kprobe per remaining function, each with its index as cookie */
 		int any = used_multi;
-		struct bpf_program *p = bpf_object__find_program_by_name(obj, "mapcount_kprobe");
+		struct bpf_program *p = obj->progs.mapcount_kprobe;
 
 		for (int i = 0; i < nfuncs; i++) {
 			LIBBPF_OPTS(bpf_kprobe_opts, ko, .bpf_cookie = i);
@@ -232,21 +207,11 @@ int main(int argc, char **argv)
 			die(3, "no kprobe attached (kprobe.multi: %s; kprobe on %s: %s)",
 			    *multi_why ? multi_why : "not tried", names[0], reasons[0]);
 	}
-	/* the counters, read through the kernel's own mapping of .bss (libbpf < 1.4 maps it only for
-	 * skeletons: bpf_map__initial_value would be the private copy); reading them calls nothing */
-	struct bpf_map *bss = map_named(obj, ".bss");
-	size_t bsz = bss ? bpf_map__value_size(bss) : 0, psz = sysconf(_SC_PAGESIZE);
-	const __u64 *counts = NULL;
-
-	if (bss && bsz >= sizeof(__u64) * MC_FUNCS * MC_SLOTS) {
-		void *m = mmap(NULL, (bsz + psz - 1) / psz * psz, PROT_READ, MAP_SHARED, bpf_map__fd(bss), 0);
-
-		counts = m == MAP_FAILED ? NULL : m;
-	}
-	if (!counts)
-		die(1, "cannot map the counters (.bss) of %s: %s", objpath, strerror(errno));
-	int pfd = bpf_program__fd(bpf_object__find_program_by_name(obj, "mapcount_kprobe"));
-	int mfd = used_multi ? bpf_program__fd(bpf_object__find_program_by_name(obj, "mapcount_multi")) : -1;
+	/* the counters, read through the skeleton's mapping of .bss (the kernel's own memory): reading
+	 * them calls nothing */
+	const volatile __u64 *counts = obj->bss->mc_counts;
+	int pfd = bpf_program__fd(obj->progs.mapcount_kprobe);
+	int mfd = used_multi ? bpf_program__fd(obj->progs.mapcount_multi) : -1;
 
 	int singles = 0;
 
@@ -286,7 +251,7 @@ int main(int argc, char **argv)
 		}
 		printf("{\"kind\":\"snap\",\"t_ns\":%lld,\"missed\":%llu,\"counts\":{", now_ns(), missed);
 		for (int i = 0; i < nfuncs; i++) {
-			const __u64 *row = counts + (size_t)i * MC_SLOTS;
+			const volatile __u64 *row = counts + (size_t)i * MC_SLOTS;
 
 			printf("%s\"%s\":{", i ? "," : "", names[i]);
 			for (int s = 0; s < nmaps; s++)
@@ -302,6 +267,6 @@ int main(int argc, char **argv)
 			bpf_link__destroy(links[i]);
 	if (multi)
 		bpf_link__destroy(multi);
-	bpf_object__close(obj);
+	mapcount__destroy(obj);
 	return 0;
 }
