@@ -73,6 +73,7 @@ static __always_inline void lab_count_cpu_atomic(void)
 #define KPROBE(v, V) SEC("?kprobe/bpf_get_numa_node_id") int kprobe_##v(void *ctx) { B_##V(); return 0; }
 #define KRETPROBE(v, V) SEC("?kretprobe/bpf_get_numa_node_id") int kretprobe_##v(void *ctx) { B_##V(); return 0; }
 #define KMULTI(v, V) SEC("?kprobe.multi/bpf_get_numa_node_id") int kprobe_multi_##v(void *ctx) { B_##V(); return 0; }
+#define KRMULTI(v, V) SEC("?kretprobe.multi/bpf_get_numa_node_id") int kretprobe_multi_##v(void *ctx) { B_##V(); return 0; }
 #define FENTRY(v, V) SEC("?fentry/bpf_get_numa_node_id") int BPF_PROG(fentry_##v) { B_##V(); return 0; }
 #define FEXIT(v, V) SEC("?fexit/bpf_get_numa_node_id") int BPF_PROG(fexit_##v) { B_##V(); return 0; }
 #define TP(v, V) SEC("?tracepoint/bpf_test_run/bpf_trigger_tp") int tracepoint_##v(void *ctx) { B_##V(); return 0; }
@@ -90,6 +91,7 @@ static __always_inline void lab_count_cpu_atomic(void)
 VARIANTS(KPROBE)
 VARIANTS(KRETPROBE)
 VARIANTS(KMULTI)
+VARIANTS(KRMULTI)
 VARIANTS(FENTRY)
 VARIANTS(FEXIT)
 VARIANTS(TP)

@@ -17,6 +17,7 @@
 #define KPROBE(v, V) SEC("kprobe/do_sys_openat2") int kprobe_##v(void *ctx) { LAB_FILTER_##V(); return 0; }
 #define KRETPROBE(v, V) SEC("kretprobe/do_sys_openat2") int kretprobe_##v(void *ctx) { LAB_FILTER_##V(); return 0; }
 #define KMULTI(v, V) SEC("kprobe.multi/do_sys_openat2") int kprobe_multi_##v(void *ctx) { LAB_FILTER_##V(); return 0; }
+#define KRMULTI(v, V) SEC("kretprobe.multi/do_sys_openat2") int kretprobe_multi_##v(void *ctx) { LAB_FILTER_##V(); return 0; }
 #define TP(v, V) SEC("tracepoint/syscalls/sys_enter_openat") int tracepoint_##v(void *ctx) { LAB_FILTER_##V(); return 0; }
 #define RAWTP(v, V) SEC("raw_tracepoint/sys_enter") int raw_tp_##v(struct bpf_raw_tracepoint_args *ctx) \
 	{ if (ctx->args[1] != LAB_NR_OPENAT) return 0; LAB_FILTER_##V(); return 0; }
@@ -28,6 +29,7 @@
 VARIANTS(KPROBE)
 VARIANTS(KRETPROBE)
 VARIANTS(KMULTI)
+VARIANTS(KRMULTI)
 VARIANTS(TP)
 VARIANTS(RAWTP)
 VARIANTS(TPBTF)

@@ -25,6 +25,7 @@ HOOKS = OrderedDict([
     ("kprobe", Hook("kprobe", "function", OPEN_BATCH, "kprobe", "")),
     ("kretprobe", Hook("kretprobe", "function", OPEN_BATCH, "kretprobe", "")),
     ("kprobe_multi", Hook("kprobe.multi", "function", OPEN_BATCH, "kprobe_multi", "")),
+    ("kretprobe_multi", Hook("kretprobe.multi", "function", OPEN_BATCH, "kretprobe_multi", "")),
     ("tracepoint", Hook("tracepoint", "tracepoint", OPEN_BATCH, "tracepoint", "")),
     ("raw_tp", Hook("raw_tracepoint", "tracepoint", OPEN_BATCH, "raw_tp", "")),
     ("tp_btf", Hook("tp_btf", "tracepoint", OPEN_BATCH, "tp_btf", "")),
