@@ -244,8 +244,9 @@ class Suite:
                 self.gates.reference(per, "cpu_abba", None, cpu)
             else:
                 self.gates.reference(per, "kernel_batch", trig, cpu)
-            self.ctx.log("drift reference %s%s: %.2f ns/op (CPU), %d baseline-only trials"
-                         % (per, " (%s)" % trig if trig else "", sorted(cpu)[len(cpu) // 2], len(cpu)))
+            unit = "insn/op [guest instructions]" if self.ctx.base["figure_unit"] == "insn" else "ns/op (CPU)"
+            self.ctx.log("drift reference %s%s: %.2f %s, %d baseline-only trials"
+                         % (per, " (%s)" % trig if trig else "", sorted(cpu)[len(cpu) // 2], unit, len(cpu)))
 
     def hook_rows(self, hook, target=None):
         """Every variant's rows of one hook (the gates compare variants, so they are measured together)."""
