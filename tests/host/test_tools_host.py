@@ -9,6 +9,7 @@ import glob
 import os
 import subprocess
 import tempfile
+from pathlib import Path
 
 import pytest
 from conftest import run_rows
@@ -18,8 +19,25 @@ from lab.agent import schema
 pytestmark = pytest.mark.host
 
 
+def _under_a_live_agent(pid: str) -> bool:
+    """Whether a process descends from a live agent (`-m lab.agent` or `-m agent`): another run's, on a
+    machine other clones share. Ours has exited by the time the test looks, so what it left behind
+    has no live agent above it."""
+    while pid not in ("0", "1"):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            pid = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+        except OSError:
+            return False
+        if b"-m" in cmd and any(c in (b"lab.agent", b"agent") for c in cmd):
+            return True
+    return False
+
+
 def running(name):
-    return subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()
+    """Processes named `name` left behind: those not under another run's live agent."""
+    pids = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()
+    return [p for p in pids if not _under_a_live_agent(p)]
 
 
 def stats_sysctl():
