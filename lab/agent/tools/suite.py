@@ -44,6 +44,7 @@ the parts measured from counters (program run time, the tool's own CPU), the rem
 the one-time load cost (exec to attached, verified_insns) and the tool's maps.
 """
 
+import collections
 import os
 import shutil
 import signal
@@ -58,6 +59,8 @@ from . import attach as toolattach
 from . import builds as toolbuild
 from . import cost as toolcost
 from . import mapaccess
+from . import precision
+from . import user as usertool
 from . import verifier as toolverif
 from .load import free_port, loss_pct, parse_metrics, per_stressor  # noqa: F401 (tests)
 
@@ -87,7 +90,7 @@ WATCHED = {
     "tcplife": ["sock"],              # TCP state changes: stress-ng's sock makes ~1000 short connections/s
 }
 PARAMS = ("tools", "trials", "seconds", "proof_seconds", "load", "loads", "combined", "tool_dir", "tool_build",
-          "map_count", "count_seconds")
+          "map_count", "count_seconds", "user_tools") + precision.PARAMS
 PORTED = ("sock", "sockmany", "udp")  # stressors that bind a fixed default port (22000, 24000, 7000)
 
 
@@ -96,12 +99,17 @@ def check(params):
     problems = check_params(params, PARAMS, {"tools": tuple(TOOLS), "load": STRESSORS},
                             ints=("trials", "seconds", "proof_seconds", "count_seconds"))
     problems += [p for p in [toolbuild.check(params.get("tool_build"))] if p]
+    problems += usertool.check(params.get("user_tools"), STRESSORS) + precision.check(params)
+    users = params.get("user_tools") if isinstance(params.get("user_tools"), dict) else {}
+    clash = sorted(set(users) & set(TOOLS))
+    if clash:
+        problems.append("user_tools: %s already name(s) one of the six tools" % ", ".join(clash))
     loads = params.get("loads", {})
     if not isinstance(loads, dict):
         return problems + ["loads must be a mapping tool -> [stressors]"]
     for tool, load in loads.items():
-        if tool not in TOOLS:
-            problems.append("loads: %r is not one of %s" % (tool, ", ".join(TOOLS)))
+        if tool not in TOOLS and tool not in users:
+            problems.append("loads: %r is not one of %s" % (tool, ", ".join(list(TOOLS) + list(users))))
         if not isinstance(load, list) or not load or any(x not in STRESSORS for x in load):
             problems.append("loads: %s must be a non-empty list of %s" % (tool, ", ".join(STRESSORS)))
     for flag in ("combined", "map_count"):
@@ -139,11 +147,15 @@ class ToolSuite:
         self.count_seconds = int(p("count_seconds", self.proof_seconds))
         self.tool_dir = str(p("tool_dir", "/usr/sbin"))
         self.builds = toolbuild.Chooser(p("tool_build", "auto"), self.tool_dir, ctx.bpf_dir)
+        self.user_tools = {n: usertool.normalize(s) for n, s in (p("user_tools", {}) or {}).items()}
+        self.precision = precision.Precision(p)
         self.stress = shutil.which("stress-ng") or "/usr/bin/stress-ng"
         self.workdir = None  # made by run(), removed when it ends
         self.disk = None  # where the disk stressor writes (set by run())
 
     def load_of(self, name):
+        if self.user_tools.get(name, {}).get("load"):
+            return list(self.user_tools[name]["load"])
         if name in self.loads:
             return list(self.loads[name])
         return list(self.load) if self.load else list(WATCHED.get(name, ["cpu", "vm", "hdd", "sock"]))
@@ -179,15 +191,26 @@ class ToolSuite:
         return parse_metrics(text), cpu / wall, wall, parse_metrics(text, CPU_RATE)
 
     def start_tool(self, name, env=None):
-        """Start a tool with the build toolbuild.Chooser picks (the first the kernel accepts)."""
+        """Start a tool with the build toolbuild.Chooser picks (the first the kernel accepts); a user
+        tool (tools/user.py) as its spec says."""
+        if name in self.user_tools:
+            spec = self.user_tools[name]
+            try:
+                return self.start_argv(name, usertool.argv(name, spec, self.ctx.bpf_dir, Refused), env, user=True)
+            except usertool.Exited as e:  # bpftrace's own text says whether the kernel refused it
+                if usertool.kind(spec) == "bpftrace" and usertool.refusal(str(e)):
+                    raise Refused("bpftrace refused: %s" % e) from None
+                raise
         return self.builds.start(name, lambda argv: self.start_argv(name, argv, env), Refused)
 
-    def start_argv(self, name, argv, env=None):
+    def start_argv(self, name, argv, env=None, user=False):
         """Start a tool and wait until it is attached: it prints its banner or header line then
         (line-buffered through stdbuf). A tool that exits at once was refused: Refused(its stderr).
         Its output is drained in a thread so a chatty tool never blocks on a full pipe. Where tracefs
         is not mounted (libbpf finds tracepoint ids there), the tool runs in a mount namespace of its
-        own with tracefs mounted (unshare execs it: the pid is the tool's)."""
+        own with tracefs mounted (unshare execs it: the pid is the tool's). A user tool (user=True)
+        is attached once it or a child holds BPF programs (tools/user.py settle; its children are
+        stopped with it); one that exits first raises usertool.Exited."""
         log = open(os.path.join(self.workdir, name + ".err"), "w+")
         stdbuf = shutil.which("stdbuf")
         cmd = ([stdbuf, "-oL"] if stdbuf else []) + list(argv)
@@ -196,18 +219,34 @@ class ToolSuite:
             cmd = [unshare, "-m", "--propagation", "private", "sh", "-c",
                    'mount -t tracefs tracefs /sys/kernel/tracing; exec "$@"', "sh"] + cmd
         t0 = time.monotonic()
+        before = toolcost.prog_ids() if user else None
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, universal_newlines=True, env=env)
-        proc.lab_log = log
+        proc.lab_log, proc.lab_user = log, user
         first = threading.Event()
         eof = threading.Event()
+        lines = collections.deque(maxlen=5)
 
         def drain():
-            for _ in proc.stdout:
+            for line in proc.stdout:
+                lines.append(line.strip())
                 first.set()
             eof.set()
             first.set()
 
+        def tail():
+            log.seek(0)
+            err = [ln.strip() for ln in log.read().splitlines() if ln.strip()]
+            return " | ".join([x for x in lines if x][-5:] + err[-8:])[-1500:]
+
         threading.Thread(target=drain, daemon=True).start()
+        if user:
+            try:
+                usertool.settle(proc, before, tail, Refused)
+            except Exception:
+                self.stop_tool(proc)
+                raise
+            proc.lab_load_ms = (time.monotonic() - t0) * 1000.0
+            return proc
         deadline = time.monotonic() + 30  # loading BTF and programs is slow under emulation
         while time.monotonic() < deadline and not first.wait(0.2):
             pass
@@ -217,8 +256,7 @@ class ToolSuite:
             except subprocess.TimeoutExpired:
                 pass
         if proc.poll() is not None:
-            log.seek(0)
-            text = " | ".join(ln.strip() for ln in log.read().splitlines() if ln.strip())[-1500:]
+            text = tail()
             log.close()
             raise Refused(text or "%s exited %d" % (name, proc.returncode))
         proc.lab_load_ms = (time.monotonic() - t0) * 1000.0  # exec to attached (its first output line)
@@ -226,6 +264,7 @@ class ToolSuite:
 
     @staticmethod
     def stop_tool(proc):
+        kids = usertool.family(proc.pid)[1:] if getattr(proc, "lab_user", False) else []  # a user tool's children
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # the tools print their summary and detach on Ctrl-C
             try:
@@ -233,7 +272,13 @@ class ToolSuite:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.communicate()
-        proc.lab_log.close()
+        for pid in kids:  # anything it started and left behind, by pid
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if not proc.lab_log.closed:
+            proc.lab_log.close()
 
     # -- one tool, or several at once --
     def tool_side(self, names, seconds, load, verifier=False):
@@ -298,9 +343,14 @@ class ToolSuite:
             row = self.measure_tool(names, load, base)
         except Refused as e:
             row = self.row(load, "unsupported", str(e), **base)
+        except usertool.Exited as e:
+            row = self.row(load, "error", str(e), **base)
         except Exception as e:  # noqa: BLE001 - one tool's failure is its row; the suite goes on
             row = self.row(load, "error", "%s: %s" % (type(e).__name__, e), **base)
-        if len(names) == 1:
+        if len(names) == 1 and names[0] in self.user_tools:
+            row.update(tool_build=usertool.label(self.user_tools[names[0]]), tool_build_refused=[],
+                       user_tool=usertool.kind(self.user_tools[names[0]]))
+        elif len(names) == 1:
             row.update(self.builds.fields(names[0]))
         else:
             row["tool_builds"] = {n: self.builds.fields(n).get("tool_build") for n in names}
@@ -321,17 +371,8 @@ class ToolSuite:
     def measure_on(self, names, load, base):
         proof = self.tool_side(names, self.proof_seconds, load, verifier=True)
         counted, why = self.map_fields(names, load)
-        pairs, sides, loads = [], [], [proof["load_ms"]]
-        for t in range(self.trials):
-            got = {}
-            for side in ("AB" if t % 2 == 0 else "BA"):
-                if side == "A":
-                    got["A"] = self.stress_run(self.seconds, load)
-                else:
-                    got["B"] = self.tool_side(names, self.seconds, load)
-            pairs.append((got["A"][0], got["B"]["metrics"]))
-            sides.append((got["A"], got["B"]))
-            loads.append(got["B"]["load_ms"])
+        pairs, sides, loads, stop_fields = self.precision.pairs(self, names, load)
+        loads.insert(0, proof["load_ms"])
         losses = [loss_pct(b, t) for b, t in pairs]
         med, lo, hi = median_ci([x for x in losses if x is not None])
         cpu_per_trial = [loss_pct(a[3], b["cpu_metrics"]) for a, b in sides]
@@ -350,7 +391,7 @@ class ToolSuite:
                         overhead_cpu_samples=[round(x, 3) for x in cpu_losses],
                         per_stressor=per_stressor(pairs), events=proof["events"], programs=proof["programs"],
                         **mapaccess.with_not_separable(parts, why),
-                        **counted, **base)
+                        **stop_fields, **counted, **base)
 
     def run(self):
         mount, dev = mount_scratch(load_driver=self.ctx.accelerator != "host")  # a lab guest (any accelerator)
@@ -359,11 +400,12 @@ class ToolSuite:
                      "a temporary directory on %s" % os.path.dirname(self.workdir))
         try:
             ran = []
-            for name in self.tools:
+            for name in self.tools + [n for n in self.user_tools if n not in self.tools]:
                 load = self.load_of(name)
-                self.ctx.log("%s: proof run, then %d trials x %d s of %s" % (
-                    name, self.trials, self.seconds, load_label(load, self.seconds)))
-                row = self.measure([name], load, tool=name, resource=TOOLS.get(name, "?"))
+                self.ctx.log("%s: proof run, then %s x %d s of %s" % (
+                    name, self.precision.describe(self.trials), self.seconds, load_label(load, self.seconds)))
+                row = self.measure([name], load, tool=name,
+                                   resource="user" if name in self.user_tools else TOOLS.get(name, "?"))
                 if row["status"] == "ok":
                     ran.append(name)
                 yield row

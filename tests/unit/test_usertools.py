@@ -1,0 +1,82 @@
+"""The user's tools and the precision asked for: parameter checks, the command line's options into a
+derived playbook, the stopping rule (no BPF, no load: the boundaries are the samples)."""
+
+import pytest
+import yaml
+
+from lab.agent.tools import precision
+from lab.agent.tools import suite as tools
+from lab.agent.tools import user as usertool
+from lab.core.config import InputError, Paths
+from lab.run import playbooks, tooloptions
+
+
+def test_user_tools_are_checked_by_name_kind_and_load():
+    ok = {"mine": "/usr/bin/mytool -x", "bt": {"bpftrace": "kprobe:f { }", "load": ["open"]},
+          "pushed": {"push": "a/b", "args": "-v"}}
+    assert tools.check({"user_tools": ok, "loads": {"mine": ["cpu"]}}) == []
+    bad = tools.check({"user_tools": {"runqlat": "x", "two": {"command": "a", "bpftrace": "b"}, "9x": "y",
+                                      "ld": {"command": "z", "load": ["nope"]}, "q": "'unclosed"}})
+    text = "; ".join(bad)
+    for words in ("already name(s) one of the six", "exactly one of command, push, bpftrace", "'9x' is not a tool name",
+                  "ld: load must be", "q: No closing quotation"):
+        assert words in text, text
+    assert tools.check({"halfwidth": 0}) and tools.check({"halfwidth_of": "x"}) and tools.check({"budget_s": 1.5})
+    assert tools.check({"halfwidth": 2.5, "halfwidth_of": "throughput", "budget_s": 60, "max_trials": 9}) == []
+
+
+def test_a_pushed_tool_missing_its_libraries_is_refused_naming_them(tmp_path, monkeypatch):
+    root = tmp_path / usertool.PUSH_DIR / "t"
+    root.mkdir(parents=True)
+    (root / "t").write_text("#!/no/such/interpreter\n")
+
+    class Refused(Exception):
+        pass
+
+    with pytest.raises(Refused, match="missing its interpreter /no/such/interpreter"):
+        usertool.argv("t", {"push": "x/t"}, str(tmp_path), Refused)
+    with pytest.raises(Refused, match="is not in"):
+        usertool.argv("u", {"push": "x/u"}, str(tmp_path), Refused)
+    monkeypatch.setattr(usertool.shutil, "which", lambda name: None)
+    with pytest.raises(Refused, match="bpftrace is not installed in the target"):
+        usertool.argv("b", {"bpftrace": "BEGIN { exit(); }"}, str(tmp_path), Refused)
+    with pytest.raises(usertool.Exited, match="nosuchtool: command not found"):
+        usertool.argv("c", "nosuchtool -x", str(tmp_path), Refused)
+
+
+def test_bpftraces_text_tells_the_kernels_refusal_from_a_syntax_error():
+    assert usertool.refusal("ERROR: Could not attach probe kprobe:nope: No such file")
+    assert not usertool.refusal("stdin:1:1-3: ERROR: syntax error, unexpected identifier")
+
+
+def test_pairs_stop_at_the_halfwidth_or_on_the_budget():
+    p = precision.Precision({"halfwidth": 2, "trials": 3, "budget_s": 100}.get)
+    assert p.stop([5.0, 5.1], [5.0, 5.1], 10, 5)[0] is None  # fewer than 3 pairs: no interval yet
+    assert p.stop([5.0, 5.1, 5.2], [5.0, 5.1, 5.2], 15, 5)[0] == "halfwidth"
+    why, _, hw = p.stop([0, 20, 40], [0, 20, 40], 96, 5)
+    assert why == "budget" and hw > 2
+    assert p.stop([0, 20, 40], [0, 20, 40], 50, 5)[0] is None
+    fixed = precision.Precision({"trials": 2}.get)
+    assert fixed.stop([1], [1], 0, 1)[0] is None and fixed.stop([1, 2], [1, 2], 0, 1)[0] == "trials"
+
+
+def test_the_command_lines_options_make_a_checked_playbook(tmp_path):
+    paths = Paths(cache=tmp_path)
+    over = tooloptions.overrides(["mine=/usr/bin/mytool -x", "p=push:tests/support/synth_tool.py -v"],
+                                 ["tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }"], "open", 2, 120)
+    path = tooloptions.derive("quick", over, paths)
+    pb = playbooks.load(path)
+    t = pb.suites["tools"]
+    assert t["halfwidth"] == 2.0 and t["budget_s"] == 120 and t["tools"][0] == "runqlat"
+    assert t["user_tools"]["mine"] == {"command": "/usr/bin/mytool -x", "load": ["open"]}
+    assert t["user_tools"]["p"]["push"].endswith("tests/support/synth_tool.py") and t["user_tools"]["p"]["args"] == "-v"
+    assert t["user_tools"]["bpftrace"]["bpftrace"].startswith("tracepoint:")
+    assert yaml.safe_load(open(path))["name"] == "quick+tools"
+    assert tooloptions.derive("quick", {}, paths) == "quick"
+    for bad in (["noequals"], ["x="]):
+        with pytest.raises(InputError):
+            tooloptions.overrides(bad)
+    with pytest.raises(InputError, match="--load names the load"):
+        tooloptions.overrides(load="open")
+    with pytest.raises(InputError, match="load must be"):
+        tooloptions.derive("quick", tooloptions.overrides(["a=b"], load="nosuch"), paths)
