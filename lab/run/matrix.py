@@ -198,7 +198,7 @@ class Matrix:
                 k = kernels.resolve(name, self.paths)
                 for j in mine:
                     self._set(j, phase="building image", kernel_release=k.release)
-                images.image_for("debian-12", k, self.paths, log=lambda m: None)
+                images.image_for("debian-12", k, self.paths, log=lambda m: None, packages=self.pb.vm.packages)
                 self.accelerator = accel.choose(k.vmlinuz, self.paths.cache,
                                                 force=self.accel or self.pb.vm.accel or None).name
                 for j in mine:

@@ -80,3 +80,19 @@ def test_the_command_lines_options_make_a_checked_playbook(tmp_path):
         tooloptions.overrides(load="open")
     with pytest.raises(InputError, match="load must be"):
         tooloptions.derive("quick", tooloptions.overrides(["a=b"], load="nosuch"), paths)
+
+
+def test_image_packages_change_the_recipe_hash_so_the_image_is_cached_apart(tmp_path):
+    from lab.guest import images
+
+    pb = playbooks.load("usertools")
+    assert pb.vm.packages == ("bpftrace",) and pb.vm.with_accel("tcg").packages == ("bpftrace",)
+    plain, more = images.recipe_for("debian-12"), images.recipe_for("debian-12", ("bpftrace",))
+    assert plain.text == images.load_recipe("debian-12").text  # no packages: the same image as before
+    assert more.hash != plain.hash and more.packages == plain.packages + ("bpftrace",)
+    assert "bpftrace" in images.mmdebstrap_command(more, tmp_path)[3]
+    for bad in ("image: {packages: [Not A Package]}", "image: {other: 1}", "image: [bpftrace]"):
+        f = tmp_path / "bad.yaml"
+        f.write_text(bad + "\nsuites: {tools: {}}\n")
+        with pytest.raises(InputError, match="image"):
+            playbooks.load(str(f))
