@@ -145,8 +145,8 @@ class Lab:
                     raise LabError(f"lab {self.name} is up with {st.spec}, but {asked_by or 'lab.up'} asks for "
                                    f"{spec}; a running lab is not resized. Stop it first with "
                                    f"`./labctl lab.down --kernel {self.name}`, {how}")
-                want = images.recipe_for(image, spec.packages).hash
-                if want != st.image_recipe_hash:
+                want = images.recipe_for(image, spec.packages).hash if spec.packages else None
+                if want and want != st.image_recipe_hash:  # packages asked for, a lab up without them
                     raise LabError(f"lab {self.name} is up on image {st.image}, but {asked_by or 'lab.up'} asks for "
                                    f"{image} with packages {', '.join(spec.packages) or '(none added)'} (recipe "
                                    f"{want}); stop it first with `./labctl lab.down --kernel {self.name}`, then run "
