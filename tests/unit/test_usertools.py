@@ -96,3 +96,12 @@ def test_image_packages_change_the_recipe_hash_so_the_image_is_cached_apart(tmp_
         f.write_text(bad + "\nsuites: {tools: {}}\n")
         with pytest.raises(InputError, match="image"):
             playbooks.load(str(f))
+
+
+def test_the_matrix_live_view_reads_the_pairs_progress_line():
+    from lab.run.matrix import PAIR_LINE
+
+    line = "[tools] runqlat: pair 7, cpu loss 3.10 +-2.40 points (target +-2), 212 of 600 s; stopped on halfwidth"
+    m = PAIR_LINE.match(line)
+    assert m and m.group(1) == "runqlat" and m.group(2).endswith("212 of 600 s")
+    assert PAIR_LINE.match("[tools] x: pair 1, cpu loss 3.10 +-n/a points (target +-2), 2 of 600 s")
