@@ -51,11 +51,29 @@ def test_bpftraces_text_tells_the_kernels_refusal_from_a_syntax_error():
 
 def test_pairs_stop_at_the_halfwidth_or_on_the_budget():
     p = precision.Precision({"halfwidth": 2, "trials": 3, "budget_s": 100}.get)
-    assert p.stop([5.0, 5.1], [5.0, 5.1], 10, 5)[0] is None  # fewer than 3 pairs: no interval yet
-    assert p.stop([5.0, 5.1, 5.2], [5.0, 5.1, 5.2], 15, 5)[0] == "halfwidth"
-    why, _, hw = p.stop([0, 20, 40], [0, 20, 40], 96, 5)
+    five = [5.0, 5.1, 5.2, 5.0, 5.1]
+    assert p.stop(five, five, 10, 5)[0] is None  # fewer than 6 pairs: no 95% interval yet
+    assert p.stop(five + [5.3], five + [5.3], 15, 5)[0] == "halfwidth"
+    wide = [0, 20, 40, 10, 30, 5]
+    why, _, hw = p.stop(wide, wide, 96, 5)
     assert why == "budget" and hw > 2
-    assert p.stop([0, 20, 40], [0, 20, 40], 50, 5)[0] is None
+    assert p.stop(wide, wide, 50, 5)[0] is None
+    assert precision.Precision({"halfwidth": 2, "halfwidth_of": "throughput"}.get).stop(five + [5], wide, 0, 1)[0] \
+        == "halfwidth"
+
+
+def test_the_agents_stopping_interval_is_the_hosts_interval():
+    import random
+
+    from lab.results import stats
+
+    rng = random.Random(7)
+    for n in (3, 5, 6, 7, 10, 23, 60):
+        xs = [rng.gauss(10, 3) for _ in range(n)]
+        med, lo, hi, cov = precision.order_interval(xs)
+        iv = stats.median_ci(xs)
+        assert (med, lo, hi) == pytest.approx((iv.median, iv.low, iv.high)) and cov == pytest.approx(iv.level)
+        assert (precision.halfwidth(xs)[1] is None) == (n < 6)
     fixed = precision.Precision({"trials": 2}.get)
     assert fixed.stop([1], [1], 0, 1)[0] is None and fixed.stop([1, 2], [1, 2], 0, 1)[0] == "trials"
 

@@ -8,22 +8,25 @@ Playbook `suites.tools` (or `./labctl bench.tools --halfwidth H --budget S`):
   budget_s      seconds for one tool's pairs (default 600): no pair starts that the time left cannot
                 hold (the mean pair so far says how long one takes)
   max_trials    pairs at most (default 200)
-`trials` is then the minimum number of pairs (at least 3: with fewer there is no interval).
-The interval used to stop is the agent's own bootstrap of the median (common.median_ci, the one the
-row carries); the row keeps every pair's raw samples and the host recomputes its intervals with
-lab/results/stats.py. Row fields: stopped_on ("halfwidth", "budget", "max_trials"; absent without
-`halfwidth`), halfwidth_target, halfwidth_of, halfwidth_reached (points), pairs_seconds.
+`trials` is then the minimum number of pairs (at least 6: with fewer no 95% interval exists).
+The interval used to stop is the distribution-free order-statistics interval of the median, the
+rule of the host's lab/results/stats.py written here in the standard library; the row keeps every
+pair's raw samples and the host recomputes its intervals with stats.py. Row fields: stopped_on
+("halfwidth", "budget", "max_trials"; absent without `halfwidth`), halfwidth_target, halfwidth_of,
+halfwidth_reached (points), pairs_seconds, budget_s.
 Standard library only.
 """
 
+import math
+import statistics
 import time
 
-from ..common import median_ci
 from .load import loss_pct
 
 PARAMS = ("halfwidth", "halfwidth_of", "budget_s", "max_trials")
 OF = ("cpu", "throughput")
-MIN_PAIRS = 3
+MIN_PAIRS = 6  # the fewest samples with a 95% order-statistics interval of the median
+LEVEL = 0.95
 
 
 def check(params):
@@ -40,10 +43,28 @@ def check(params):
     return problems
 
 
+def order_interval(samples, level=LEVEL):
+    """(median, low, high, coverage) of the distribution-free order-statistics interval of the median:
+    the same rule as the host's lab/results/stats.py median_ci, in the standard library. Fewer than 6
+    samples have no 95% interval ([min, max] covers 1 - 2 / 2^n of the time)."""
+    x = sorted(v for v in samples if v is not None)
+    n = len(x)
+    if n < 3:
+        return (statistics.median(x) if x else None), None, None, None
+
+    def cdf(k):  # P(Binomial(n, 1/2) <= k)
+        return sum(math.comb(n, i) for i in range(k + 1)) / 2.0 ** n
+
+    k = 1
+    while k + 1 <= n // 2 and cdf(k) <= (1 - level) / 2:
+        k += 1
+    return statistics.median(x), x[k - 1], x[n - k], 1 - 2 * cdf(k - 1)
+
+
 def halfwidth(samples):
-    """(median, half-width of its 95% interval) of the samples so far (None without an interval)."""
-    med, lo, hi = median_ci([x for x in samples if x is not None])
-    if med is None or len([x for x in samples if x is not None]) < MIN_PAIRS:
+    """(median, half-width of its 95% interval) of the samples so far (None while no 95% interval exists)."""
+    med, lo, hi, coverage = order_interval(samples)
+    if lo is None or coverage < LEVEL - 1e-9:
         return med, None
     return med, (hi - lo) / 2.0
 
