@@ -21,10 +21,13 @@ from lab.guest.bpfbuild import build_bpf
 pytestmark = pytest.mark.host
 SYNTH = os.path.join(os.path.dirname(__file__), os.pardir, "support", "synth_tool.py")
 IDLE = "sleep 97.25"  # a tool that loads nothing (an odd time: ours alone, for pgrep)
+DAEMON = "--lab-test-daemon-4711"  # the marker of the daemon below (synth_tool ignores its arguments)
 USER_TOOLS = {
     "synth": {"push": "tests/support/synth_tool", "args": "--ignored"},
     "quits": "sh -c 'echo starting; echo cannot open /dev/nothing >&2; exit 3'",
     "idle": IDLE,
+    # a tool that has another process load its program (a daemon: setsid -f, not its child)
+    "viadaemon": f"sh -c 'setsid -f {sys.executable} {SYNTH} {DAEMON}; sleep 97.5'",
     "openat": {"bpftrace": "tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }", "load": ["open"]},
 }
 
@@ -38,13 +41,15 @@ def rows(tmp_path_factory):
     pushed.mkdir(parents=True)
     (pushed / "synth_tool").write_text(f"#!{sys.executable}\n" + open(SYNTH).read())
     (pushed / "synth_tool").chmod(0o755)
-    old, usertool.ATTACH_S = usertool.ATTACH_S, 8  # the idle one: 8 s to load nothing is enough
+    old, usertool.ATTACH_S = usertool.ATTACH_S, 5  # 5 s to load nothing (idle, viadaemon) is enough
     try:
         ctx = Context("tools", "user", "host", str(d), dict(tools=[], user_tools=USER_TOOLS, trials=2, seconds=2,
                                                             proof_seconds=1, map_count=False, combined=False))
         return {r["tool"]: r for r in tools.ToolSuite(ctx).run()}
     finally:
         usertool.ATTACH_S = old
+        for pid in subprocess.run(["pgrep", "-f", "--", DAEMON], capture_output=True, text=True).stdout.split():
+            os.kill(int(pid), 9)  # the daemon is not the tool's: the suite leaves it, the test stops it
 
 
 def test_a_pushed_executable_is_measured_and_decomposed(rows):
@@ -71,6 +76,16 @@ def test_a_tool_that_loads_no_program_is_unsupported_and_stopped(rows):
     assert r["status"] == "unsupported" and "loads no BPF program of its own" in r["reason"]
     assert "daemon" in r["reason"] or "no program appeared" in r["reason"]
     assert subprocess.run(["pgrep", "-f", IDLE], capture_output=True).returncode == 1  # nothing left
+
+
+def test_a_tool_that_loads_through_a_daemon_says_what_was_seen(rows):
+    """Its programs are held by a process outside its own tree: not its own, named in the refusal."""
+    r = rows["viadaemon"]
+    assert r["status"] == "unsupported" and "loads no BPF program of its own" in r["reason"]
+    assert "appeared system-wide meanwhile (" in r["reason"] and "lab_synth" in r["reason"]
+    assert "daemon" in r["reason"]
+    assert subprocess.run(["pgrep", "-f", "sleep 97.5"], capture_output=True).returncode == 1
+    assert subprocess.run(["pgrep", "-f", "--", DAEMON], capture_output=True).returncode == 1  # the test stopped it
 
 
 def test_bpftrace_is_measured_or_unsupported_with_why(rows):

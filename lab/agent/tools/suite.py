@@ -44,25 +44,22 @@ the parts measured from counters (program run time, the tool's own CPU), the rem
 the one-time load cost (exec to attached, verified_insns) and the tool's maps.
 """
 
-import collections
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
 import time
 
-from ..common import TCG_NOTE, check_params, median_ci, stopping
+from ..common import TCG_NOTE, check_params, median_ci
 from ..scratch import SCRATCH_LABEL, SCRATCH_MOUNT, ext4_label, mount_scratch  # noqa: F401 (vm.py, tests)
 from . import attach as toolattach
 from . import builds as toolbuild
 from . import cost as toolcost
-from . import mapaccess
-from . import precision
+from . import mapaccess, precision, procs
 from . import user as usertool
 from . import verifier as toolverif
 from .load import free_port, loss_pct, parse_metrics, per_stressor  # noqa: F401 (tests)
+from .procs import Refused, tracefs_missing  # noqa: F401 (mapaccess, tests)
 
 CPU_RATE = "bogo-ops-per-second-usr-sys-time"  # the stressors' work per second of their own CPU time
 
@@ -120,14 +117,6 @@ def check(params):
 
 # ---- the suite ----
 
-class Refused(Exception):
-    """The tool could not load or attach on this kernel."""
-
-
-def tracefs_missing():
-    return not (os.path.isdir("/sys/kernel/tracing/events") or os.path.isdir("/sys/kernel/debug/tracing/events"))
-
-
 def load_label(load, seconds):
     return "stress-ng " + " ".join("--%s 1" % s for s in load) + " (%d s)" % seconds
 
@@ -179,7 +168,7 @@ class ToolSuite:
             if s in PORTED:  # a free port of ours: another stress-ng on the machine may hold the default
                 cmd += ["--%s-port" % s, str(free_port())]
         cpu0, t0 = toolcost.children_cpu(), time.monotonic()
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               timeout=seconds * 4 + 60)
         wall = time.monotonic() - t0
         cpu = toolcost.children_cpu() - cpu0
@@ -204,81 +193,10 @@ class ToolSuite:
         return self.builds.start(name, lambda argv: self.start_argv(name, argv, env), Refused)
 
     def start_argv(self, name, argv, env=None, user=False):
-        """Start a tool and wait until it is attached: it prints its banner or header line then
-        (line-buffered through stdbuf). A tool that exits at once was refused: Refused(its stderr).
-        Its output is drained in a thread so a chatty tool never blocks on a full pipe. Where tracefs
-        is not mounted (libbpf finds tracepoint ids there), the tool runs in a mount namespace of its
-        own with tracefs mounted (unshare execs it: the pid is the tool's). A user tool (user=True)
-        is attached once it or a child holds BPF programs (tools/user.py settle; its children are
-        stopped with it); one that exits first raises usertool.Exited."""
-        log = open(os.path.join(self.workdir, name + ".err"), "w+")
-        stdbuf = shutil.which("stdbuf")
-        cmd = ([stdbuf, "-oL"] if stdbuf else []) + list(argv)
-        unshare = shutil.which("unshare")
-        if unshare and tracefs_missing():
-            cmd = [unshare, "-m", "--propagation", "private", "sh", "-c",
-                   'mount -t tracefs tracefs /sys/kernel/tracing; exec "$@"', "sh"] + cmd
-        t0 = time.monotonic()
-        before = toolcost.prog_ids() if user else None
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, universal_newlines=True, env=env)
-        proc.lab_log, proc.lab_user = log, user
-        first = threading.Event()
-        eof = threading.Event()
-        lines = collections.deque(maxlen=5)
+        return procs.start(self.workdir, name, argv, env, user)
 
-        def drain():
-            for line in proc.stdout:
-                lines.append(line.strip())
-                first.set()
-            eof.set()
-            first.set()
-
-        def tail():
-            log.seek(0)
-            err = [ln.strip() for ln in log.read().splitlines() if ln.strip()]
-            return " | ".join([x for x in lines if x][-5:] + err[-8:])[-1500:]
-
-        threading.Thread(target=drain, daemon=True).start()
-        if user:
-            try:
-                usertool.settle(proc, before, tail, Refused)
-            except Exception:
-                self.stop_tool(proc)
-                raise
-            proc.lab_load_ms = (time.monotonic() - t0) * 1000.0
-            return proc
-        deadline = time.monotonic() + 30  # loading BTF and programs is slow under emulation
-        while time.monotonic() < deadline and not first.wait(0.2):
-            pass
-        if eof.is_set():  # its output closed: it is exiting (a refused load), let it finish
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        if proc.poll() is not None:
-            text = tail()
-            log.close()
-            raise Refused(text or "%s exited %d" % (name, proc.returncode))
-        proc.lab_load_ms = (time.monotonic() - t0) * 1000.0  # exec to attached (its first output line)
-        return proc
-
-    @staticmethod
-    def stop_tool(proc):
-        kids = usertool.family(proc.pid)[1:] if getattr(proc, "lab_user", False) else []  # a user tool's children
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # the tools print their summary and detach on Ctrl-C
-            try:
-                proc.communicate(timeout=2 if stopping() else 30)  # the run is being stopped: no summary wait
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
-        for pid in kids:  # anything it started and left behind, by pid
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        if not proc.lab_log.closed:
-            proc.lab_log.close()
+    stop_tool = staticmethod(procs.stop)
+    tool_cpu = staticmethod(procs.tool_cpu)
 
     # -- one tool, or several at once --
     def tool_side(self, names, seconds, load, verifier=False):
@@ -297,15 +215,15 @@ class ToolSuite:
                 proc = self.start_tool(name, toolverif.env(shim, out) if verifier else None)
                 verif[name] = toolverif.read(out) if verifier else []
                 procs.append(proc)
-                held = toolcost.held_prog_ids(proc.pid)
+                held = usertool.held(proc.pid) if name in self.user_tools else toolcost.held_prog_ids(proc.pid)
                 for i in toolcost.prog_ids():
                     if i not in before and (not held or i in held):
                         owner[i] = name
             p0 = toolcost.progs(list(owner))
             attach = toolattach.attach_of(p0)
-            c0 = [toolcost.proc_cpu(p.pid) for p in procs]
+            c0 = [self.tool_cpu(p) for p in procs]
             metrics, load_cpu, wall, cpu_metrics = self.stress_run(seconds, load)
-            c1 = [toolcost.proc_cpu(p.pid) for p in procs]
+            c1 = [self.tool_cpu(p) for p in procs]
             p1 = toolcost.progs(list(owner))
             maps = toolcost.tool_maps(p1.values())
         finally:

@@ -119,7 +119,7 @@ def missing_libs(path):
     if loader is None:
         return ["the loader ld-linux-x86-64.so.2"]
     proc = subprocess.run([loader, "--list", path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=30)
+                          text=True, timeout=30)
     gone = [ln.split("=>")[0].strip() for ln in proc.stdout.splitlines() if "not found" in ln]
     gone += re.findall(r"error while loading shared libraries: ([^:\s]+)", proc.stdout)  # the loader stops at the first
     if proc.returncode != 0 and not gone and "statically linked" not in proc.stdout:
