@@ -96,6 +96,13 @@ SUITES = {
         verifier_why=str,
         tools_combined=list,  # tool "all": the tools started together (method combined_abba)
         map_count=dict,  # the counting phase: map-operation calls/s per function and op (tools/mapaccess.py)
+        user_tool=str,  # a user's tool (tools/user.py): command | push | bpftrace (resource "user")
+        stopped_on=str,  # with halfwidth (tools/precision.py): halfwidth | budget | max_trials
+        halfwidth_target=NUM,  # points asked for
+        halfwidth_of=str,  # cpu (overhead_cpu_pct) | throughput (overhead_pct)
+        halfwidth_reached=NUM,  # the agent's interval's half-width when it stopped (points)
+        pairs_seconds=NUM,  # seconds the pairs took
+        budget_s=int,  # the time budget for them
     ),
 }
 
@@ -110,6 +117,7 @@ OPTIONAL = {
     "cpu_total", "cpu_exec", "cpu_user", "cpu_unexplained", "cpu_total_samples", "cpu_exec_samples",
     "cpu_user_samples", "cpu_unexplained_samples", "load_ms", "verified_insns", "program_detail", "maps",
     "not_separable", "tools_combined", "verifier_us", "verifier_detail", "verifier_why", "map_count",
+    "user_tool", "stopped_on", "halfwidth_target", "halfwidth_of", "halfwidth_reached", "pairs_seconds", "budget_s",
 }
 
 

@@ -8,8 +8,28 @@ from lab.run import suites as bench
 
 KHELP = "kernel alias (see kernels.list), a path to a kernel, or 'host' for this machine's kernel"
 PHELP = "playbook name or YAML file with suite parameters (default: playbooks/default.yaml)"
+THELP = {"tool": "NAME=COMMAND (a command in the target) or NAME=push:PATH [ARGS] (a local executable pushed "
+                 "with the agent): the user's tool, measured beside the playbook's tools (repeatable)",
+         "bpftrace": "a bpftrace program to measure, run by the target's bpftrace (repeatable)",
+         "load": "stress-ng stressors the --tool/--bpftrace tools watch, comma-separated (e.g. open)",
+         "halfwidth": "points: add ABBA pairs until the loss's 95% interval is within +-H points",
+         "budget": "seconds per tool for --halfwidth's pairs (default 600)"}
 AHELP = ("guest accelerator: kvm, icount (TCG counting instructions: figures in guest instructions) or tcg "
          "(plain TCG: pipeline check only); default: the playbook's vm.accel, else KVM where it works, else icount")
+
+
+def _with_tools(playbook, tool=None, bpftrace=None, load="", halfwidth="", budget=""):
+    """The playbook, or one derived from it with the tool options (lab/run/tooloptions.py)."""
+    from lab.run import tooloptions
+
+    try:
+        over = tooloptions.overrides(tool, bpftrace, load, float(halfwidth) if halfwidth else None,
+                                     int(budget) if budget else None)
+        return tooloptions.derive(playbook, over)
+    except ValueError as e:
+        raise Exit(f"error: {e}", code=2) from None
+    except LabError as e:
+        raise Exit(f"error: {e}", code=e.exit_code) from None
 
 
 def _run(suites, kernel, playbook, report=False, accel=""):
@@ -38,32 +58,35 @@ def maps(c, kernel="6.12", playbook="default", accel=""):
     _run(["maps"], kernel, playbook, accel=accel)
 
 
-@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP})
-def tools(c, kernel="6.12", playbook="default", accel=""):
-    """Tool suite: throughput a stress-ng load loses while each libbpf-tools tool runs."""
-    _run(["tools"], kernel, playbook, accel=accel)
+@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP, **THELP}, iterable=["tool", "bpftrace"])
+def tools(c, kernel="6.12", playbook="default", accel="", tool=None, bpftrace=None, load="", halfwidth="",
+          budget=""):
+    """Tool suite: throughput a stress-ng load loses while each libbpf-tools tool (and yours) runs."""
+    _run(["tools"], kernel, _with_tools(playbook, tool, bpftrace, load, halfwidth, budget), accel=accel)
 
 
-@task(name="all", help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP,
-                        "report": "write the run's report (--no-report: rows only)"})
-def all_(c, kernel="6.12", playbook="default", report=True, accel=""):
+@task(name="all", help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP, **THELP,
+                        "report": "write the run's report (--no-report: rows only)"}, iterable=["tool", "bpftrace"])
+def all_(c, kernel="6.12", playbook="default", report=True, accel="", tool=None, bpftrace=None, load="",
+         halfwidth="", budget=""):
     """Every suite on one kernel, then the report for that run (results/<run>/report.html)."""
-    _run(None, kernel, playbook, report=report, accel=accel)
+    _run(None, kernel, _with_tools(playbook, tool, bpftrace, load, halfwidth, budget), report=report, accel=accel)
 
 
 @task(name="run", positional=["playbook"],
       help={"playbook": "a playbook with a matrix: kernels: [...] and/or targets: [host, ssh://...] "
                         "(e.g. playbooks/smoke.yaml, or its name: smoke)",
             "jobs": "guests at once (default: as many as the host's cores and memory allow)",
-            "accel": AHELP,
-            "report": "write the report across the matrix (--no-report: runs only)"})
-def run_(c, playbook, jobs=0, report=True, accel=""):
+            "accel": AHELP, **THELP,
+            "report": "write the report across the matrix (--no-report: runs only)"}, iterable=["tool", "bpftrace"])
+def run_(c, playbook, jobs=0, report=True, accel="", tool=None, bpftrace=None, load="", halfwidth="", budget=""):
     """A playbook's kernel matrix: guests in parallel, then the host; one report across them.
 
     Every kernel of `kernels:` in a lab guest, every target of `targets:`; the report and matrix.json
     go to results/matrix-<id>/. Exit 0 only if every run completed."""
     from lab.run import matrix
 
+    playbook = _with_tools(playbook, tool, bpftrace, load, halfwidth, budget)
     try:
         code = matrix.run_playbook(playbook, jobs=int(jobs) or None, report=report, accel=accel)
     except LabError as e:

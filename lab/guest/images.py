@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -56,7 +57,7 @@ def known() -> list[str]:
     return sorted(p.name.removesuffix(".yaml.j2") for p in RECIPES.glob("*.yaml.j2"))
 
 
-def load_recipe(name: str, **variables: str) -> Recipe:
+def load_recipe(name: str, **variables: object) -> Recipe:
     path = RECIPES / f"{name}.yaml.j2"
     if not path.exists():
         raise LabError(f"no image recipe {name!r}; known: {', '.join(known())}")
@@ -135,11 +136,31 @@ def build_base(recipe: Recipe, paths: Paths, log=print) -> Path:
     return base
 
 
-def image_for(name: str, kernel: Kernel, paths: Paths | None = None, log=print) -> Image:
-    """The root image `name` with `kernel`'s modules in it (built and cached as needed)."""
+PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")  # a Debian package name
+
+
+def check_packages(packages: object) -> tuple[str, ...]:
+    """A playbook's image.packages, checked (ValueError says what is wrong)."""
+    if not isinstance(packages, list | tuple) or not all(isinstance(p, str) and PACKAGE_RE.match(p) for p in packages):
+        raise ValueError(f"image.packages must be a list of Debian package names, not {packages!r}")
+    return tuple(dict.fromkeys(packages))
+
+
+def recipe_for(name: str, packages: tuple[str, ...] = ()) -> Recipe:
+    """The recipe `name` rendered with the mirror asked for and the playbook's extra packages
+    (image.packages: in the rendered text, so in the hash: such an image is cached apart)."""
+    variables: dict[str, object] = {k: v for k, v in {"mirror": os.environ.get("LAB_MIRROR")}.items() if v}
+    if packages:
+        variables["extra_packages"] = list(packages)
+    return load_recipe(name, **variables)
+
+
+def image_for(name: str, kernel: Kernel, paths: Paths | None = None, log=print,
+              packages: tuple[str, ...] = ()) -> Image:
+    """The root image `name` (with the extra `packages`) with `kernel`'s modules in it (built and
+    cached as needed)."""
     paths = paths or Paths()
-    variables = {k: v for k, v in {"mirror": os.environ.get("LAB_MIRROR")}.items() if v}
-    recipe = load_recipe(name, **variables)
+    recipe = recipe_for(name, packages)
     base = build_base(recipe, paths, log)
     pub = (base / "ssh_host_ed25519_key.pub").read_text().strip()
     if kernel.modules is None:

@@ -16,13 +16,14 @@ class VmSpec:
     cpus: int = 2
     memory: str = "2G"
     accel: str = ""  # kvm | icount | tcg; "" = KVM where it works, else icount (lab/guest/accel.py)
+    packages: tuple[str, ...] = ()  # Debian packages added to the root image (playbook image.packages)
 
     def __str__(self) -> str:
         return f"{self.cpus} vCPU{'s' if self.cpus != 1 else ''}, {self.memory} memory"
 
     def with_accel(self, accel: str) -> VmSpec:
         """The same size with `accel` asked for (a task's --accel wins over the playbook's vm.accel)."""
-        return VmSpec(self.cpus, self.memory, accel or self.accel)
+        return VmSpec(self.cpus, self.memory, accel or self.accel, self.packages)
 
     def same_size(self, other: VmSpec) -> bool:
         return self.cpus == other.cpus and memory_bytes(self.memory) == memory_bytes(other.memory)

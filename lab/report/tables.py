@@ -155,6 +155,8 @@ def _cells(r: pd.Series, cols: list[tuple[str, str]], with_run: bool = False) ->
             cells.append("-" if pd.isna(ev) else f"{fmt(int(ev))}/{fmt(int(tr)) if pd.notna(tr) else '-'}")
         elif key == "reason":
             cells.append(str(r.get("reason") or "")[:160])
+        elif key == "precision":
+            cells.append(precision_cell(r))
         elif key == "row":  # named with its run when the table holds several (runs are the unit)
             run = f"{r['run']}/" if with_run and isinstance(r.get("run"), str) else ""
             cells.append(f"{run}{r['_file']}:{int(r['_line'])}")
@@ -166,6 +168,19 @@ def _cells(r: pd.Series, cols: list[tuple[str, str]], with_run: bool = False) ->
                 v = int(v)
             cells.append(fmt(v))
     return {"cells": cells, "emulated": bool(r["emulated"]), "insn": units.of(r) == units.INSN, "status": r["status"]}
+
+
+def precision_cell(r: pd.Series) -> str:
+    """A tools row's pairs and why they stopped (`--halfwidth`, tools/precision.py), with the half-width
+    the host's own interval gives from the row's samples; "-" for a fixed number of trials."""
+    why = r.get("stopped_on")
+    if not isinstance(why, str):
+        return "-"
+    column = "overhead_cpu_samples" if r.get("halfwidth_of") == "cpu" else "overhead_samples"
+    iv = stats.median_ci(stats.clean(r.get(column) if isinstance(r.get(column), list) else []))
+    hw = f"+-{(iv.high - iv.low) / 2:.2f}" if iv.low is not None else "no interval"
+    return (f"{int(r['trials'])} pairs, stopped on {why}: {hw} points of {r.get('halfwidth_of')} loss "
+            f"(asked +-{r.get('halfwidth_target'):g}, {r.get('pairs_seconds'):.0f} of {r.get('budget_s'):.0f} s)")
 
 
 def several_runs(df: pd.DataFrame) -> bool:
@@ -202,7 +217,8 @@ MEM_COLS = [("map_type", "map type"), ("flags", "flags"), ("key_space", "keys"),
             ("real_memory", "real memory B"), ("memlock_note", "note"), ("status", "status"), ("reason", "reason")]
 TOOL_COLS = [("tool", "tool"), ("load", "load"), ("trials", "trials"), ("baseline_ops", "baseline ops/{s}"),
              ("tool_ops", "with tool ops/{s}"), ("overhead", "throughput lost %"), ("overhead_ci", "interval"),
-             ("overhead_cpu", "per CPU second %"), ("overhead_cpu_ci", "interval"), ("tool_build", "build"),
+             ("overhead_cpu", "per CPU second %"), ("overhead_cpu_ci", "interval"),
+             ("precision", "pairs / precision"), ("tool_build", "build"),
              ("status", "status"), ("reason", "reason")]
 
 

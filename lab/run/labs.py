@@ -145,6 +145,12 @@ class Lab:
                     raise LabError(f"lab {self.name} is up with {st.spec}, but {asked_by or 'lab.up'} asks for "
                                    f"{spec}; a running lab is not resized. Stop it first with "
                                    f"`./labctl lab.down --kernel {self.name}`, {how}")
+                want = images.recipe_for(image, spec.packages).hash if spec.packages else None
+                if want and want != st.image_recipe_hash:  # packages asked for, a lab up without them
+                    raise LabError(f"lab {self.name} is up on image {st.image}, but {asked_by or 'lab.up'} asks for "
+                                   f"{image} with packages {', '.join(spec.packages) or '(none added)'} (recipe "
+                                   f"{want}); stop it first with `./labctl lab.down --kernel {self.name}`, then run "
+                                   "again")
                 if spec.accel and spec.accel != st.accelerator:
                     raise LabError(f"lab {self.name} is up under {st.accelerator}, but {asked_by or 'lab.up'} asks for "
                                    f"{spec.accel}; a running lab does not change accelerator. Stop it first with "
@@ -165,7 +171,7 @@ class Lab:
 
     def _boot(self, kernel: str, spec: VmSpec, image: str, timeout: float, log: Log) -> LabState:
         k = kernels.resolve(kernel, self.paths)
-        img = images.image_for(image, k, self.paths, log=log)
+        img = images.image_for(image, k, self.paths, log=log, packages=spec.packages)
         acc = accel_mod.choose(k.vmlinuz, self.paths.cache, force=spec.accel or None)
         log(f"accelerator: {acc.name} ({acc.why})")
         sized = accel_mod.guest_size(spec, acc.name)

@@ -33,6 +33,8 @@ from lab.run import playbooks
 
 RUN_LINE = re.compile(r"^run (\S+): kernel (\S+) accelerator (\S+)")
 SUITE_LINE = re.compile(r"^suite (\w+) \.\.\.")
+# the tool suite's progress line with --halfwidth (lab/agent/tools/precision.py)
+PAIR_LINE = re.compile(r"^\[tools\] (\S+): (pair \d+, \w+ loss \S+ \+-\S+ points \(target \+-[^)]*\), \d+ of \d+ s)")
 STOP_GRACE = 10.0  # seconds a job gets to stop after SIGTERM before it is killed
 
 
@@ -155,6 +157,8 @@ class Matrix:
                 elif m := SUITE_LINE.match(line):
                     n = job.suite_no + 1
                     self._set(job, suite_no=n, phase=f"suite {n} of {nsuites}: {m.group(1)}")
+                elif m := PAIR_LINE.match(line):
+                    self._set(job, phase=f"suite {job.suite_no} of {nsuites}: tools: {m.group(1)} {m.group(2)}")
                 elif line.startswith("building BPF"):
                     self._set(job, phase="building BPF")
                 elif line.startswith(("lab ", "kernel ")) and "booting" in line:
@@ -198,7 +202,7 @@ class Matrix:
                 k = kernels.resolve(name, self.paths)
                 for j in mine:
                     self._set(j, phase="building image", kernel_release=k.release)
-                images.image_for("debian-12", k, self.paths, log=lambda m: None)
+                images.image_for("debian-12", k, self.paths, log=lambda m: None, packages=self.pb.vm.packages)
                 self.accelerator = accel.choose(k.vmlinuz, self.paths.cache,
                                                 force=self.accel or self.pb.vm.accel or None).name
                 for j in mine:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ import yaml
 
 from lab.agent import schema
 from lab.core.config import ROOT, InputError
+from lab.guest.images import check_packages
 from lab.guest.size import VmSpec, memory_bytes, vm_spec  # noqa: F401 (re-exported for the run layer)
 
 KNOWN_SUITES = tuple(schema.SUITES)  # the registry of suites: lab/agent/schema.py
@@ -47,7 +49,7 @@ class Playbook:
         return [*self.kernels, *self.targets]
 
 
-TOP_KEYS = ("name", "description", "vm", "suites", "kernels", "targets", "repetitions", "icount")
+TOP_KEYS = ("name", "description", "vm", "image", "suites", "kernels", "targets", "repetitions", "icount")
 
 
 def _matrix_fields(path: Path, data: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +127,13 @@ def load(name_or_path: str) -> Playbook:
         vmspec = vm_spec(**vm)
     except ValueError as e:
         raise InputError(f"playbook {path}: bad 'vm' section: {e}") from None
+    image = data.get("image") or {}
+    if not isinstance(image, dict) or sorted(image) not in ([], ["packages"]):
+        raise InputError(f"playbook {path}: 'image' takes packages only, e.g. image: {{packages: [bpftrace]}}")
+    try:  # Debian packages added to the lab's root image (cached apart: lab/guest/images.py)
+        vmspec = dataclasses.replace(vmspec, packages=check_packages(image.get("packages") or []))
+    except ValueError as e:
+        raise InputError(f"playbook {path}: {e}") from None
     return Playbook(name=str(data.get("name", path.stem)), path=path,
                     suites={k: dict(v or {}) for k, v in suites.items()}, vm=vmspec,
                     icount={k: dict(v or {}) for k, v in icount.items()},

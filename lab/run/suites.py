@@ -83,8 +83,10 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
         build_bpf(paths)
         if "tools" in chosen:  # newer builds of the tools, pushed with the agent (lab/guest/toolbuilds.py)
             from lab.guest import toolbuilds as toolbuild
+            from lab.guest import usertools
 
             toolbuild.prepare(pb.suites.get("tools") or {}, paths)
+            usertools.prepare(pb.suites.get("tools") or {}, paths)  # the user's pushed tools, beside them
         with labs.open_target(kernel, pb.vm, paths) as target:
             info = target.describe()
             run_id = new_run_id(info.get("kernel_release", kernel))

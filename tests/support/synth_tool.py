@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """A tool with a known cost, for the decomposition test: a raw tracepoint program on sched_switch
 that counts to LAB_SYNTH_ITERS per event (loaded from hand-written bytecode: no compiler, no
 libbpf), and a user-space loop that burns LAB_SYNTH_SHARE of a CPU (process CPU time kept at that

@@ -233,8 +233,10 @@ def test_runs_are_the_unit_when_pooled():
 
 
 def tool(name: str, samples: list[float], **extra) -> dict:
+    """A tools row as the agent writes it (every one carries its resource; a user's tool's is "user")."""
     r = row("x", 1, seed=len(samples))
-    r.update(suite="tools", tool=name, method="throughput_abba", overhead_samples=samples, **extra)
+    r.update(suite="tools", tool=name, method="throughput_abba", overhead_samples=samples, resource="cpu")
+    r.update(extra)
     return r
 
 
@@ -317,3 +319,9 @@ def test_contention_on_one_vcpu_says_why():
     df["group"] = [aggregate.group_label(*k) for k in df[list(aggregate.GROUP_KEYS)].itertuples(index=False)]
     v = claims.evaluate(df, [c for c in SPEC if c["id"] == 5])[0]
     assert part(v, "hash: disjoint").reason == "1 vCPU here: needs at least 2 for concurrency"
+
+
+def test_a_users_tool_never_decides_claim_9():
+    rows = [tool("a", INSIDE), tool("mine", [x + 20 for x in INSIDE], resource="user")]
+    v = claims.evaluate(frame(rows), [c for c in SPEC if c["id"] == 9])[0]
+    assert [p.name for p in v.parts] == ["0 < overhead < 10% [tool=a]"] and v.verdict == "holds"

@@ -46,20 +46,20 @@ the one-time load cost (exec to attached, verified_insns) and the tool's maps.
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
 import time
 
-from ..common import TCG_NOTE, check_params, median_ci, stopping
+from ..common import TCG_NOTE, check_params, median_ci
 from ..scratch import SCRATCH_LABEL, SCRATCH_MOUNT, ext4_label, mount_scratch  # noqa: F401 (vm.py, tests)
 from . import attach as toolattach
 from . import builds as toolbuild
 from . import cost as toolcost
-from . import mapaccess
+from . import mapaccess, precision, procs
+from . import user as usertool
 from . import verifier as toolverif
 from .load import free_port, loss_pct, parse_metrics, per_stressor  # noqa: F401 (tests)
+from .procs import Refused, tracefs_missing  # noqa: F401 (mapaccess, tests)
 
 CPU_RATE = "bogo-ops-per-second-usr-sys-time"  # the stressors' work per second of their own CPU time
 
@@ -87,7 +87,7 @@ WATCHED = {
     "tcplife": ["sock"],              # TCP state changes: stress-ng's sock makes ~1000 short connections/s
 }
 PARAMS = ("tools", "trials", "seconds", "proof_seconds", "load", "loads", "combined", "tool_dir", "tool_build",
-          "map_count", "count_seconds")
+          "map_count", "count_seconds", "user_tools") + precision.PARAMS
 PORTED = ("sock", "sockmany", "udp")  # stressors that bind a fixed default port (22000, 24000, 7000)
 
 
@@ -96,12 +96,17 @@ def check(params):
     problems = check_params(params, PARAMS, {"tools": tuple(TOOLS), "load": STRESSORS},
                             ints=("trials", "seconds", "proof_seconds", "count_seconds"))
     problems += [p for p in [toolbuild.check(params.get("tool_build"))] if p]
+    problems += usertool.check(params.get("user_tools"), STRESSORS) + precision.check(params)
+    users = params.get("user_tools") if isinstance(params.get("user_tools"), dict) else {}
+    clash = sorted(set(users) & set(TOOLS))
+    if clash:
+        problems.append("user_tools: %s already name(s) one of the six tools" % ", ".join(clash))
     loads = params.get("loads", {})
     if not isinstance(loads, dict):
         return problems + ["loads must be a mapping tool -> [stressors]"]
     for tool, load in loads.items():
-        if tool not in TOOLS:
-            problems.append("loads: %r is not one of %s" % (tool, ", ".join(TOOLS)))
+        if tool not in TOOLS and tool not in users:
+            problems.append("loads: %r is not one of %s" % (tool, ", ".join(list(TOOLS) + list(users))))
         if not isinstance(load, list) or not load or any(x not in STRESSORS for x in load):
             problems.append("loads: %s must be a non-empty list of %s" % (tool, ", ".join(STRESSORS)))
     for flag in ("combined", "map_count"):
@@ -111,14 +116,6 @@ def check(params):
 
 
 # ---- the suite ----
-
-class Refused(Exception):
-    """The tool could not load or attach on this kernel."""
-
-
-def tracefs_missing():
-    return not (os.path.isdir("/sys/kernel/tracing/events") or os.path.isdir("/sys/kernel/debug/tracing/events"))
-
 
 def load_label(load, seconds):
     return "stress-ng " + " ".join("--%s 1" % s for s in load) + " (%d s)" % seconds
@@ -139,11 +136,15 @@ class ToolSuite:
         self.count_seconds = int(p("count_seconds", self.proof_seconds))
         self.tool_dir = str(p("tool_dir", "/usr/sbin"))
         self.builds = toolbuild.Chooser(p("tool_build", "auto"), self.tool_dir, ctx.bpf_dir)
+        self.user_tools = {n: usertool.normalize(s) for n, s in (p("user_tools", {}) or {}).items()}
+        self.precision = precision.Precision(p)
         self.stress = shutil.which("stress-ng") or "/usr/bin/stress-ng"
         self.workdir = None  # made by run(), removed when it ends
         self.disk = None  # where the disk stressor writes (set by run())
 
     def load_of(self, name):
+        if self.user_tools.get(name, {}).get("load"):
+            return list(self.user_tools[name]["load"])
         if name in self.loads:
             return list(self.loads[name])
         return list(self.load) if self.load else list(WATCHED.get(name, ["cpu", "vm", "hdd", "sock"]))
@@ -167,7 +168,7 @@ class ToolSuite:
             if s in PORTED:  # a free port of ours: another stress-ng on the machine may hold the default
                 cmd += ["--%s-port" % s, str(free_port())]
         cpu0, t0 = toolcost.children_cpu(), time.monotonic()
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               timeout=seconds * 4 + 60)
         wall = time.monotonic() - t0
         cpu = toolcost.children_cpu() - cpu0
@@ -179,61 +180,23 @@ class ToolSuite:
         return parse_metrics(text), cpu / wall, wall, parse_metrics(text, CPU_RATE)
 
     def start_tool(self, name, env=None):
-        """Start a tool with the build toolbuild.Chooser picks (the first the kernel accepts)."""
+        """Start a tool with the build toolbuild.Chooser picks (the first the kernel accepts); a user
+        tool (tools/user.py) as its spec says."""
+        if name in self.user_tools:
+            spec = self.user_tools[name]
+            try:
+                return self.start_argv(name, usertool.argv(name, spec, self.ctx.bpf_dir, Refused), env, user=True)
+            except usertool.Exited as e:  # bpftrace's own text says whether the kernel refused it
+                if usertool.kind(spec) == "bpftrace" and usertool.refusal(str(e)):
+                    raise Refused("bpftrace refused: %s" % e) from None
+                raise
         return self.builds.start(name, lambda argv: self.start_argv(name, argv, env), Refused)
 
-    def start_argv(self, name, argv, env=None):
-        """Start a tool and wait until it is attached: it prints its banner or header line then
-        (line-buffered through stdbuf). A tool that exits at once was refused: Refused(its stderr).
-        Its output is drained in a thread so a chatty tool never blocks on a full pipe. Where tracefs
-        is not mounted (libbpf finds tracepoint ids there), the tool runs in a mount namespace of its
-        own with tracefs mounted (unshare execs it: the pid is the tool's)."""
-        log = open(os.path.join(self.workdir, name + ".err"), "w+")
-        stdbuf = shutil.which("stdbuf")
-        cmd = ([stdbuf, "-oL"] if stdbuf else []) + list(argv)
-        unshare = shutil.which("unshare")
-        if unshare and tracefs_missing():
-            cmd = [unshare, "-m", "--propagation", "private", "sh", "-c",
-                   'mount -t tracefs tracefs /sys/kernel/tracing; exec "$@"', "sh"] + cmd
-        t0 = time.monotonic()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, universal_newlines=True, env=env)
-        proc.lab_log = log
-        first = threading.Event()
-        eof = threading.Event()
+    def start_argv(self, name, argv, env=None, user=False):
+        return procs.start(self.workdir, name, argv, env, user)
 
-        def drain():
-            for _ in proc.stdout:
-                first.set()
-            eof.set()
-            first.set()
-
-        threading.Thread(target=drain, daemon=True).start()
-        deadline = time.monotonic() + 30  # loading BTF and programs is slow under emulation
-        while time.monotonic() < deadline and not first.wait(0.2):
-            pass
-        if eof.is_set():  # its output closed: it is exiting (a refused load), let it finish
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        if proc.poll() is not None:
-            log.seek(0)
-            text = " | ".join(ln.strip() for ln in log.read().splitlines() if ln.strip())[-1500:]
-            log.close()
-            raise Refused(text or "%s exited %d" % (name, proc.returncode))
-        proc.lab_load_ms = (time.monotonic() - t0) * 1000.0  # exec to attached (its first output line)
-        return proc
-
-    @staticmethod
-    def stop_tool(proc):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # the tools print their summary and detach on Ctrl-C
-            try:
-                proc.communicate(timeout=2 if stopping() else 30)  # the run is being stopped: no summary wait
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
-        proc.lab_log.close()
+    stop_tool = staticmethod(procs.stop)
+    tool_cpu = staticmethod(procs.tool_cpu)
 
     # -- one tool, or several at once --
     def tool_side(self, names, seconds, load, verifier=False):
@@ -252,15 +215,15 @@ class ToolSuite:
                 proc = self.start_tool(name, toolverif.env(shim, out) if verifier else None)
                 verif[name] = toolverif.read(out) if verifier else []
                 procs.append(proc)
-                held = toolcost.held_prog_ids(proc.pid)
+                held = usertool.held(proc.pid) if name in self.user_tools else toolcost.held_prog_ids(proc.pid)
                 for i in toolcost.prog_ids():
                     if i not in before and (not held or i in held):
                         owner[i] = name
             p0 = toolcost.progs(list(owner))
             attach = toolattach.attach_of(p0)
-            c0 = [toolcost.proc_cpu(p.pid) for p in procs]
+            c0 = [self.tool_cpu(p) for p in procs]
             metrics, load_cpu, wall, cpu_metrics = self.stress_run(seconds, load)
-            c1 = [toolcost.proc_cpu(p.pid) for p in procs]
+            c1 = [self.tool_cpu(p) for p in procs]
             p1 = toolcost.progs(list(owner))
             maps = toolcost.tool_maps(p1.values())
         finally:
@@ -298,9 +261,14 @@ class ToolSuite:
             row = self.measure_tool(names, load, base)
         except Refused as e:
             row = self.row(load, "unsupported", str(e), **base)
+        except usertool.Exited as e:
+            row = self.row(load, "error", str(e), **base)
         except Exception as e:  # noqa: BLE001 - one tool's failure is its row; the suite goes on
             row = self.row(load, "error", "%s: %s" % (type(e).__name__, e), **base)
-        if len(names) == 1:
+        if len(names) == 1 and names[0] in self.user_tools:
+            row.update(tool_build=usertool.label(self.user_tools[names[0]]), tool_build_refused=[],
+                       user_tool=usertool.kind(self.user_tools[names[0]]))
+        elif len(names) == 1:
             row.update(self.builds.fields(names[0]))
         else:
             row["tool_builds"] = {n: self.builds.fields(n).get("tool_build") for n in names}
@@ -321,17 +289,8 @@ class ToolSuite:
     def measure_on(self, names, load, base):
         proof = self.tool_side(names, self.proof_seconds, load, verifier=True)
         counted, why = self.map_fields(names, load)
-        pairs, sides, loads = [], [], [proof["load_ms"]]
-        for t in range(self.trials):
-            got = {}
-            for side in ("AB" if t % 2 == 0 else "BA"):
-                if side == "A":
-                    got["A"] = self.stress_run(self.seconds, load)
-                else:
-                    got["B"] = self.tool_side(names, self.seconds, load)
-            pairs.append((got["A"][0], got["B"]["metrics"]))
-            sides.append((got["A"], got["B"]))
-            loads.append(got["B"]["load_ms"])
+        pairs, sides, loads, stop_fields = self.precision.pairs(self, names, load)
+        loads.insert(0, proof["load_ms"])
         losses = [loss_pct(b, t) for b, t in pairs]
         med, lo, hi = median_ci([x for x in losses if x is not None])
         cpu_per_trial = [loss_pct(a[3], b["cpu_metrics"]) for a, b in sides]
@@ -350,7 +309,7 @@ class ToolSuite:
                         overhead_cpu_samples=[round(x, 3) for x in cpu_losses],
                         per_stressor=per_stressor(pairs), events=proof["events"], programs=proof["programs"],
                         **mapaccess.with_not_separable(parts, why),
-                        **counted, **base)
+                        **stop_fields, **counted, **base)
 
     def run(self):
         mount, dev = mount_scratch(load_driver=self.ctx.accelerator != "host")  # a lab guest (any accelerator)
@@ -359,11 +318,12 @@ class ToolSuite:
                      "a temporary directory on %s" % os.path.dirname(self.workdir))
         try:
             ran = []
-            for name in self.tools:
+            for name in self.tools + [n for n in self.user_tools if n not in self.tools]:
                 load = self.load_of(name)
-                self.ctx.log("%s: proof run, then %d trials x %d s of %s" % (
-                    name, self.trials, self.seconds, load_label(load, self.seconds)))
-                row = self.measure([name], load, tool=name, resource=TOOLS.get(name, "?"))
+                self.ctx.log("%s: proof run, then %s x %d s of %s" % (
+                    name, self.precision.describe(self.trials), self.seconds, load_label(load, self.seconds)))
+                row = self.measure([name], load, tool=name,
+                                   resource="user" if name in self.user_tools else TOOLS.get(name, "?"))
                 if row["status"] == "ok":
                     ran.append(name)
                 yield row
