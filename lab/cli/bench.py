@@ -46,9 +46,24 @@ def _run(suites, kernel, playbook, report=False, accel=""):
         raise Exit(f"error: run {status} (see above); exit 1", code=1)
 
 
-@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP})
-def hooks(c, kernel="6.12", playbook="default", accel=""):
+@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP,
+            "halfwidth": "per cent of the median: add open-path ABBA trials until the added cost's 95% interval is "
+                         "within +-P% (lab/agent/hooks/precision.py)",
+            "budget": "seconds per hook and variant for --halfwidth's trials (default 300)"})
+def hooks(c, kernel="6.12", playbook="default", accel="", halfwidth="", budget=""):
     """Hook suite: added cost per event of each attach type on the open() path and beyond."""
+    if halfwidth or budget:
+        from lab.run import tooloptions
+
+        try:
+            over = {k: v for k, v in (("halfwidth", float(halfwidth) if halfwidth else None),
+                                      ("budget_s", int(budget) if budget else None)) if v is not None}
+        except ValueError as e:
+            raise Exit(f"error: --halfwidth is a per cent, --budget whole seconds ({e})", code=2) from None
+        try:
+            playbook = tooloptions.derive(playbook, over, suite="hooks")
+        except LabError as e:
+            raise Exit(f"error: {e}", code=e.exit_code) from None
     _run(["hooks"], kernel, playbook, accel=accel)
 
 

@@ -274,6 +274,10 @@ def progress_line(suite: str, row: dict[str, Any]) -> str:
         fig += " [emulated]"
     elif fig and units.of(row) == units.INSN:  # a percentage stays one: the run counted instructions
         fig += " [guest instructions]" if "/op" in fig else " [icount]"
+    if row.get("trials_used") and row.get("stopped_on"):  # the hook suite's --halfwidth
+        reached = row.get("halfwidth_reached")
+        fig += (f" ({row['trials_used']} trials, +-{reached:.1f}% of the median" if reached is not None
+                else f" ({row['trials_used']} trials, no interval") + f", stopped on {row['stopped_on']})"
     return f"  [{suite}] {row.get('status', '?'):11s} {' '.join(parts)} {fig} {str(row.get('reason', ''))[:100]}"
 
 

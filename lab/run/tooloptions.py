@@ -67,7 +67,7 @@ def usertool_spec(spec: Any) -> dict[str, Any]:
     return {"command": spec} if isinstance(spec, str) else dict(spec)
 
 
-def derive(playbook: str, over: dict[str, Any], paths: Paths | None = None) -> str:
+def derive(playbook: str, over: dict[str, Any], paths: Paths | None = None, suite: str = "tools") -> str:
     """The playbook with the tools suite's parameters updated by `over` (user_tools merged), written
     to <cache>/playbooks/ and checked like any playbook; returns its path (the name if `over` is empty)."""
     if not over:
@@ -77,14 +77,14 @@ def derive(playbook: str, over: dict[str, Any], paths: Paths | None = None) -> s
     data = yaml.safe_load(src.read_text()) or {}
     suites = data.setdefault("suites", {}) or {}
     data["suites"] = suites
-    tools = dict(suites.get("tools") or {})
+    tools = dict(suites.get(suite) or {})
     users = dict(tools.get("user_tools") or {})
     users.update(over.get("user_tools") or {})
     tools.update({k: v for k, v in over.items() if k != "user_tools"})
     if users:
         tools["user_tools"] = users
-    suites["tools"] = tools
-    data["name"] = f"{data.get('name', src.stem)}+tools"
+    suites[suite] = tools
+    data["name"] = f"{data.get('name', src.stem)}+{suite}"
     text = yaml.safe_dump(data, sort_keys=False)
     out = paths.cache / "playbooks" / f"{src.stem}-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,7 @@ import shutil
 import subprocess
 
 from ..common import TCG_NOTE, check_params, median_ci, timing_fields
+from . import precision
 from .batch import (
     BATCH_HOOKS,
     BATCH_ONLY,
@@ -51,6 +52,7 @@ from .batch import (
     stats_net,
 )
 from .gates import Gates, measure_gated
+from .helper import Failed, Refused, run_bench  # noqa: F401 (tests')
 from .perf import perf_rows_from_records
 from .table import ATTACH, on, syscall_point
 from .table import HOOKS as HOOKS_TABLE
@@ -71,49 +73,21 @@ VARIANTS = ("body", "empty", "heavy", "count")
 BATCH_VARIANTS = ("count",)  # kernel_batch only: the kernel bench's own program (hook_batch.bpf.c)
 PARAMS = ("trials", "stats_trials", "ops", "uprobe_ops", "net_ops", "hooks", "variants", "freqs", "perf_events",
           "perf_samples", "perf_trials", "path", "kernel_batch", "batch", "batch_trials", "batch_block_ms",
-          "uprobe_targets")
+          "uprobe_targets") + precision.PARAMS
 
 
 def check(params):
     """Problems with the playbook's hooks parameters (checked on the host before anything boots)."""
-    return check_params(params, PARAMS, {"hooks": HOOKS, "variants": VARIANTS, "perf_events": ("sw", "hw"),
+    problems = precision.check(params)
+    return problems + check_params(params, PARAMS, {"hooks": HOOKS, "variants": VARIANTS, "perf_events": ("sw", "hw"),
                                          "uprobe_targets": tuple(UPROBE_TARGETS),
                                          "freqs": lambda f: None if isinstance(f, int) and f > 0 else
                                          "a positive frequency in Hz"},
                         ints=("trials", "stats_trials", "ops", "uprobe_ops", "net_ops", "perf_samples", "perf_trials",
                               "batch", "batch_trials", "batch_block_ms"))
 
-
-
-
 TICKS_UNDER_ICOUNT = ("not measurable in guest instructions: the talk's stime and jiffies figures count "
                       "scheduler ticks, and a tick is millions of instructions under instruction counting")
-
-
-class Refused(Exception):
-    """The kernel refused to load or attach (helper exit 2 or 3): an unsupported row."""
-
-
-class Failed(Exception):
-    """Anything else went wrong: an error row."""
-
-
-def _reason(stderr):
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    return " | ".join(lines)[-1500:] or "no message"
-
-
-def run_bench(helper, mode, args, timeout=900):
-    """Run hookbench; return its records. Exit 2/3 raises Refused, anything else Failed."""
-    import json
-
-    proc = subprocess.run([helper, mode] + [str(a) for a in args], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
-    if proc.returncode in (2, 3):
-        raise Refused(_reason(proc.stderr))
-    if proc.returncode != 0:
-        raise Failed("hookbench %s exit %d: %s" % (mode, proc.returncode, _reason(proc.stderr)))
-    return [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
 
 
 # ---- turning helper records into figures (pure functions, unit-tested) ----
@@ -180,6 +154,9 @@ class Suite:
         self.batch = int(p("batch", 100))
         self.batch_trials = int(p("batch_trials", 30))
         self.batch_block_ms = int(p("batch_block_ms", 100))
+        self.halfwidth = p("halfwidth", None)  # open path: trials until this % of the median (precision.py)
+        self.budget_s = int(p("budget_s", 300))
+        self.max_trials = int(p("max_trials", 200))
         self.uprobe_targets = list(p("uprobe_targets", ["lea", "nop"]))
         self.gates = Gates()
         self.helper = ctx.path("hookbench")
@@ -275,13 +252,24 @@ class Suite:
         args = ["--obj", self.ctx.path(obj), "--prog", prog, "--trials", self.trials,
                 "--ops", ops, "--stats-trials", self.stats_trials] + extra
         self.ctx.log("%s %s: %d trials x %d ops" % (hook, variant, self.trials, ops))
+        extra_fields = {}
         try:
             recs = run_bench(self.helper, mode, args)
+            if mode == "open" and self.halfwidth is not None:
+                again = list(args)
+                again[again.index("--stats-trials") + 1] = 0  # later rounds: ABBA trials only
+                recs, extra_fields = precision.widen(
+                    lambda: run_bench(self.helper, mode, again), lambda t: per_op_added(t, ops), recs,
+                    self.halfwidth, self.budget_s, self.max_trials, self.ctx.log)
         except Refused as e:
             return [self.row("unsupported", str(e), **base)]
         except (Failed, subprocess.TimeoutExpired) as e:
             return [self.row("error", str(e), **base)]
-        return self.rows_from_records(base, recs, ops, talk=(mode == "open") if talk is None else talk)
+        rows = self.rows_from_records(base, recs, ops, talk=(mode == "open") if talk is None else talk)
+        for r in rows:
+            if r.get("method") in ("wall_abba", "cpu_abba"):
+                r.update(extra_fields)
+        return rows
 
     def rows_from_records(self, base, recs, ops, talk):
         setup = [r for r in recs if r.get("kind") == "setup"][0]

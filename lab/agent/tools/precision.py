@@ -17,16 +17,13 @@ halfwidth_reached (points), pairs_seconds, budget_s.
 Standard library only.
 """
 
-import math
-import statistics
 import time
 
+from ..common import MIN_PAIRS, halfwidth, order_interval  # noqa: F401 (the suite's)
 from .load import loss_pct
 
 PARAMS = ("halfwidth", "halfwidth_of", "budget_s", "max_trials")
 OF = ("cpu", "throughput")
-MIN_PAIRS = 6  # the fewest samples with a 95% order-statistics interval of the median
-LEVEL = 0.95
 
 
 def check(params):
@@ -41,32 +38,6 @@ def check(params):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             problems.append("%s must be a positive integer, not %r" % (k, v))
     return problems
-
-
-def order_interval(samples, level=LEVEL):
-    """(median, low, high, coverage) of the distribution-free order-statistics interval of the median:
-    the same rule as the host's lab/results/stats.py median_ci, in the standard library. Fewer than 6
-    samples have no 95% interval ([min, max] covers 1 - 2 / 2^n of the time)."""
-    x = sorted(v for v in samples if v is not None)
-    n = len(x)
-    if n < 3:
-        return (statistics.median(x) if x else None), None, None, None
-
-    def cdf(k):  # P(Binomial(n, 1/2) <= k)
-        return sum(math.comb(n, i) for i in range(k + 1)) / 2.0 ** n
-
-    k = 1
-    while k + 1 <= n // 2 and cdf(k) <= (1 - level) / 2:
-        k += 1
-    return statistics.median(x), x[k - 1], x[n - k], 1 - 2 * cdf(k - 1)
-
-
-def halfwidth(samples):
-    """(median, half-width of its 95% interval) of the samples so far (None while no 95% interval exists)."""
-    med, lo, hi, coverage = order_interval(samples)
-    if lo is None or coverage < LEVEL - 1e-9:
-        return med, None
-    return med, (hi - lo) / 2.0
 
 
 class Precision:
