@@ -13,15 +13,9 @@ from pathlib import Path
 import yaml
 
 from lab.run import nightly
+from tests.support.standins import DOCKER
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCKER = """#!/bin/sh
-[ "$1" = exec ] || exit 1
-shift
-while [ $# -gt 0 ]; do case "$1" in -w|-e) shift 2 ;; *) break ;; esac; done
-shift
-exec "$@"
-"""
 IMAGE = "images/debian-12-0123456789ab"
 KERNEL = "kernels/6.12/linux-image-6.12.1+deb12-amd64"
 

@@ -15,16 +15,10 @@ import time
 from pathlib import Path
 
 from lab.run import nightly
+from tests.support.standins import DOCKER
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = [sys.executable, str(ROOT / "tests" / "support" / "fake_lab.py")]
-DOCKER = """#!/bin/sh
-[ "$1" = exec ] || exit 1
-shift
-while [ $# -gt 0 ]; do case "$1" in -w|-e) shift 2 ;; *) break ;; esac; done
-shift
-exec "$@"
-"""
 
 
 def _env(tmp: Path) -> dict[str, str]:
