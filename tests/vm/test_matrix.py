@@ -142,12 +142,15 @@ def test_sigterm_stops_the_matrix_and_its_jobs(tmp_path):
     assert not _children_of(proc.pid), "processes of the matrix are left"
     m = json.loads(next((tmp_path / "results").glob("matrix-*/matrix.json")).read_text())
     phases = [j["phase"] for j in m["jobs"]]
-    # the job running at the signal is interrupted, every later one skipped (a quiet host may finish
-    # earlier repetitions within the 2 s before the signal: the interrupted one can be the last)
-    assert "interrupted" in phases, phases
-    after = phases[phases.index("interrupted") + 1:]
-    assert set(after) <= {"skipped"}, phases
+    # the job running at the signal is interrupted and every later one skipped. The jobs are short:
+    # within the 2 s before the signal a host may finish earlier repetitions, so the interrupted one
+    # can be the last, and a signal that lands between two jobs interrupts none (the next is skipped;
+    # a fresh-clone CI run saw ['done', 'done', 'skipped']). Either way no job is left half-run.
     assert set(phases) <= {"done", "interrupted", "skipped"}, phases
+    stopped = [i for i, p in enumerate(phases) if p != "done"]
+    assert stopped, f"the signal came before the last job ended, yet every job is done: {phases}"
+    assert set(phases[stopped[0] + 1:]) <= {"skipped"}, phases
+    assert phases.count("interrupted") <= 1, phases
 
 
 @pytest.mark.vm
