@@ -42,15 +42,17 @@ def reached(added):
     return med, 100.0 * hw / abs(med)
 
 
-def widen(run_round, added_of, first, target, budget_s=300, max_trials=200, log=None, clock=time.monotonic):
+def widen(run_round, added_of, first, target, budget_s=300, max_trials=200, log=None, clock=time.monotonic,
+          started=None):
     """Trial records: `first` (a helper run's records) plus as many more rounds of `run_round()` as it
     takes for the added cost's half-width to reach `target` % of its median, or the budget or
-    max_trials to stop it. `added_of(trials)` gives per-trial added costs. Returns (records, fields)."""
-    t0 = clock()
+    max_trials to stop it. `added_of(trials)` gives per-trial added costs; `started` is when the first
+    round began (its time then counts, in the budget and in the mean round). Returns (records, fields)."""
+    t0 = clock() if started is None else started
+    timed = 0 if started is None else 1  # rounds whose time `spent` holds
     recs = list(first)
     trials = [r for r in recs if r.get("kind") == "trial"]
     per_round = max(1, len(trials))
-    rounds = 1
     while True:
         _, pct = reached(added_of(trials))
         if len(trials) >= MIN_PAIRS and pct is not None and pct <= target:
@@ -60,11 +62,11 @@ def widen(run_round, added_of, first, target, budget_s=300, max_trials=200, log=
         if len(trials) + per_round > max_trials:
             why = "max_trials"
             break
-        if spent + spent / rounds > budget_s:
+        if spent + (spent / timed if timed else 0) > budget_s:
             why = "budget"
             break
         more = [r for r in run_round() if r.get("kind") == "trial"]
-        rounds += 1
+        timed += 1
         recs += more
         trials += more
         if log:

@@ -38,6 +38,7 @@ minus_none_samples); loss_pct_* = throughput the loop lost.
 import os
 import shutil
 import subprocess
+import time
 
 from ..common import TCG_NOTE, check_params, median_ci, timing_fields
 from . import precision
@@ -254,13 +255,14 @@ class Suite:
         self.ctx.log("%s %s: %d trials x %d ops" % (hook, variant, self.trials, ops))
         extra_fields = {}
         try:
+            started = time.monotonic()
             recs = run_bench(self.helper, mode, args)
             if mode == "open" and self.halfwidth is not None:
                 again = list(args)
                 again[again.index("--stats-trials") + 1] = 0  # later rounds: ABBA trials only
                 recs, extra_fields = precision.widen(
                     lambda: run_bench(self.helper, mode, again), lambda t: per_op_added(t, ops), recs,
-                    self.halfwidth, self.budget_s, self.max_trials, self.ctx.log)
+                    self.halfwidth, self.budget_s, self.max_trials, self.ctx.log, started=started)
         except Refused as e:
             return [self.row("unsupported", str(e), **base)]
         except (Failed, subprocess.TimeoutExpired) as e:
