@@ -15,9 +15,9 @@ from typing import Any
 import yaml
 
 from lab.agent.maps.memlock import SIZES_6_12, implied_setup, kernel_version, predict
-from lab.core.config import ROOT
+from lab.core.config import DATA
 
-TALK_MAPS = ROOT / "lab" / "data" / "talk_maps.yaml"
+TALK_MAPS = DATA / "talk_maps.yaml"
 
 
 def load_talk() -> dict[str, Any]:

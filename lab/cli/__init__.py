@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 from invoke import Collection, Program
 
 from lab.cli import bench, kernels, labs, results, testing
+from lab.core.config import IMPORT_ROOT, source_commit
 
 NAME = "ebpf-overhead-lab"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = IMPORT_ROOT  # a checkout's pyproject.toml is here; an installed wheel has none beside it
 
 
 def namespace() -> Collection:
@@ -49,12 +49,8 @@ def lab_version() -> str:
 
 
 def commit() -> str:
-    """The checkout's commit (`git describe --always --dirty`), or why there is none."""
-    try:
-        return subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
-                              text=True, check=True, timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (not a git checkout)"
+    """The checkout's commit (`git describe --always --dirty`), or the one the wheel was built from."""
+    return source_commit()
 
 
 def version_line() -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import tarfile
 
-from lab.core.config import ROOT, Paths
+from lab.core.config import PACKAGE, Paths
 
 TOOLBUILDS = "toolbuilds"  # build/bpf/toolbuilds: newer libbpf-tools with their libraries (lab/guest/toolbuilds.py)
 USERTOOLS = "usertools"  # build/bpf/usertools: the user's pushed tools (lab/guest/usertools.py)
@@ -23,7 +23,7 @@ def bundle(paths: Paths) -> bytes:
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        tar.add(ROOT / "lab" / "agent", arcname="agent",
+        tar.add(PACKAGE / "agent", arcname="agent",
                 filter=lambda ti: None if "__pycache__" in ti.name else ti)
         tar.add(paths.build / "bpf", arcname="bpf", filter=keep)
     return buf.getvalue()

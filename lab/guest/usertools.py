@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.agent.tools import user as usertool
-from lab.core.config import ROOT, InputError, Paths
+from lab.core.config import INSTALLED, ROOT, InputError, Paths
 
 
 def push_dir(paths: Paths) -> Path:
@@ -20,9 +20,10 @@ def push_dir(paths: Paths) -> Path:
 
 
 def source(path: str) -> Path:
-    """A push path: absolute, or relative to the checkout (a playbook's paths are the checkout's)."""
+    """A push path: absolute, or relative to the checkout (a playbook's paths are the checkout's); for an
+    installed lab, which has no checkout, relative to the current directory."""
     p = Path(path).expanduser()
-    return p if p.is_absolute() else ROOT / p
+    return p if p.is_absolute() else (Path.cwd() if INSTALLED else ROOT) / p
 
 
 def _listing(root: Path) -> list[tuple[str, int, int]]:

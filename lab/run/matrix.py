@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.core.config import ROOT, InputError, LabError, Paths
+from lab.core.config import IMPORT_ROOT, InputError, LabError, Paths
 from lab.guest.accel import asked
 from lab.run import playbooks
 
@@ -129,7 +129,7 @@ class Matrix:
             self.view.update(self)
 
     def command(self, job: Job) -> list[str]:
-        return [sys.executable, "-m", "invoke", "--search-root", str(ROOT), "bench.all", "--kernel", job.name,
+        return [sys.executable, "-m", "lab.cli", "bench.all", "--kernel", job.name,
                 "--playbook", str(self.pb.path), "--no-report"] + (["--accel", self.accel] if self.accel else [])
 
     def run_job(self, job: Job) -> None:
@@ -140,8 +140,9 @@ class Matrix:
         self._set(job, phase="starting", started=time.monotonic(), log=str(log))
         nsuites = len(self.pb.suites)
         with log.open("w") as out:
-            proc = subprocess.Popen(self.command(job), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True, start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+            proc = subprocess.Popen(self.command(job), cwd=IMPORT_ROOT, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                                    env=dict(os.environ, PYTHONUNBUFFERED="1"))
             with self.lock:
                 self.procs[job.key] = proc
             assert proc.stdout

@@ -6,7 +6,6 @@ import dataclasses
 import datetime
 import os
 import platform
-import subprocess
 import sys
 import time
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import paramiko
 
 from lab.core import interrupt, units
-from lab.core.config import ROOT, InputError, LabError, Paths
+from lab.core.config import ROOT, InputError, LabError, Paths, source_commit
 from lab.guest.accel import asked, guest_size
 from lab.guest.bpfbuild import build_bpf
 from lab.results import store as results
@@ -24,11 +23,7 @@ from lab.run.runner import run_suite
 
 
 def lab_version() -> str:
-    try:
-        return subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    return source_commit()
 
 
 def host_info() -> dict[str, Any]:

@@ -4,48 +4,33 @@ version and commit."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
-import pytest
+from tests.support.wheel import build_wheel
 
 ROOT = Path(__file__).resolve().parents[2]
-CAN_BUILD = "import setuptools, wheel; assert int(setuptools.__version__.split('.')[0]) >= 61"
-
-
-def _builder() -> str:
-    """An interpreter that builds without the network: this venv's, else Debian's python3 with
-    python3-setuptools and python3-wheel (the venv has setuptools but not wheel)."""
-    for py in (sys.executable, "/usr/bin/python3"):
-        if subprocess.run([py, "-c", CAN_BUILD], capture_output=True).returncode == 0 and \
-                subprocess.run([py, "-m", "pip", "--version"], capture_output=True).returncode == 0:
-            return py
-    pytest.skip("no interpreter with pip, setuptools>=61 and wheel to build offline (apt-get install python3-pip)")
 
 
 def _tasks(listing: str) -> set[str]:
     return set(re.findall(r"^\s+([\w.-]+)\s", listing, re.M))
 
 
-def test_wheel_holds_the_lab_and_its_console_script(tmp_path):
-    src = tmp_path / "src"  # a copy: building writes build/ and *.egg-info beside the sources
-    shutil.copytree(ROOT / "lab", src / "lab", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", src)
-    proc = subprocess.run([_builder(), "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(src),
-                           "-w", str(tmp_path / "dist")], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    (whl,) = (tmp_path / "dist").glob("ebpf_overhead_lab-*.whl")
+def test_wheel_holds_the_lab_its_sources_and_its_console_script(tmp_path):
+    whl = build_wheel(tmp_path, git=False)
     with zipfile.ZipFile(whl) as z:
         names = set(z.namelist())
         entry_points = next(z.read(n).decode() for n in names if n.endswith("entry_points.txt"))
         z.extractall(tmp_path / "site")
     assert {"lab/__init__.py", "lab/cli/__init__.py", "lab/cli/bench.py", "lab/agent/__main__.py",
-            "lab/data/talk.yaml"} <= names
+            "lab/data/talk.yaml", "lab/tree/bpf/Makefile", "lab/tree/bpf/hook_open.bpf.c",
+            "lab/tree/images/kernels.yaml", "lab/tree/playbooks/default.yaml", "lab/_build_info.json"} <= names
+    assert any(n.startswith("lab/tree/bpf/tools/") for n in names)  # the C helpers' sources too
     assert not any(n.startswith(("tests/", "bpf/", "results/")) for n in names)
     assert re.search(r"^\[console_scripts\]\s*\nebpf-lab = lab\.cli:main", entry_points, re.M)
     # the console script's entry point, from the unpacked wheel, outside the checkout
@@ -57,7 +42,7 @@ def test_wheel_holds_the_lab_and_its_console_script(tmp_path):
     assert _tasks(got.stdout) == _tasks(want.stdout)
     assert {"bench.all", "kernels.list", "lab.status"} <= _tasks(got.stdout)
     ver = subprocess.run([*run, "--version"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    assert ver.stdout.strip() == "ebpf-overhead-lab 0.1.0 (commit unknown (not a git checkout))", ver.stdout
+    assert ver.stdout.strip() == "ebpf-overhead-lab 0.1.0 (commit unknown (built outside a git checkout))", ver.stdout
 
 
 def test_labctl_version_is_the_labs_and_its_commit():
@@ -68,7 +53,6 @@ def test_labctl_version_is_the_labs_and_its_commit():
 
 
 def test_kernels_list_json_offline_reads_no_archive(monkeypatch, capsys):
-    import json
 
     from lab.cli import kernels as kernel_tasks
     from lab.kernels import catalog as kernels
@@ -88,7 +72,6 @@ def test_kernels_list_json_offline_reads_no_archive(monkeypatch, capsys):
 
 
 def test_results_list_and_lab_status_json(monkeypatch, capsys):
-    import json
     from types import SimpleNamespace
 
     from lab.cli import labs as lab_tasks
