@@ -1,11 +1,9 @@
 """What every suite shares: the run context, row building, statistics and helper processes."""
 
 import datetime
-import json
 import math
 import os
 import platform
-import random
 import statistics
 import subprocess
 import sys
@@ -81,18 +79,13 @@ class Context:
         sys.stderr.flush()
 
 
-def median_ci(samples, level=0.95, resamples=2000, seed=1):
-    """Median and a bootstrap confidence interval of the median (percentile method)."""
+def median_ci(samples, level=0.95):
+    """Median and its distribution-free order-statistics interval: the lab's one interval rule, the
+    same as the host's lab/results/stats.py median_ci (a test feeds both the same samples). Fewer than
+    3 samples: the median and no interval (None, None); 3 to 5: [min, max], which covers less than 95%."""
     if not samples:
         return None, None, None
-    med = statistics.median(samples)
-    if len(samples) < 3:
-        return med, min(samples), max(samples)
-    rng = random.Random(seed)
-    n = len(samples)
-    meds = sorted(statistics.median([samples[rng.randrange(n)] for _ in range(n)]) for _ in range(resamples))
-    lo = meds[int((1 - level) / 2 * resamples)]
-    hi = meds[min(resamples - 1, int((1 + level) / 2 * resamples))]
+    med, lo, hi, _ = order_interval(samples, level)
     return med, lo, hi
 
 
@@ -134,23 +127,6 @@ def check_params(params, known, lists=None, ints=()):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             problems.append("%s must be a positive integer, not %r" % (name, v))
     return problems
-
-
-class HelperError(Exception):
-    pass
-
-
-def run_helper(path, args, timeout=600):
-    """Run a host-built static helper that prints one JSON object per line; return them.
-
-    A non-zero exit raises HelperError carrying the helper's stderr (which holds the kernel's
-    reason, e.g. libbpf's error text, when a load or attach is refused).
-    """
-    proc = subprocess.run([path] + [str(a) for a in args], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise HelperError((proc.stderr.strip() or proc.stdout.strip() or "exit %d" % proc.returncode)[-2000:])
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
 
 # ---- stopping: signals, and what a stopped or killed agent leaves behind ----
@@ -228,7 +204,6 @@ def cleanup_after(pid):
     what it removed."""
     import glob
     import shutil
-    import subprocess
 
     done = []
     left = kill_group_members(pid)

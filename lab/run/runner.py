@@ -24,7 +24,7 @@ import paramiko
 
 from lab.agent.common import cleanup_after
 from lab.core import interrupt, units
-from lab.core.config import ROOT, LabError, Paths
+from lab.core.config import IMPORT_ROOT, LabError, Paths
 from lab.guest.accel import ICOUNT_FACTS_CMD, icount_facts
 from lab.guest.bundle import bundle, toolbuilds_bundle
 from lab.run.outcome import AgentExit, GuestHung, HangWatch, SuiteResult, error_row
@@ -68,7 +68,7 @@ class LocalTarget:
 
     def run_agent(self, agent_args: list[str], on_row: LineSink) -> AgentExit:
         cmd = [self.python, "-m", "lab.agent", "--bpf-dir", str(self.paths.build / "bpf"), *agent_args]
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(cmd, cwd=IMPORT_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
         assert proc.stdout and proc.stderr
         out, err = LineSplitter(on_row), StderrTail()
@@ -250,6 +250,14 @@ class RemoteTarget:
         return facts
 
 
+def _ci(row: dict[str, Any], prefix: str) -> str:
+    """ " [low, high]" of a row's interval, or " (no interval)" where it has none (fewer than 3 trials)."""
+    lo, hi = row.get(f"{prefix}_ci_low"), row.get(f"{prefix}_ci_high")
+    if isinstance(lo, int | float) and isinstance(hi, int | float):
+        return f" [{lo:.2f}, {hi:.2f}]"
+    return " (no interval)"
+
+
 def progress_line(suite: str, row: dict[str, Any]) -> str:
     """One line per row as it arrives: status, what was measured, and its figure."""
     parts = []
@@ -265,11 +273,10 @@ def progress_line(suite: str, row: dict[str, Any]) -> str:
     if row.get("memlock_measured") is not None:
         fig = f"memlock {row['memlock_measured']} B (predicted {row.get('memlock_predicted')})"
     if isinstance(row.get("overhead_pct"), int | float):
-        fig = (f"throughput lost {row['overhead_pct']:.2f}% [{row.get('overhead_ci_low', 0):.2f}, "
-               f"{row.get('overhead_ci_high', 0):.2f}], {row.get('events')} program runs")
+        fig = (f"throughput lost {row['overhead_pct']:.2f}%{_ci(row, 'overhead')}, "
+               f"{row.get('events')} program runs")
         if isinstance(row.get("overhead_cpu_pct"), int | float):
-            fig += (f"; per CPU second {row['overhead_cpu_pct']:.2f}% [{row.get('overhead_cpu_ci_low', 0):.2f}, "
-                    f"{row.get('overhead_cpu_ci_high', 0):.2f}]")
+            fig += f"; per CPU second {row['overhead_cpu_pct']:.2f}%{_ci(row, 'overhead_cpu')}"
     if fig and row.get("accelerator") == "tcg":
         fig += " [emulated]"
     elif fig and units.of(row) == units.INSN:  # a percentage stays one: the run counted instructions

@@ -80,3 +80,25 @@ def test_smallest_mann_whitney_p_of_three_against_three_is_one_in_twenty():
 
 def test_trials_needed_for_a_family_of_five():
     assert stats.trials_needed("mannwhitney", 0.05 / 5) == 5
+
+
+def test_agent_and_host_compute_the_same_interval():
+    """One interval rule on both sides of the wire: the agent's median_ci (what rows carry, and what
+    its gates and half-width stops read) and the host's stats.median_ci, fed the same samples."""
+    import random
+
+    from lab.agent import common as agent
+
+    rng = random.Random(7)
+    for n in [1, 2, 3, 4, 5, 6, 7, 8, 10, 13, 20, 31, 64, 101]:
+        for _ in range(5):
+            xs = [rng.lognormvariate(5, 0.4) for _ in range(n)]
+            med, lo, hi = agent.median_ci(xs)
+            host = stats.median_ci(xs)
+            assert med == pytest.approx(host.median)
+            if host.low is None:
+                assert lo is None and hi is None
+            else:
+                assert (lo, hi) == (host.low, host.high)
+            fields = agent.timing_fields("wall_abba", xs, 1000)
+            assert (fields["ns_ci_low"], fields["ns_ci_high"]) == (lo, hi)
