@@ -183,19 +183,28 @@ def test_cli_bad_input_exits_2_before_anything_runs(tmp_path):
 
 
 def test_guest_agent_is_python38_standard_library_only():
-    """The agent runs unchanged on guests with Python 3.8+: 3.8 syntax, stdlib imports only."""
+    """The agent runs unchanged on guests with Python 3.8+: 3.8 syntax, stdlib imports only, no
+    builtin generics subscripted at run time (list[int] is 3.9+), in every file of the package."""
     import ast
     import sys
 
     agent = ROOT / "lab" / "agent"
-    for f in sorted(agent.glob("*.py")):
+    files = sorted(p for p in agent.rglob("*.py") if "__pycache__" not in p.parts)
+    assert len(files) >= 30 and {f.parent.name for f in files} >= {"agent", "hooks", "maps", "tools"}
+    for f in files:
         tree = ast.parse(f.read_text(), feature_version=(3, 8))
+        future = any(isinstance(n, ast.ImportFrom) and n.module == "__future__" and
+                     any(a.name == "annotations" for a in n.names) for n in tree.body)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and not future:
+                assert node.value.id not in ("list", "dict", "tuple", "set", "frozenset", "type"), \
+                    f"{f.relative_to(agent)}:{node.lineno}: {node.value.id}[...] is 3.9+"
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 if isinstance(node, ast.ImportFrom) and node.level:
                     continue
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
                 for name in names:
-                    assert name.split(".")[0] in sys.stdlib_module_names, f"{f.name} imports {name}"
+                    assert name.split(".")[0] in sys.stdlib_module_names, f"{f.relative_to(agent)} imports {name}"
             if isinstance(node, ast.Attribute):
                 assert node.attr not in ("removeprefix", "removesuffix"), f"{f.name}: str.{node.attr} is 3.9+"

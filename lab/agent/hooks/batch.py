@@ -175,8 +175,7 @@ def run_batch(helper, args, timeout):
     """batchbench's records; raises (code, stderr text) as RuntimeError on failure."""
     import json
 
-    proc = subprocess.run([helper] + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, timeout=timeout)
+    proc = subprocess.run([helper] + [str(a) for a in args], capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
         raise RuntimeError(proc.returncode, " | ".join(lines)[-1500:] or "no message")

@@ -20,8 +20,8 @@ def _reason(stderr):
 
 def run_bench(helper, mode, args, timeout=900):
     """Run hookbench; return its records. Exit 2/3 raises Refused, anything else Failed."""
-    proc = subprocess.run([helper, mode] + [str(a) for a in args], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
+    proc = subprocess.run([helper, mode] + [str(a) for a in args], capture_output=True,
+                          text=True, timeout=timeout)
     if proc.returncode in (2, 3):
         raise Refused(_reason(proc.stderr))
     if proc.returncode != 0:

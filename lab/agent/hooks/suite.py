@@ -345,8 +345,7 @@ class Suite:
                 ["-n", tx, "link", "set", "vtx", "up"], ["-n", rx, "link", "set", "vrx", "up"]]
         try:
             for c in cmds:
-                p = subprocess.run([ip] + c, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   universal_newlines=True)
+                p = subprocess.run([ip] + c, capture_output=True, text=True)
                 if p.returncode != 0:
                     return [self.row("unsupported", "ip %s: %s" % (" ".join(c), p.stderr.strip()), **base)]
             return self.syscall_rows(hook, variant, "net", NET_HOOKS[hook], self.net_ops, "hook_net.bpf.o",
@@ -380,5 +379,4 @@ class Suite:
 
 
 def run(ctx):
-    for row in Suite(ctx).run():
-        yield row
+    yield from Suite(ctx).run()

@@ -17,8 +17,8 @@ class Failed(Exception):
 
 def run_mapbench(helper, mode, args, timeout=1800):
     """The helper's record (its first JSON line; an "order" line, if any, becomes its "order" field)."""
-    proc = subprocess.run([helper, mode] + [str(a) for a in args], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
+    proc = subprocess.run([helper, mode] + [str(a) for a in args], capture_output=True,
+                          text=True, timeout=timeout)
     text = " | ".join(ln.strip() for ln in proc.stderr.splitlines() if ln.strip())[-1500:]
     if proc.returncode == 2:
         raise Refused(text or "refused")

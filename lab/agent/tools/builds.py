@@ -43,7 +43,7 @@ def os_codename():
 def dpkg_version(package):
     try:
         out = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package], stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, universal_newlines=True)
+                             stderr=subprocess.DEVNULL, text=True)
     except OSError:
         return None
     if out.returncode != 0:

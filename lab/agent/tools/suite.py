@@ -168,7 +168,7 @@ class ToolSuite:
             if s in PORTED:  # a free port of ours: another stress-ng on the machine may hold the default
                 cmd += ["--%s-port" % s, str(free_port())]
         cpu0, t0 = toolcost.children_cpu(), time.monotonic()
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        proc = subprocess.run(cmd, capture_output=True, text=True,
                               timeout=seconds * 4 + 60)
         wall = time.monotonic() - t0
         cpu = toolcost.children_cpu() - cpu0
@@ -340,5 +340,4 @@ class ToolSuite:
 
 
 def run(ctx):
-    for row in ToolSuite(ctx).run():
-        yield row
+    yield from ToolSuite(ctx).run()
