@@ -4,7 +4,7 @@ bench's published figures (lab/data/reference_hooks.yaml, ns on real hardware). 
 nanoseconds are never put in one figure: what is compared is the rank order (Spearman's rho over
 the attach types both sides have) and, within each side, the ratio of each hook to raw_tp.
 
-Reads the rows frame (lab/results/frame.py) and the published figures (lab/kernels/trigbench.py); imports no
+Reads the rows frame (lab/results/frame.py) and the published figures (lab/analysis/published.py); imports no
 report code.
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pandas as pd
 from scipy import stats as sps
 
+from lab.analysis.published import reference_hooks
 from lab.core import units
-from lab.kernels.trigbench import reference_hooks
 
 ANCHOR = "raw_tp"  # each side's ratios are to its own raw_tp figure
 

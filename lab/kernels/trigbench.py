@@ -28,14 +28,10 @@ import shutil
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from lab.agent.hooks import table as hook_table
-from lab.core.config import DATA, LabError, Paths
+from lab.core.config import LabError, Paths
 from lab.kernels.debarchive import Suite, natural
 
 # what the build reads from the source tree (one pass over the tarball)
@@ -328,14 +324,3 @@ def foreign_hooks() -> list[str]:
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return []
     return sorted(p.get("name", "?") for p in progs if str(p.get("name", "")).startswith(HOOK_PREFIXES))
-
-
-@cache
-def reference_hooks() -> dict[str, Any]:
-    """lab/data/reference_hooks.yaml: the kernel bench's published trigger figures (not measured here),
-    with each hook's ns per event over the bench's counting baseline derived from its rates."""
-    ref = yaml.safe_load((DATA / "reference_hooks.yaml").read_text())
-    rates = ref["rates_m_per_s"]
-    ref["added_ns"] = {hook: 1000.0 / rates[name] - 1000.0 / rates[ref["baseline"]]
-                       for hook, name in ref["hooks"].items()}
-    return ref

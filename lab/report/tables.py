@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 
 from lab.agent.hooks import table as hook_table
+from lab.analysis.published import reference_hooks
 from lab.core import units
-from lab.kernels.trigbench import reference_hooks
 from lab.report.plots import group_meta, interval
 from lab.results import stats, unitview
 from lab.results.selectors import select

@@ -1,8 +1,16 @@
-"""The layer rule, checked: `python -m lab.cli.layers [ROOT]` (part of `./labctl lint`).
+"""The layer rule, checked: `python -m lab.layers [ROOT]` (part of `./labctl lint`). Standard library
+only, so it runs without the lab's dependencies (and outside its CLI).
 
-Every import in lab/ is read, those inside functions too, and two things are refused:
-- an import against the layer order (lab/__init__.py): a module imports only from its own layer
-  or the ones before it; lab.agent (the guest agent) imports nothing of the host side;
+The host side is two towers on a shared base, which meet only in `run` (and `cli` above it):
+
+    control:  core -> kernels -> guest ----\
+                                            run -> cli
+    data:     core -> results -> analysis -> report --/
+
+`ALLOWED` declares it: each layer and the layers it may import. Every import in lab/ is read, those
+inside functions too, and refused are:
+- an import of a layer the importer's entry does not list (a later layer, or the other tower);
+  lab.agent (the guest agent) imports nothing of the host side, and any layer may import it;
 - an import circle between modules, at any depth, and an #include circle among the C headers.
 Exit 1 with one line per problem, else 0.
 """
@@ -15,7 +23,19 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-LAYERS = ("core", "kernels", "results", "guest", "analysis", "report", "run", "cli")
+CONTROL = ("core", "kernels", "guest")  # kernels, images, VMs, remote machines: what runs the agent
+DATA = ("core", "results", "analysis", "report")  # rows, statistics, verdicts, pages: what reads its rows
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "core": (),
+    "kernels": ("core",),
+    "guest": ("core", "kernels"),
+    "results": ("core",),
+    "analysis": ("core", "results"),
+    "report": ("core", "results", "analysis"),
+    "run": (*CONTROL, "results", "analysis", "report"),  # where the towers meet
+    "cli": (*CONTROL, "results", "analysis", "report", "run"),
+}
+LAYERS = tuple(ALLOWED)
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -66,10 +86,11 @@ def check(root: Path) -> list[str]:
             if a == "agent":
                 if b != "agent":
                     problems.append(f"{where}: the guest agent imports {target} (host side)")
-            elif b in LAYERS and a in LAYERS and LAYERS.index(b) > LAYERS.index(a):
-                problems.append(f"{where}: lab.{a} imports {target}, a later layer (order: {' -> '.join(LAYERS)})")
-            elif a and a not in LAYERS and a != "data":
-                problems.append(f"{where}: lab.{a} is in no layer: add it to LAYERS in lab/cli/layers.py")
+            elif b in ALLOWED and a in ALLOWED and b != a and b not in ALLOWED[a]:
+                problems.append(f"{where}: lab.{a} imports {target}, which lab.{a} may not "
+                                f"(it may import: {', '.join(ALLOWED[a]) or 'nothing of lab'}; lab/layers.py)")
+            elif a and a not in ALLOWED and a not in ("data", "tree", "layers"):
+                problems.append(f"{where}: lab.{a} is in no layer: add it to ALLOWED in lab/layers.py")
     problems += [f"import circle: {' -> '.join(c)}" for c in circles(graph)]
     problems += [f"#include circle: {' -> '.join(c)}" for c in circles(includes(root / "bpf"))]
     return problems
@@ -147,12 +168,12 @@ def path_in(graph: dict[str, set[str]], group: set[str]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    root = Path(argv[0]) if argv else Path(__file__).resolve().parents[2]
+    root = Path(argv[0]) if argv else Path(__file__).resolve().parents[1]
     problems = check(root)
     for p in problems:
         print(p)
     if problems:
-        print(f"layers: {len(problems)} problem(s): see lab/__init__.py for the rule", file=sys.stderr)
+        print(f"layers: {len(problems)} problem(s): see lab/layers.py for the rule", file=sys.stderr)
     return 1 if problems else 0
 
 
