@@ -6,7 +6,7 @@ from invoke import Exit, task
 
 from lab.core.config import LabError, Paths
 from lab.kernels import catalog as kernels
-from lab.kernels import debarchive
+from lab.kernels.sources import SOURCES
 
 
 @task(name="list", help={"refresh": "re-read the Debian archive's package lists now (else at most 6 h old)",
@@ -24,29 +24,14 @@ def list_(c, refresh=False, offline=False, json_=False):
         item = {"alias": alias, "source": e.source, "description": e.description, "default": alias == default,
                 "cached": [{"release": k.release, "source": k.source, "vmlinuz": str(k.vmlinuz)}
                            for k in have.get(alias, [])]}
-        if e.source == "debian":
-            offer = "(not read: --offline)"
-            item.update(suite=e.suite, package=e.package, offered=None)
-            if not offline:
-                try:
-                    if refresh:
-                        debarchive.Suite(e.suite, paths.cache).update(force=True)
-                    suite, name, pkgs = kernels.debian_packages(e, paths)
-                    version = suite.version(pkgs[0])
-                    offer = f"{name} {version}" + (f" (as {', '.join(pkgs)})" if pkgs != [name] else "")
-                    item["offered"] = {"package": name, "version": version, "packages": pkgs}
-                except LabError as err:
-                    offer = f"unavailable: {err}"
-                    item["offered_error"] = str(err)
-            text.append(f"{'':15s}Debian {e.suite}: {e.package}\n{'':15s}offered now: {offer}")
-        elif e.packages:
-            item["packages"] = list(e.packages)
-            text.append(f"{'':15s}from: {', '.join(e.packages)}")
+        source = SOURCES[e.source]
+        lines, fields = source.listing(e, paths, offline, refresh)
+        item.update(fields)
+        text += [f"{'':15s}{line}" for line in lines]
         for k in have.get(alias, []):
             text.append(f"{'':15s}cached: {k.release}  [{k.source}]  {k.vmlinuz}")
-        if e.source in ("debian", "ubuntu") and not have.get(alias):
-            text.append(f"{'':15s}not cached" + (" (supply .debs: ./labctl kernels.add 6.2 --deb FILE ...)"
-                                                  if e.source == "ubuntu" else " (fetched on first use)"))
+        if not have.get(alias) and source.not_cached(e):
+            text.append(f"{'':15s}{source.not_cached(e)}")
         doc.append(item)
     if json_:
         print(json.dumps(doc, indent=2))

@@ -24,10 +24,12 @@ def test(c, k="", fast=False):
 @task
 def lint(c):
     """ruff on the host code, the layer rule (lab/layers.py: two towers that meet in run, no import or
-    #include circle), the guest agent checked for Python 3.8 compatibility, then the CI files
+    #include circle), registry names compared outside their registry
+    (lab/namecheck.py), the guest agent checked for Python 3.8 compatibility, then the CI files
     (.ci/lint): shellcheck over the scripts and every workflow `run:` block, actionlint,
     check-jsonschema and zizmor --offline over the workflows."""
     c.run(f"{sys.executable} -m ruff check .")
     c.run(f"{sys.executable} -m lab.layers")
+    c.run(f"{sys.executable} -m lab.namecheck")
     c.run(f"{sys.executable} -m ruff check --target-version py38 --select E,F,W,UP --ignore UP031 lab/agent")
     c.run(f"{sys.executable} .ci/lint")

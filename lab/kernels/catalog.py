@@ -56,13 +56,10 @@ def resolve(name: str, paths: Paths | None = None, refresh: bool = False) -> Ker
     _, entries = catalog()
     if name in entries:
         entry = entries[name]
-        source = sources.SOURCES[entry.source]
-        if source.fetch is None:
-            raise InputError(f"kernel {name!r} is the host's own kernel: it has no VM to boot (use it with bench.*)")
-        return source.fetch(entry, paths, refresh)
+        return sources.SOURCES[entry.source].fetch(entry, paths, refresh)
     for source in sources.SOURCES.values():
-        if source.prefix and source.entry_for and name.startswith(source.prefix):
-            return source.fetch(source.entry_for(name), paths, refresh)  # type: ignore[misc]
+        if source.prefix and name.startswith(source.prefix):
+            return source.fetch(source.entry_for(name), paths, refresh)
     if "/" in name or name.endswith(".deb") or Path(name).exists():
         return sources.from_path(name, paths)
     known = "\n".join(f"  {a:6s} {e.source:7s} {e.description}" for a, e in entries.items())
@@ -73,8 +70,8 @@ def resolve(name: str, paths: Paths | None = None, refresh: bool = False) -> Ker
 def add_supplied(alias: str, files: list[str], paths: Paths | None = None) -> Path:
     paths = paths or Paths()
     _, entries = catalog()
-    if alias not in entries or entries[alias].source != "ubuntu":
-        debs_only = [a for a, e in entries.items() if e.source == "ubuntu"]
+    if alias not in entries or not sources.SOURCES[entries[alias].source].takes_supplied:
+        debs_only = [a for a, e in entries.items() if sources.SOURCES[e.source].takes_supplied]
         raise LabError(f"kernels.add is for kernels supplied as .debs: {', '.join(debs_only)}")
     d = supplied_dir(alias, paths)
     d.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,8 @@ kernels by source; a --kernel value that is not in it is tried against the sourc
            downloaded and checksum-checked (lab/kernels/mainline.py)
   host     no VM: the agent runs on this machine's own kernel (nothing to fetch)
   path     a vmlinuz/bzImage, a kernel build tree, a .deb or a directory of .debs the user gives
-Adding a source: a fetch function and its entry here, and kernels using it in images/kernels.yaml.
+Adding a source: a KernelSource subclass (its every behaviour) and its instance in SOURCES, here, and
+kernels using it in images/kernels.yaml.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import fnmatch
 import json
 import os
 import urllib.request
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from lab.core.config import InputError, LabError, Paths
@@ -141,23 +141,95 @@ def from_path(spec: str, paths: Paths) -> Kernel:
 
 
 
-@dataclass(frozen=True)
-class Source:
-    """A kernel source: how a catalog entry of it becomes a Kernel (None: nothing to boot), and an
-    optional --kernel prefix naming one of its kernels outside the catalog."""
-    name: str
-    fetch: Callable[[CatalogEntry, Paths, bool], Kernel] | None
-    what: str
-    prefix: str = ""
-    entry_for: Callable[[str], CatalogEntry] | None = None
+class KernelSource:
+    """One place where kernels come from, and every behaviour of it: how a catalog entry of it
+    becomes a Kernel, what `kernels.list` says it offers now, its CI cache key, whether kernels.add
+    takes supplied packages for it, and an optional --kernel prefix naming one of its kernels
+    outside the catalog. Add a source: a subclass here and its instance in SOURCES."""
+
+    name = ""
+    what = ""
+    prefix = ""  # a --kernel prefix for kernels outside the catalog ("" for none)
+    boots = True  # False: nothing to boot (the host's own kernel)
+    takes_supplied = False  # kernels.add copies .debs for its entries
+
+    def fetch(self, entry: CatalogEntry, paths: Paths, refresh: bool = False) -> Kernel:
+        raise InputError(f"kernel {entry.alias!r} ({self.what}) has nothing to boot: use it with bench.*")
+
+    def entry_for(self, name: str) -> CatalogEntry:
+        raise InputError(f"the {self.name} source names no kernel outside the catalog")
+
+    def listing(self, entry: CatalogEntry, paths: Paths, offline: bool, refresh: bool) -> tuple[list[str], dict]:
+        """(lines for `kernels.list` after the entry's own, fields for its --json item)."""
+        return [], {}
+
+    def not_cached(self, entry: CatalogEntry) -> str:
+        """What `kernels.list` says of an entry with nothing in the cache ("" to say nothing)."""
+        return ""
+
+    def cache_key(self, entry: CatalogEntry, paths: Paths) -> tuple[str, str] | None:
+        """(what names the kernel's packages, its folder under the cache) for CI caches; None: no kernel."""
+        return None
 
 
-SOURCES = {s.name: s for s in (
-    Source("debian", fetch_debian, "a Debian package, from Debian's archive"),
-    Source("ubuntu", lambda e, p, refresh: fetch_ubuntu(e, p), "an Ubuntu kernel: supplied .debs or a mainline build",
-           prefix="mainline:", entry_for=mainline_entry),
-    Source("host", None, "this machine's own kernel (no VM)"),
-)}
+class DebianSource(KernelSource):
+    name, what = "debian", "a Debian package, from Debian's archive"
+
+    def fetch(self, entry: CatalogEntry, paths: Paths, refresh: bool = False) -> Kernel:
+        return fetch_debian(entry, paths, refresh)
+
+    def listing(self, entry: CatalogEntry, paths: Paths, offline: bool, refresh: bool) -> tuple[list[str], dict]:
+        offer = "(not read: --offline)"
+        item: dict = {"suite": entry.suite, "package": entry.package, "offered": None}
+        if not offline:
+            try:
+                if refresh:
+                    debarchive.Suite(entry.suite, paths.cache).update(force=True)
+                suite, name, pkgs = debian_packages(entry, paths)
+                version = suite.version(pkgs[0])
+                offer = f"{name} {version}" + (f" (as {', '.join(pkgs)})" if pkgs != [name] else "")
+                item["offered"] = {"package": name, "version": version, "packages": pkgs}
+            except LabError as err:
+                offer = f"unavailable: {err}"
+                item["offered_error"] = str(err)
+        return [f"Debian {entry.suite}: {entry.package}", f"offered now: {offer}"], item
+
+    def not_cached(self, entry: CatalogEntry) -> str:
+        return "not cached (fetched on first use)"
+
+    def cache_key(self, entry: CatalogEntry, paths: Paths) -> tuple[str, str] | None:
+        suite, name, pkgs = debian_packages(entry, paths)
+        return f"{name}_{suite.version(pkgs[0])}", f"kernels/{entry.alias}/{name}"
+
+
+class UbuntuSource(KernelSource):
+    name, what = "ubuntu", "an Ubuntu kernel: supplied .debs or a mainline build"
+    prefix = "mainline:"
+    takes_supplied = True
+
+    def fetch(self, entry: CatalogEntry, paths: Paths, refresh: bool = False) -> Kernel:
+        return fetch_ubuntu(entry, paths)
+
+    def entry_for(self, name: str) -> CatalogEntry:
+        return mainline_entry(name)
+
+    def listing(self, entry: CatalogEntry, paths: Paths, offline: bool, refresh: bool) -> tuple[list[str], dict]:
+        return ([f"from: {', '.join(entry.packages)}"], {"packages": list(entry.packages)}) if entry.packages \
+            else ([], {})
+
+    def not_cached(self, entry: CatalogEntry) -> str:
+        return f"not cached (supply .debs: ./labctl kernels.add {entry.alias} --deb FILE ...)"
+
+    def cache_key(self, entry: CatalogEntry, paths: Paths) -> tuple[str, str] | None:
+        return ubuntu_version(entry), f"kernels/{entry.alias}"
+
+
+class HostSource(KernelSource):
+    name, what = "host", "this machine's own kernel (no VM)"
+    boots = False
+
+
+SOURCES: dict[str, KernelSource] = {s.name: s for s in (DebianSource(), UbuntuSource(), HostSource())}
 
 
 def check(source: str, alias: str) -> None:

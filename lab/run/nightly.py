@@ -13,6 +13,7 @@ from typing import Any
 
 from lab.core.config import InputError, LabError
 from lab.kernels import catalog as kernels
+from lab.kernels.sources import SOURCES
 from lab.run import playbooks
 
 
@@ -45,13 +46,10 @@ def cache_entries(kernel: str, image: str = "debian-12") -> dict[str, str]:
     entry = entries.get(kernel)
     if entry is None:
         raise LabError(f"kernels.cachekey takes a catalog alias ({', '.join(entries)}), not {kernel!r}")
-    if entry.source == "host":
+    key = SOURCES[entry.source].cache_key(entry, Paths())
+    if key is None:  # the host target: no kernel, no image
         return {}
-    if entry.source == "debian":
-        suite, name, pkgs = kernels.debian_packages(entry, Paths())
-        pkg, kdir = f"{name}_{suite.version(pkgs[0])}", f"kernels/{kernel}/{name}"
-    else:
-        pkg, kdir = kernels.ubuntu_version(entry), f"kernels/{kernel}"
+    pkg, kdir = key
     variables = {k: v for k, v in {"mirror": os.environ.get("LAB_MIRROR")}.items() if v}
     recipe = images.load_recipe(image, **variables)
 

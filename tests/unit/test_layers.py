@@ -1,5 +1,6 @@
 """lab/layers.py: the layer rule (two towers meeting in run) holds on this tree, and a planted import
-against it (a later layer, the other tower), a planted import circle and a planted #include circle each fail the check (exit 1, one line naming the file)."""
+against it (a later layer, the other tower), a planted import circle and a planted #include circle each
+fail the check (exit 1, one line naming the file)."""
 
 import shutil
 import subprocess

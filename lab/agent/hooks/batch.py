@@ -66,7 +66,7 @@ def plan(hook, batch, has_tp):
     """(trigger, program prefix, attach_point, per) for a hook on this kernel; trigger None: the
     kernel cannot run it (fmod_ret without the kfunc)."""
     trigger, kind = BATCH_HOOKS[hook]
-    if hook == "fmod_ret":
+    if HOOKS[hook].batch_on == "kfunc":  # attached to the kfunc itself (fmod_ret): only its trigger runs it
         return ("kfunc" if has_tp else None), hook, FMODRET_POINT % batch, PER_KERNEL
     if trigger == "helper":
         return "helper", hook, "%s %s" % (kind, HELPER_POINT % batch), PER_KERNEL

@@ -175,7 +175,7 @@ class Suite:
         has_tp, why = kernel_has_trigger_tp()
         self.drift_reference(has_tp)
         for hook in self.hooks:
-            if hook == "perf_event":
+            if "perf" in HOOKS_TABLE[hook].workloads:  # sampled: one row per event and frequency
                 for event in self.perf_events:
                     for freq in self.freqs:
                         yield from measure_gated(self.gates, lambda e=event, f=freq: self.perf_one(e, f))
@@ -351,7 +351,7 @@ class Suite:
             return self.syscall_rows(hook, variant, "net", NET_HOOKS[hook], self.net_ops, "hook_net.bpf.o",
                                      ["--netns-tx", "/run/netns/" + tx, "--netns-rx", "/run/netns/" + rx,
                                       "--ifname", "vrx", "--dst", "10.201.0.2", "--port", 9000,
-                                      "--xdp-mode", "drv" if hook == "xdp_drv" else "skb"], talk=False)
+                                      "--xdp-mode", HOOKS_TABLE[hook].mode or "skb"], talk=False)
         finally:
             for ns in (tx, rx):
                 subprocess.run([ip, "netns", "del", ns], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

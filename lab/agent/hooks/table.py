@@ -17,34 +17,40 @@ Standard library only.
 
 from collections import OrderedDict, namedtuple
 
-Hook = namedtuple("Hook", "kind family workloads prog point")
+# kind: libbpf's attach kind; family: function | tracepoint | uprobe | perf | net; workloads: where it
+# runs; prog: its programs' prefix; point: where it attaches off the open path; show: its place in the
+# figures' order (the kernel bench's, cheapest first as it publishes them; None: after those, in
+# registry order); mode: what the net helper is told (--xdp-mode); batch_on: what kernel_batch attaches
+# it to ("" the hook's family decides: the helper for function hooks, the trigger tracepoint for
+# tracepoint hooks; "kfunc": the kfunc itself, so it needs the kfunc trigger, as fmod_ret does).
+Hook = namedtuple("Hook", "kind family workloads prog point show mode batch_on", defaults=(None, "", ""))
 OPEN_BATCH = ("open", "batch")
 
 HOOKS = OrderedDict([
     # name: Hook(libbpf attach kind, family, workloads, program prefix, attach point off the open path)
-    ("kprobe", Hook("kprobe", "function", OPEN_BATCH, "kprobe", "")),
-    ("kretprobe", Hook("kretprobe", "function", OPEN_BATCH, "kretprobe", "")),
-    ("kprobe_multi", Hook("kprobe.multi", "function", OPEN_BATCH, "kprobe_multi", "")),
-    ("kretprobe_multi", Hook("kretprobe.multi", "function", OPEN_BATCH, "kretprobe_multi", "")),
-    ("tracepoint", Hook("tracepoint", "tracepoint", OPEN_BATCH, "tracepoint", "")),
-    ("raw_tp", Hook("raw_tracepoint", "tracepoint", OPEN_BATCH, "raw_tp", "")),
-    ("tp_btf", Hook("tp_btf", "tracepoint", OPEN_BATCH, "tp_btf", "")),
-    ("fentry", Hook("fentry", "function", OPEN_BATCH, "fentry", "")),
-    ("fexit", Hook("fexit", "function", OPEN_BATCH, "fexit", "")),
-    ("fmod_ret", Hook("fmod_ret", "function", ("batch",), "fmod_ret", "")),
-    ("uprobe", Hook("uprobe", "uprobe", ("uprobe",), "uprobe", "uprobe hookbench:%s")),
-    ("uretprobe", Hook("uretprobe", "uprobe", ("uprobe",), "uretprobe", "uretprobe hookbench:%s")),
+    ("kprobe", Hook("kprobe", "function", OPEN_BATCH, "kprobe", "", show=6)),
+    ("kretprobe", Hook("kretprobe", "function", OPEN_BATCH, "kretprobe", "", show=9)),
+    ("kprobe_multi", Hook("kprobe.multi", "function", OPEN_BATCH, "kprobe_multi", "", show=7)),
+    ("kretprobe_multi", Hook("kretprobe.multi", "function", OPEN_BATCH, "kretprobe_multi", "", show=8)),
+    ("tracepoint", Hook("tracepoint", "tracepoint", OPEN_BATCH, "tracepoint", "", show=5)),
+    ("raw_tp", Hook("raw_tracepoint", "tracepoint", OPEN_BATCH, "raw_tp", "", show=0)),
+    ("tp_btf", Hook("tp_btf", "tracepoint", OPEN_BATCH, "tp_btf", "", show=1)),
+    ("fentry", Hook("fentry", "function", OPEN_BATCH, "fentry", "", show=2)),
+    ("fexit", Hook("fexit", "function", OPEN_BATCH, "fexit", "", show=3)),
+    ("fmod_ret", Hook("fmod_ret", "function", ("batch",), "fmod_ret", "", show=4, batch_on="kfunc")),
+    ("uprobe", Hook("uprobe", "uprobe", ("uprobe",), "uprobe", "uprobe hookbench:%s", show=10)),
+    ("uretprobe", Hook("uretprobe", "uprobe", ("uprobe",), "uretprobe", "uretprobe hookbench:%s", show=11)),
     ("perf_event", Hook("perf_event", "perf", ("perf",), "perf_event", "")),
-    ("xdp", Hook("xdp", "net", ("net",), "xdp", "XDP generic (SKB) mode on veth vrx, UDP from a peer netns")),
+    ("xdp", Hook("xdp", "net", ("net",), "xdp", "XDP generic (SKB) mode on veth vrx, UDP from a peer netns",
+                 mode="skb")),
     ("xdp_drv", Hook("xdp", "net", ("net",),
-                     "xdp", "XDP native (driver) mode on veth vrx, run from its NAPI poll, UDP from a peer netns")),
+                     "xdp", "XDP native (driver) mode on veth vrx, run from its NAPI poll, UDP from a peer netns",
+                     mode="drv")),
     ("socket_filter", Hook("socket", "net", ("net",), "socket", "SO_ATTACH_BPF on the receiving UDP socket")),
 ])
 
-# The order figures are shown in (tables, plots, the instruction matrix): the kernel bench's order,
-# cheapest first as it publishes them; hooks not named here follow in registry order.
-SHOW_ORDER = ("raw_tp", "tp_btf", "fentry", "fexit", "fmod_ret", "tracepoint", "kprobe", "kprobe_multi", "kretprobe",
-              "uprobe", "uretprobe")
+# The order figures are shown in (tables, plots, the instruction matrix), from each entry's `show`.
+SHOW_ORDER = tuple(sorted((h for h, e in HOOKS.items() if e.show is not None), key=lambda h: HOOKS[h].show))
 
 
 def on(workload):
