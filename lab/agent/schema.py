@@ -5,7 +5,11 @@ adds its own. Types are Python types; a tuple means "any of". None is allowed on
 in OPTIONAL. See results/README.md for the meaning of each field.
 """
 
-SCHEMA_VERSION = 1
+# 2: every field a suite writes is declared below, and a row of version 2 or later with a field its
+# suite does not declare is refused (the host lists it as a problem). Rows of version 1 (runs before
+# it) are read through their recorded version: their undeclared fields are kept, not checked.
+SCHEMA_VERSION = 2
+STRICT_FROM = 2  # the first version whose rows may carry no undeclared field
 
 NUM = (int, float)
 STATUSES = ("ok", "unsupported", "invalid", "inconclusive", "error")
@@ -106,6 +110,46 @@ SUITES = {
     ),
 }
 
+# The rest of what each suite writes, declared (results/README.md says what each means). All optional:
+# a row carries those of the method, the workload and the kernel it measured.
+MORE = {
+    "hooks": dict(
+        note=str, emulated=bool, unit=str, per=str, program=str, trigger=str, trigger_check=str,
+        batch=int, cpu=int, runs=int, runs_per_block=int, runs_per_op=NUM, clock=str, clk_tck=int,
+        irq_time_accounting=bool, fallback=str, first_attempt=str, remeasured=bool, foreign_trials=int,
+        baseline=str, baseline_note=str, baseline_ns=NUM, base_samples=list, loop_ns=NUM,
+        bare_ns_median=NUM, bare_ns_ci_low=NUM, bare_ns_ci_high=NUM, bare_samples=list,
+        wall_ns_median=NUM, wall_ns_ci_low=NUM, wall_ns_ci_high=NUM, wall_samples=list,
+        count_ns=NUM, count_samples=list, body_net_ns=NUM, delivered_pct=NUM,
+        hw_insn_median=NUM, hw_insn_ci_low=NUM, hw_insn_ci_high=NUM, hw_insn_samples=list, hw_insn_note=str,
+        stats_cost_ns=NUM, stats_cost_samples=list, stats_floor_ns=NUM, stats_on_trials=int,
+        perf_event=str, freq_hz=int, samples_target=int, sample_counts=list, sample_note=str,
+        loss_pct_median=NUM, loss_pct_ci_low=NUM, loss_pct_ci_high=NUM, loss_samples=list,
+        none_samples=list, minus_none_samples=list, uprobe_target=str, uprobe_target_note=str,
+        variant_note=str, stopped_on=str, halfwidth_target=NUM, halfwidth_reached=NUM, trials_used=int,
+        trials_seconds=NUM, budget_s=int,
+    ),
+    "maps": dict(
+        note=str, events=int, triggers=int, loop=str, loops=int, loop_ns=NUM, map_ns=NUM, agg_ns_per_op=NUM,
+        wall_samples=list, cgroup=str, key_list=list, key_min=int, key_max=int, key_stride=int,
+        buckets=int, buckets_used=int, chain_len=int, fill_entries=int, filler_entries=int, inserted=int,
+        occupancy_pct=NUM, pid_max=int, possible_cpus=int, memlock_map_locked=str, memlock_regime=str,
+        memlock_terms=dict, talk_setup_predicted=int, real_memory_note=str, real_memory_peak=int,
+        real_memory_raw_delta=int,
+    ),
+    "tools": dict(
+        note=str, emulated=bool, resource=str, disk=str, bpf_stats=str, programs=int, cpu_note=str,
+        cpu_unit=str, per_stressor=dict, tool_build=str, tool_build_refused=list,
+        overhead_ci_low=NUM, overhead_ci_high=NUM, overhead_samples=list,
+        overhead_cpu_ci_low=NUM, overhead_cpu_ci_high=NUM, events_per_s_samples=list,
+        load_cpu_base_samples=list, load_cpu_tool_samples=list, load_ms_samples=list,
+        tool_switches_per_s_samples=list, cpu_incontext_samples=list, trials_used=int,
+    ),
+}
+for _suite, _more in MORE.items():
+    for _name, _typ in _more.items():
+        SUITES[_suite].setdefault(_name, _typ)
+
 # Suite fields that may be absent or null (not every row measures everything).
 OPTIONAL = {
     "figure_unit", "ns_median", "ns_ci_low", "ns_ci_high", "samples", "trials", "ops_per_trial", "method",
@@ -118,7 +162,7 @@ OPTIONAL = {
     "cpu_user_samples", "cpu_unexplained_samples", "load_ms", "verified_insns", "program_detail", "maps",
     "not_separable", "tools_combined", "verifier_us", "verifier_detail", "verifier_why", "map_count",
     "user_tool", "stopped_on", "halfwidth_target", "halfwidth_of", "halfwidth_reached", "pairs_seconds", "budget_s",
-}
+} | {name for more in MORE.values() for name in more}
 
 
 def validate(row):
@@ -139,8 +183,17 @@ def validate(row):
                 problems.append("missing field %r" % name)
             continue
         value = row[name]
-        if isinstance(value, bool) or not isinstance(value, typ):
+        if (isinstance(value, bool) and typ is not bool) or not isinstance(value, typ):
             problems.append("field %r has type %s" % (name, type(value).__name__))
+    version = row.get("schema")
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        problems.append("row of schema version %d, newer than this lab reads (%d): update the lab"
+                        % (version, SCHEMA_VERSION))
+    elif suite in SUITES and isinstance(version, int) and not isinstance(version, bool) and version >= STRICT_FROM:
+        unknown = sorted(k for k in row if k not in fields and not k.startswith("_"))
+        if unknown:
+            problems.append("field%s %s not in the %s suite's schema (version %d)"
+                            % ("s" if len(unknown) > 1 else "", ", ".join(repr(k) for k in unknown), suite, version))
     if row.get("status") not in STATUSES:
         problems.append("status %r not in %s" % (row.get("status"), STATUSES))
     if row.get("accelerator") not in ACCELERATORS:
