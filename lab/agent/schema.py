@@ -143,7 +143,9 @@ MORE = {
         overhead_ci_low=NUM, overhead_ci_high=NUM, overhead_samples=list,
         overhead_cpu_ci_low=NUM, overhead_cpu_ci_high=NUM, events_per_s_samples=list,
         load_cpu_base_samples=list, load_cpu_tool_samples=list, load_ms_samples=list,
-        tool_switches_per_s_samples=list, cpu_incontext_samples=list, trials_used=int,
+        tool_switches_per_s_samples=list, trials_used=int,
+        cpu_incontext=NUM, cpu_incontext_samples=list, cpu_incontext_unexplained=NUM,
+        cpu_incontext_unexplained_samples=list,  # tools/cost.py's cpu_<part>[_samples]
     ),
 }
 for _suite, _more in MORE.items():

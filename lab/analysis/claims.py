@@ -1,5 +1,5 @@
 """The talk's claims as data (lab/data/talk.yaml) and the one function that turns rows into verdicts.
-Pure: a pandas frame of rows (lab/results/frame.py rows_frame, which has gated every row: lab/results/gates.py), the
+Pure: a pandas frame of rows (lab/results/aggregate.py rows_frame, which has gated every row: lab/results/gates.py), the
 claim specs and what the runs asked for (lab/analysis/expected.py) in, verdicts out; no files, no plots.
 
 A claim has parts; a part names the rows of each side by selectors (see talk.yaml), a relation, a
@@ -329,7 +329,7 @@ def _grows(part: Part, spec: PartSpec, g: pd.DataFrame, sel: dict[str, Any], eve
 
 def evaluate(df: pd.DataFrame, claims_spec: list[dict[str, Any]], alpha: float = stats.ALPHA,
              asked: dict[str, expected.Params] | None = None) -> list[ClaimVerdict]:
-    """Every claim's verdict per target group. Pure: rows (lab/results/frame.py rows_frame), parsed claims and,
+    """Every claim's verdict per target group. Pure: rows (lab/results/aggregate.py rows_frame), parsed claims and,
     per group, what its runs asked for (expected.asked; None: parts come from the rows alone)."""
     out: list[ClaimVerdict] = []
     if df.empty:

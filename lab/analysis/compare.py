@@ -31,7 +31,7 @@ import pandas as pd
 
 from lab.core import units
 from lab.results import stats, unitview
-from lab.results.frame import KEYS
+from lab.results.aggregate import KEYS
 from lab.results.selectors import select
 
 try:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from lab.agent.tools.suite import TOOLS
-from lab.results.frame import group_label
+from lab.results.aggregate import group_label
 from lab.results.store import LoadedRun
 
 Params = dict[str, dict[str, Any]]  # suite -> its parameters, as the playbook gave them

@@ -4,7 +4,7 @@ bench's published figures (lab/data/reference_hooks.yaml, ns on real hardware). 
 nanoseconds are never put in one figure: what is compared is the rank order (Spearman's rho over
 the attach types both sides have) and, within each side, the ratio of each hook to raw_tp.
 
-Reads the rows frame (lab/results/frame.py) and the published figures (lab/analysis/published.py); imports no
+Reads the rows frame (lab/results/aggregate.py) and the published figures (lab/analysis/published.py); imports no
 report code.
 """
 

@@ -20,7 +20,7 @@ the statistics on: their clock reads (the row's stats_cost_ns per run) are paid 
 outside run_time_ns, stay in unexplained. The interval of triggering reflects the trials' event
 rates; the dispatch figure is the hook row's median.
 
-Map access (lab/analysis/toolmaps.py): the agent's counted map operations per second x the map suite's
+Map access (lab/analysis/mapparts.py): the agent's counted map operations per second x the map suite's
 per-op cost of the same run, carved out of execution (exec becomes the rest of execution); not
 separable where the kernel refused the counter (the agent's reason), or not measured with why.
 
@@ -36,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 
-from lab.analysis import toolmaps as mapparts
+from lab.analysis import mapparts
 from lab.results import stats
 from lab.results.selectors import select
 

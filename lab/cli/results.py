@@ -10,7 +10,7 @@ from lab.analysis import compare as comparing
 from lab.analysis import talkmaps
 from lab.core.config import Paths
 from lab.report import page as report
-from lab.results import frame as aggregate
+from lab.results import aggregate
 from lab.results import store as results
 
 

@@ -23,8 +23,8 @@ from lab.core import units
 from lab.core.config import DATA
 from lab.report import plots, render, tables
 from lab.report import tools as toolreport
-from lab.results import frame as aggregate
-from lab.results import unitview
+from lab.report.cells import interval as cell_interval
+from lab.results import aggregate, unitview
 from lab.results.selectors import select
 from lab.results.store import load_runs
 
@@ -43,17 +43,17 @@ def perf_program_cost(df: pd.DataFrame) -> list[dict[str, Any]]:
     if rows.empty or "minus_none_samples" not in rows:
         return out
     for unit, d in unitview.by_unit(rows):
-        cells = []
+        lines = []
         for _, r in d.iterrows():
-            iv, _ = plots.interval(pd.DataFrame([r]), "minus_none_samples")
+            iv, _ = cell_interval(pd.DataFrame([r]), "minus_none_samples")
             hz = tables.fmt(int(r["freq_hz"]) if pd.notna(r["freq_hz"]) else None)
             if iv is not None:
-                cells.append({"cells": [r["group"], str(r.get("perf_event")), hz,
+                lines.append({"cells": [r["group"], str(r.get("perf_event")), hz,
                                         f"{r['variant']} - none", iv.text(0, unitview.suffix(unit) + "/sample")],
                               "emulated": bool(r["emulated"]), "insn": unit == units.INSN})
-        if cells:
+        if lines:
             out.append({"head": ["target", "event", "Hz", "variant", unitview.label(unit, "{u} per sample")],
-                        "rows": cells, "unit": unit, "title": unitview.tag(unit), "note": unitview.note(unit)})
+                        "rows": lines, "unit": unit, "title": unitview.tag(unit), "note": unitview.note(unit)})
     return out
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 from lab.agent.hooks import table as hook_table
 from lab.analysis.published import reference_hooks
 from lab.core import units
-from lab.report.plots import group_meta, interval
+from lab.report.cells import group_meta, interval
 from lab.results import stats, unitview
 from lab.results.selectors import select
 from lab.results.store import LoadedRun

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from lab.analysis import toolparts
 from lab.core import units
-from lab.report.plots import group_meta
+from lab.report.cells import group_meta
 from lab.results import stats, unitview
 
 COLORS = {"user": "#c0504d", "map": "#9bbb59", "exec": "#4f81bd", "triggering": "#f79646", "unexplained": "#bfbfbf"}

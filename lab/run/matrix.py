@@ -278,7 +278,7 @@ def run_playbook(playbook: str, jobs: int | None = None, report: bool = True, pa
     """`bench.run`: run the matrix with a live view, handle SIGINT/SIGTERM (every job is stopped
     within seconds, its rows kept), print the summary table and write the report. Returns the
     exit code: 0 all complete, 1 some job failed, 128 + signal when stopped."""
-    from lab.run import live as matrixview
+    from lab.run import matrixview
 
     if accel:
         accel = asked(accel, "--accel")

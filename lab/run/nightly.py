@@ -93,7 +93,7 @@ def compare_previous(run_dirs: list[Path], previous: list[Path]) -> str:
     """results.compare of each run against the previous run of the same kernel alias (the text
     results.compare prints), or why there is none."""
     from lab.analysis import compare as comparing
-    from lab.results import frame as aggregate
+    from lab.results import aggregate
     from lab.results import store as results
 
     def alias(d: Path) -> str:
@@ -138,7 +138,7 @@ def _insn_matrix(run_dirs: list[Path]) -> str:
     """The attach type x kernel and map type x kernel tables of the runs in guest instructions
     (lab/analysis/insntable.py), as Markdown; "" when no run counted instructions."""
     from lab.analysis import insntable
-    from lab.results import frame as aggregate
+    from lab.results import aggregate
 
     if not run_dirs:
         return ""

@@ -13,7 +13,7 @@ import pytest
 from lab.agent.common import timing_fields
 from lab.analysis import claims, expected
 from lab.report import page as report
-from lab.results import frame as aggregate
+from lab.results import aggregate
 from lab.results.store import LoadedRun, load_runs
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,8 +17,7 @@ import pytest
 
 from lab.agent.common import timing_fields
 from lab.analysis import compare
-from lab.results import frame as aggregate
-from lab.results import stats
+from lab.results import aggregate, stats
 from lab.results import store as results
 
 ROOT = Path(__file__).resolve().parents[2]

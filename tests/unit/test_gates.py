@@ -7,8 +7,7 @@ from pathlib import Path
 
 from lab.agent.common import timing_fields
 from lab.agent.hooks import gates as hookgates
-from lab.results import frame as aggregate
-from lab.results import gates
+from lab.results import aggregate, gates
 from lab.results.store import load_runs
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 
 from lab.analysis import claims, expected, insntable
 from lab.report import page as report
-from lab.results import frame as aggregate
+from lab.results import aggregate
 from lab.results.store import load_runs
 
 RUNS = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "icount_matrix").iterdir())

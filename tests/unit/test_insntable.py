@@ -15,7 +15,7 @@ from lab.agent.hooks.gates import MAP_KERNEL_METHODS
 from lab.analysis import insntable
 from lab.core import units
 from lab.report import page as report
-from lab.results import frame as aggregate
+from lab.results import aggregate
 from lab.run import nightly
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,5 +1,5 @@
 """Map access of a tool: the agent's counting-phase summary (lab/agent/tools/mapaccess.py) and the host's
-join with the map suite's per-op costs (lab/analysis/toolmaps.py, lab/analysis/toolparts.py)."""
+join with the map suite's per-op costs (lab/analysis/mapparts.py, lab/analysis/toolparts.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ import pandas as pd
 import pytest
 
 from lab.agent.tools import mapaccess
-from lab.analysis import toolmaps as mapparts
-from lab.analysis import toolparts
-from lab.results import frame as aggregate
-from lab.results import stats
+from lab.analysis import mapparts, toolparts
+from lab.results import aggregate, stats
 from lab.results.store import load_runs
 
 

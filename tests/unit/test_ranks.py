@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab.analysis import ranks
-from lab.results import frame as aggregate
+from lab.results import aggregate
 from lab.results.store import load_runs
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"

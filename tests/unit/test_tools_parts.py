@@ -9,7 +9,7 @@ from conftest import run_rows
 
 from lab.analysis import toolparts
 from lab.report import page as report
-from lab.results import frame as aggregate
+from lab.results import aggregate
 from lab.results.store import load_runs
 from tests.conftest import PLAYBOOKS
 

@@ -15,9 +15,8 @@ import pytest
 from lab.core import units
 from lab.report import page as report
 from lab.report import tables
-from lab.results import frame as aggregate
+from lab.results import aggregate, unitview
 from lab.results import store as results
-from lab.results import unitview
 
 ROOT = Path(__file__).resolve().parents[2]
 ICOUNT = ROOT / "tests" / "fixtures" / "icount"
@@ -152,17 +151,17 @@ def test_report_sets_the_instruction_order_beside_the_published_one(tmp_path):
 def test_plots_and_talk_cells_take_each_run_once(tmp_path):
     """Rows of several runs are summarised per run first (the run is the unit): the interval is over
     run medians, never over trials pooled across runs with different ops per trial."""
-    from lab.report import plots
+    from lab.report import cells
 
     rows = pd.DataFrame([
         {"status": "ok", "run": "a", "samples": [10.0, 10.2, 9.8, 10.1, 9.9, 10.0]},
         {"status": "ok", "run": "b", "samples": [20.0, 20.2, 19.8]},
         {"status": "ok", "run": "c", "samples": [30.0, 29.0, 31.0]},
     ])
-    iv, status = plots.interval(rows)
+    iv, status = cells.interval(rows)
     assert status == "ok" and iv.n == 3 and iv.median == pytest.approx(20.0)  # pooled trials: 15.05 of 12
     assert "medians of 3 runs" in iv.note
-    one, _ = plots.interval(rows.iloc[:1])
+    one, _ = cells.interval(rows.iloc[:1])
     assert one.n == 6 and one.note == ""  # one run: its trials
-    two, _ = plots.interval(rows.iloc[:2])
+    two, _ = cells.interval(rows.iloc[:2])
     assert two.low is None and two.text(1) == "15.0 (2 runs: no interval (3 or more needed) (medians of 2 runs))"

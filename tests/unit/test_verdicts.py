@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from test_claims import HOST_RUN, SPEC, _manifest_run, frame, row, tool
 
 from lab.analysis import claims, expected
-from lab.results import frame as aggregate
-from lab.results import stats
+from lab.results import aggregate, stats
 from lab.results.store import load_runs
 
 H, N = claims.HOLDS, claims.NOT_MEASURABLE
