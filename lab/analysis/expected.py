@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from lab.agent.tools.suite import TOOLS
+from lab.agent.tools.registry import TOOLS
 from lab.results.aggregate import group_label
 from lab.results.store import LoadedRun
 

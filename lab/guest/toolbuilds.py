@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.agent.tools.builds import CHOICES, NEWER
-from lab.agent.tools.suite import TOOLS
+from lab.agent.tools.registry import TOOLS
 from lab.core.config import InputError, LabError, Paths
 from lab.kernels.debarchive import Suite
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.agent.tools import suite as tools
+from lab.agent import scratch
 from lab.guest.accel import Accel
 from lab.guest.images import Image
 from lab.kernels.catalog import Kernel
@@ -91,7 +91,7 @@ def vng_bin() -> str:
     return str(Path(sys.executable).with_name("vng"))
 
 
-SCRATCH_LABEL = tools.SCRATCH_LABEL.decode()  # the tool suite finds the disk by this ext4 label
+SCRATCH_LABEL = scratch.SCRATCH_LABEL.decode()  # the tool suite finds the disk by this ext4 label
 SCRATCH_BYTES = 256 << 20
 
 

@@ -61,34 +61,12 @@ from . import verifier as toolverif
 from .load import free_port, loss_pct, parse_metrics, per_stressor  # noqa: F401 (tests)
 from .procs import Refused, tracefs_missing  # noqa: F401 (mapaccess, tests)
 
+from .registry import PORTED, STRESSOR_OPTS, STRESSORS, TOOLS, WATCHED  # noqa: F401 (the suite's, tests')
+
 CPU_RATE = "bogo-ops-per-second-usr-sys-time"  # the stressors' work per second of their own CPU time
 
-# The talk's six tools, one pair per resource, as the CO-RE builds of libbpf-tools name them.
-TOOLS = {
-    "runqlat": "cpu",      # run-queue latency histogram (sched tracepoints)
-    "cpudist": "cpu",      # on-CPU time histogram (sched_switch)
-    "cachestat": "memory", # page cache hit/miss (kprobes / fentry)
-    "biolatency": "io",    # block I/O latency (block tracepoints)
-    "vfsstat": "io",       # VFS call counts (kprobes / fentry)
-    "tcplife": "network",  # TCP session lifetimes (sock:inet_sock_set_state)
-}
-STRESSORS = ("cpu", "vm", "hdd", "sock", "udp", "matrix", "memcpy", "io", "switch", "readahead", "open",
-             "sockmany", "seek", "iomix", "pipe")
-STRESSOR_OPTS = {"vm": ["--vm-bytes", "64M"], "hdd": ["--hdd-bytes", "16M"], "readahead": ["--readahead-bytes", "16M"],
-                 "seek": ["--seek-size", "16M"]}
-# The load each tool watches: stressors that make its hook fire (playbook `loads` overrides per tool;
-# `load` gives every tool the same one).
-WATCHED = {
-    "runqlat": ["cpu", "switch"],     # wakeups and context switches (sched_wakeup, sched_switch)
-    "cpudist": ["cpu", "switch"],     # on-CPU intervals end at every sched_switch
-    "cachestat": ["readahead", "hdd"],  # page cache adds, accesses and dirtied pages
-    "biolatency": ["hdd"],            # block requests issued and completed (writeback of its writes)
-    "vfsstat": ["open", "hdd"],       # vfs_open / vfs_read / vfs_write calls
-    "tcplife": ["sock"],              # TCP state changes: stress-ng's sock makes ~1000 short connections/s
-}
 PARAMS = ("tools", "trials", "seconds", "proof_seconds", "load", "loads", "combined", "tool_dir", "tool_build",
           "map_count", "count_seconds", "user_tools") + precision.PARAMS
-PORTED = ("sock", "sockmany", "udp")  # stressors that bind a fixed default port (22000, 24000, 7000)
 
 
 def check(params):
