@@ -7,10 +7,10 @@
  * slot: one of the tool's maps (mc_cfg.map_ids), any other map, or "the tool's own process" when
  * the current tgid is one of mc_cfg.exclude_tgid (its bpf() syscalls reading maps: already in its
  * utime+stime). Counts live in .bss (a plain array: no map helper of our own, so nothing here
- * calls a traced function); the helper bpf/tools/mapcount/ reads them through its skeleton.
+ * calls a traced function); the helper bpf/helpers/mapcount/ reads them through its skeleton.
  */
 #include "lab.h"
-#include "tools/mapcount.h"
+#include "helpers/mapcount.h"
 
 const volatile struct mc_config mc_cfg = {};
 __u64 mc_counts[MC_FUNCS * MC_SLOTS] = {};

@@ -17,7 +17,7 @@
  * driver ran ("loop": "bpf_loop" | "bounded").
  */
 #include "lab.h"
-#include "tools/mapbench.h"
+#include "helpers/mapbench.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH); /* replaced before load */

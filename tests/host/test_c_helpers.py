@@ -1,6 +1,6 @@
-"""The C helpers' shape (bpf/tools/): per helper, its files call each other one way only (no
+"""The C helpers' shape (bpf/helpers/): per helper, its files call each other one way only (no
 circle), no file exports mutable state (only the const tables of modes), and there is one die(),
-in tools/common. Each part is compiled on its own and read with nm, the way the linker sees it.
+in helpers/common. Each part is compiled on its own and read with nm, the way the linker sees it.
 Also: a helper runs the object its skeleton embeds, and refuses an --obj that is not that object.
 """
 
@@ -14,7 +14,7 @@ from lab.guest.bpfbuild import build_bpf
 
 pytestmark = pytest.mark.host
 
-TOOLS = ROOT / "bpf" / "tools"
+TOOLS = ROOT / "bpf" / "helpers"
 HELPERS = sorted(p.name for p in TOOLS.iterdir() if (p / "main.c").exists())
 
 

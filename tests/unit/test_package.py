@@ -30,7 +30,7 @@ def test_wheel_holds_the_lab_its_sources_and_its_console_script(tmp_path):
     assert {"lab/__init__.py", "lab/cli/__init__.py", "lab/cli/bench.py", "lab/agent/__main__.py",
             "lab/data/talk.yaml", "lab/tree/bpf/Makefile", "lab/tree/bpf/hook_open.bpf.c",
             "lab/tree/images/kernels.yaml", "lab/tree/playbooks/default.yaml", "lab/_build_info.json"} <= names
-    assert any(n.startswith("lab/tree/bpf/tools/") for n in names)  # the C helpers' sources too
+    assert any(n.startswith("lab/tree/bpf/helpers/") for n in names)  # the C helpers' sources too
     assert not any(n.startswith(("tests/", "bpf/", "results/")) for n in names)
     assert re.search(r"^\[console_scripts\]\s*\nebpf-lab = lab\.cli:main", entry_points, re.M)
     # the console script's entry point, from the unpacked wheel, outside the checkout

@@ -1,6 +1,6 @@
 """Hook suite, method "kernel_batch": added ns per event with the triggers fired inside the kernel.
 
-The static helper `batchbench` (bpf/tools/batchbench/, programs in bpf/hook_batch.bpf.c) runs a
+The static helper `batchbench` (bpf/helpers/batchbench/, programs in bpf/hook_batch.bpf.c) runs a
 driver program with BPF_PROG_TEST_RUN on its pinned CPU; the driver calls a cheap trigger `batch`
 times per run, as the kernel's selftests/bpf trigger benchmarks do:
   kprobe, kretprobe, kprobe_multi, fentry, fexit  attach to bpf_get_numa_node_id(), the helper the

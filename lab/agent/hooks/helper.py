@@ -1,4 +1,4 @@
-"""The hook suite's C helper (bpf/tools/hookbench/): running it, and what its exit codes mean.
+"""The hook suite's C helper (bpf/helpers/hookbench/): running it, and what its exit codes mean.
 Standard library only."""
 
 import json

@@ -1,4 +1,4 @@
-"""The map suite's C helper (bpf/tools/mapbench/): running it, and turning its records into row
+"""The map suite's C helper (bpf/helpers/mapbench/): running it, and turning its records into row
 fields (pure functions, unit-tested). Standard library only."""
 
 import json

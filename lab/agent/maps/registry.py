@@ -5,7 +5,7 @@ tool suite); MAP_TYPES are the ones the map suite measures, with their kernel id
 hash: which memlock model and key space apply), whether each CPU has its own value, whether the suite
 also runs a one-key variant (TYPE:1, every thread on one key) by default, and whether the contention
 experiment runs it. The suite's defaults, the memlock model's families and the tool suite's names
-derive from here; the C helper's map table (bpf/tools/mapbench/) is checked against it by
+derive from here; the C helper's map table (bpf/helpers/mapbench/) is checked against it by
 tests/host/test_registries.py. Adding a map type: docs/extending.md.
 """
 

@@ -8,7 +8,7 @@ and call nothing (not countable); other hash lookups call __htab_map_lookup_elem
 the map type's ops directly (htab_map_update_elem, array_map_update_elem, htab_map_delete_elem, ...);
 output goes through bpf_perf_event_output (kernel/trace is not ftrace-able: a kprobe of its own) or
 bpf_ringbuf_*. Each function is checked against the kernel's available_filter_functions (one
-kprobe.multi) and /proc/kallsyms (a kprobe); bpf/tools/mapcount/ attaches bpf/mapcount.bpf.o and
+kprobe.multi) and /proc/kallsyms (a kprobe); bpf/helpers/mapcount/ attaches bpf/mapcount.bpf.o and
 counts per function and per map (map id read from the function's map argument), calls by the tool's
 own process apart (its bpf() syscalls: already in its utime+stime) and calls on other maps apart.
 

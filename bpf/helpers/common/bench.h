@@ -1,4 +1,4 @@
-/* What every helper in bpf/tools/ shares (common/bench.c): the one fatal-error exit with the code the
+/* What every helper in bpf/helpers/ shares (common/bench.c): the one fatal-error exit with the code the
  * agent maps to a row status, the clocks the helpers time with, a private tracefs mount for libbpf,
  * libbpf's messages without its debug level, and the check that the object named by --obj is the one
  * built into the helper (every helper reaches its BPF object through a bpftool skeleton). */
