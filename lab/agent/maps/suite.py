@@ -91,7 +91,7 @@ def _type_problem(spec):
         name, _ = parse_type(spec)
     except ValueError:
         return "TYPE or TYPE:FLAGS (e.g. hash:1)"
-    known = memlock.ARRAY_TYPES + memlock.HASH_TYPES
+    known = tuple(map_types.MAP_TYPES)
     return None if name in known else "a map type this suite runs (%s)" % ", ".join(known)
 
 

@@ -23,26 +23,17 @@ import json
 import os
 import subprocess
 
+from ..maps.registry import MAP_TYPES
 from . import cost as toolcost
 
 HELPER, OBJ = "mapcount", "mapcount.bpf.o"
 MAX_MAPS = 16
 # function -> (argument holding struct bpf_map * (1-based, 0: none), operation). A lookup op calls
 # __htab_map_lookup_elem in turn: per map, lookups = the larger of the two counts.
-FUNCS = {
-    "__htab_map_lookup_elem": (1, "lookup"),
-    "htab_map_lookup_elem": (1, "lookup"),
-    "htab_lru_map_lookup_elem": (1, "lookup"),
-    "htab_percpu_map_lookup_elem": (1, "lookup"),
-    "htab_lru_percpu_map_lookup_elem": (1, "lookup"),
-    "percpu_array_map_lookup_elem": (1, "lookup"),
-    "htab_map_update_elem": (1, "update"),
-    "htab_lru_map_update_elem": (1, "update"),
-    "htab_percpu_map_update_elem": (1, "update"),
-    "htab_lru_percpu_map_update_elem": (1, "update"),
-    "array_map_update_elem": (1, "update"),
-    "htab_map_delete_elem": (1, "delete"),
-    "htab_lru_map_delete_elem": (1, "delete"),
+FUNCS = {"__htab_map_lookup_elem": (1, "lookup")}  # what every hash lookup calls in turn
+FUNCS.update((fn, (1, op)) for t in MAP_TYPES.values() for op, fn in
+             (("lookup", t.lookup), ("update", t.update), ("delete", t.delete)) if fn)
+FUNCS.update({  # a tool's output to user space: perf event arrays and ring buffers (no map type of the suite's)
     "bpf_perf_event_output": (2, "output"),
     "bpf_perf_event_output_tp": (2, "output"),
     "bpf_perf_event_output_raw_tp": (2, "output"),
@@ -50,7 +41,7 @@ FUNCS = {
     "bpf_ringbuf_reserve": (1, "output"),
     "bpf_ringbuf_submit": (0, "output"),
     "bpf_ringbuf_discard": (0, "output"),
-}
+})
 LOOKUP_ENTRY = "__htab_map_lookup_elem"
 INLINED = ("array lookups are inlined by the verifier (no function call: not countable); so are per-CPU "
            "array lookups from 6.11, and hash lookups only through __htab_map_lookup_elem")
