@@ -8,8 +8,8 @@ update instead of at creation; hash types only), whether the contention experime
 kernel functions its lookups, updates and deletes call (what the tool suite's map-operation counter
 attaches to: tools/mapaccess.py; "" where there is none to count, as for inlined array lookups).
 The suite's accepted and default types, the memlock model's families, the tool suite's names and the
-map-operation counter's functions derive from here; the C helper's map table (bpf/helpers/mapbench/) is checked against it by
-tests/host/test_registries.py. Adding a map type: docs/extending.md.
+map-operation counter's functions derive from here; the C helper's map table (bpf/helpers/mapbench/)
+is checked against it by tests/host/test_registries.py. Adding a map type: docs/extending.md.
 """
 
 from collections import OrderedDict, namedtuple
