@@ -20,7 +20,7 @@ below alpha / family size) says `inconclusive: needs >= N trials per side`.
 
 Parts in guest instructions (lab/analysis/claims.py `_instructions`) have no p-value: the counts are exact
 within the method's determinism tolerance (lab/agent/hooks/gates.py ICOUNT_TOLERANCE, checked on every
-row by lab/results/gates.py), so a is compared with b as a value; the effect counts when it is at least the
+row by lab/results/readgates.py), so a is compared with b as a value; the effect counts when it is at least the
 part's min_effect and at least the two sides' tolerances together.
 """
 

@@ -132,7 +132,7 @@ def matrix(c, playbook="smoke"):
     """Benchmark: a matrix's wall time with guests in parallel vs one after another (prints the ratio)."""
     import sys
 
-    c.run(f"{sys.executable} benchmarks/matrix.py --playbook {playbook}", pty=False)
+    c.run(f"{sys.executable} benchmarks/matrix_speedup.py --playbook {playbook}", pty=False)
 
 
 @task(help={"rounds": "rounds of (kernel bench, lab rows) back to back (default 3)",

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from lab.core import units
-from lab.results import gates
+from lab.results import readgates
 from lab.results.store import LoadedRun, load_runs
 
 # What identifies "the same measurement" in each suite, for comparisons and tables.
@@ -31,10 +31,10 @@ GROUP_KEYS = ("kernel", "accelerator", "cpu_model", "vcpus")
 
 def rows_frame(runs: list[LoadedRun]) -> pd.DataFrame:
     """One tidy table: one line per stored row, with run-level facts and derived columns. Every
-    row passes the plausibility gates first (lab/results/gates.py): no reader sees an ungated row."""
+    row passes the plausibility gates first (lab/results/readgates.py): no reader sees an ungated row."""
     records: list[dict[str, Any]] = []
     for run in runs:
-        for rec in gates.gate_rows(run.rows):
+        for rec in readgates.gate_rows(run.rows):
             rec["run"] = run.run_id
             rec["kernel_alias"] = run.fact("kernel_alias") or rec["kernel"]
             rec["kernel_source"] = run.fact("kernel_source")

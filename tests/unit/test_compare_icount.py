@@ -100,7 +100,7 @@ def test_trials_that_differ_beyond_the_tolerance_are_untestable(tmp_path):
     (b / "hooks.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     res = compare.compare(*frames(ICOUNT_RUN, b))
     tp = kernel_batch(res).loc["tracepoint"]
-    # the determinism gate runs on read (lab/results/gates.py): the row reaches compare already inconclusive
+    # the determinism gate runs on read (lab/results/readgates.py): the row reaches compare already inconclusive
     assert tp["verdict"] == "not comparable" and not tp["tested"]
     assert "B inconclusive: gated on read: trials differ by 2.0" in tp["note"]
     text = compare.format_compare(res, "A", "B", unit="insn", same_kernel=True)

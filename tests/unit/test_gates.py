@@ -1,4 +1,4 @@
-"""lab/results/gates.py: plausibility gates on read, on recorded runs (made before the gates existed) and on
+"""lab/results/readgates.py: plausibility gates on read, on recorded runs (made before the gates existed) and on
 rows built with the agent's own row builder."""
 
 from __future__ import annotations

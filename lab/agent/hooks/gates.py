@@ -22,7 +22,7 @@ A timed row that passes its event count check is still not `ok` when it cannot b
 The suite re-measures a flagged hook once; rows still flagged become status "inconclusive" with the
 reasons (the figures stay in the row).
 
-Row checks the host applies on read (lab/results/gates.py, to every stored row, old runs included); pure
+Row checks the host applies on read (lab/results/readgates.py, to every stored row, old runs included); pure
 functions of one row and the program's own run time, here so the agent can apply them too:
   negative   a negative added cost per event (median below 0) inside its interval (beyond it: above);
   wide       the interval is wider than the median's magnitude: the figure says nothing;

@@ -53,7 +53,7 @@ from .batch import (
     stats_net,
 )
 from .gates import Gates, measure_gated
-from .helper import Failed, Refused, run_bench  # noqa: F401 (tests')
+from .hookbench import Failed, Refused, run_bench  # noqa: F401 (tests')
 from .perf import perf_rows_from_records
 from .table import ATTACH, on, syscall_point
 from .table import HOOKS as HOOKS_TABLE

@@ -61,7 +61,7 @@ from ..common import ICOUNT_SERIAL, TCG_NOTE, check_params, timing_fields
 from . import memlock
 from . import registry as map_types
 from .experiments import CONTENTION_TYPES, Experiments, disjoint_size
-from .helper import Failed, Refused, run_mapbench, timed_fields, validity  # noqa: F401 (tests')
+from .mapbench import Failed, Refused, run_mapbench, timed_fields, validity  # noqa: F401 (tests')
 from .mem import make_cgroup, memory_fields, remove_cgroup
 
 DEFAULT_TYPES = map_types.DEFAULT_TYPES
