@@ -1,6 +1,7 @@
 """The talk's claims as data (lab/data/talk.yaml) and the one function that turns rows into verdicts.
 Pure: a pandas frame of rows (lab/results/aggregate.py rows_frame, which has gated every row:
-lab/results/readgates.py), the claim specs and what the runs asked for (lab/analysis/expected.py) in, verdicts out; no files, no plots.
+lab/results/readgates.py), the claim specs and what the runs asked for (lab/analysis/expected.py) in,
+verdicts out; no files, no plots.
 
 A claim has parts; a part names the rows of each side by selectors (see talk.yaml), a relation, a
 test and the smallest effect that counts. Its `per` and `series` combinations come from what the

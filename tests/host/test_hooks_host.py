@@ -64,7 +64,10 @@ def test_working_hooks_fire_once_per_trigger(quick_rows, hook):
         assert r["status"] in ("ok", "inconclusive"), r["reason"]
         assert r["events"] == r["triggers"] > 0
         assert r["trials"] >= 2 and len(r["samples"]) == r["trials"]
-        assert r["ns_ci_low"] <= r["ns_median"] <= r["ns_ci_high"]
+        if r["trials"] >= 3:  # the order-statistics interval of the median (lab/results/stats.py's rule)
+            assert r["ns_ci_low"] <= r["ns_median"] <= r["ns_ci_high"]
+        else:  # 2 trials have none
+            assert r["ns_ci_low"] is None and r["ns_ci_high"] is None
         assert r["body_ns"] > 0
     if hook in ("tracepoint", "raw_tp"):
         for method in ("talk_stime", "talk_jiffies"):

@@ -62,9 +62,9 @@ def test_a_tool_that_loads_is_measured_with_proof_it_ran(quick_rows):
     assert runqlat["status"] == "ok", runqlat["reason"]
     assert runqlat["events"] > 0 and runqlat["programs"] >= 1
     assert runqlat["trials"] == 2 and len(runqlat["overhead_samples"]) == 2
-    assert runqlat["overhead_ci_low"] <= runqlat["overhead_pct"] <= runqlat["overhead_ci_high"]
+    assert runqlat["overhead_ci_low"] is None and runqlat["overhead_ci_high"] is None  # 2 pairs: no interval
     assert len(runqlat["overhead_cpu_samples"]) == 2  # the same loss per second of the load's own CPU time
-    assert runqlat["overhead_cpu_ci_low"] <= runqlat["overhead_cpu_pct"] <= runqlat["overhead_cpu_ci_high"]
+    assert runqlat["overhead_cpu_ci_low"] is None and runqlat["overhead_cpu_ci_high"] is None
     # and what the tool cost inside the load's processes, with execution taken out of it
     assert len(runqlat["cpu_incontext_samples"]) == len(runqlat["cpu_incontext_unexplained_samples"]) == 2
     rest = runqlat["cpu_incontext"] - runqlat["cpu_exec"]  # medians of 2 trials: means, so linear
