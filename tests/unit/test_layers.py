@@ -18,17 +18,25 @@ def copy_tree(tmp: Path) -> Path:
     return tmp
 
 
+def plant(root: Path, rel: str, code: str) -> None:
+    f = root / rel
+    f.write_text(f.read_text() + "\n\ndef _planted():\n    " + code + "  # noqa: F401\n")
+
+
+def lint(root: Path) -> subprocess.CompletedProcess:
+    """The checker as lint runs it; -S: no site-packages, so it needs none of the lab's dependencies."""
+    return subprocess.run([sys.executable, "-S", "-m", "lab.layers", str(root)], capture_output=True, text=True,
+                          cwd=ROOT)
+
+
 def test_the_tree_keeps_the_rule():
     assert layers.check(ROOT) == []
 
 
 def test_an_import_from_a_later_layer_fails_lint(tmp_path):
     root = copy_tree(tmp_path)
-    f = root / "lab" / "results" / "stats.py"
-    f.write_text(f.read_text() + "\n\ndef _planted():\n    from lab.report import plots  # noqa: F401\n")
-    # -S: no site-packages, so the checker runs without the lab's dependencies (invoke, yaml, pandas)
-    proc = subprocess.run([sys.executable, "-S", "-m", "lab.layers", str(root)], capture_output=True, text=True,
-                          cwd=ROOT)
+    plant(root, "lab/results/stats.py", "from lab.report import plots")
+    proc = lint(root)
     assert proc.returncode == 1, proc.stderr
     assert "lab/results/stats.py" in proc.stdout and "lab.results imports lab.report.plots" in proc.stdout
 
@@ -36,12 +44,9 @@ def test_an_import_from_a_later_layer_fails_lint(tmp_path):
 def test_an_import_across_the_towers_fails_lint(tmp_path):
     """analysis (data tower) may not import guest (control tower), though guest comes first in no order."""
     root = copy_tree(tmp_path)
-    f = root / "lab" / "analysis" / "verdicts.py"
-    f.write_text(f.read_text() + "\n\ndef _planted():\n    from lab.guest import accel  # noqa: F401\n")
-    g = root / "lab" / "guest" / "accel.py"
-    g.write_text(g.read_text() + "\n\ndef _planted():\n    from lab.results import stats  # noqa: F401\n")
-    proc = subprocess.run([sys.executable, "-S", "-m", "lab.layers", str(root)], capture_output=True, text=True,
-                          cwd=ROOT)
+    plant(root, "lab/analysis/verdicts.py", "from lab.guest import accel")
+    plant(root, "lab/guest/accel.py", "from lab.results import stats")
+    proc = lint(root)
     assert proc.returncode == 1, proc.stderr
     assert "lab/analysis/verdicts.py" in proc.stdout and "lab.analysis imports lab.guest.accel" in proc.stdout
     assert "lab/guest/accel.py" in proc.stdout and "lab.guest imports lab.results.stats" in proc.stdout
