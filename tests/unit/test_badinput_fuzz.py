@@ -69,7 +69,8 @@ def playbooks(draw):
     for s in suites:
         params, good = draw(suite_params(s))
         data["suites"][s], ok = params, ok and good
-    vm, good = draw(labelled(st.fixed_dictionaries({"cpus": st.integers(1, 4), "memory": st.sampled_from(["1G", "2G"])}),
+    sane = st.fixed_dictionaries({"cpus": st.integers(1, 4), "memory": st.sampled_from(["1G", "2G"])})
+    vm, good = draw(labelled(sane,
                              st.sampled_from([{"cpus": 0}, {"cpus": 1000}, {"memory": "lots"}, {"memory": "999T"},
                                               {"disk": 1}, {"accel": "warp"}])))
     if draw(st.booleans()):
@@ -84,7 +85,8 @@ def playbooks(draw):
 
 OPTIONS = {
     "--kernel": labelled(st.sampled_from(["host", "6.12", "ssh://root@box:2222"]),
-                         st.sampled_from(["nonsense", "ssh://root@unpinned", "ssh://root@box:port", "/no/such/vmlinuz"])),
+                         st.sampled_from(["nonsense", "ssh://root@unpinned", "ssh://root@box:port",
+                                          "/no/such/vmlinuz"])),
     "--accel": labelled(st.sampled_from(["tcg", "icount", "kvm"]), st.sampled_from(["warp", "KVM!"])),
     "--budget": labelled(st.integers(1, 900).map(str), st.sampled_from(["x", "0", "-5", "1.5", "inf"])),
     "--max-hours": labelled(st.sampled_from(["1e6", "100000"]), st.sampled_from(["abc", "0", "-1", "nan"])),
