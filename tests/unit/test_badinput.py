@@ -180,3 +180,13 @@ def test_the_live_view_compares_progress_with_the_estimate():
 
     assert live.progress(J()) == "90 s of ~10 min (15%)"
     assert sizes.human(5400) == "90 min" and sizes.human(3 * 3600) == "3.0 h"
+
+
+def test_a_matrix_estimates_every_job_before_it_fetches_anything(lab, tmp_path):
+    pb = tmp_path / "m.yaml"
+    pb.write_text("targets: [host]\nsuites:\n  hooks: {ops: 5000000, trials: 200}\n")
+    code, _, err = cli("bench.run", str(pb))
+    line = one_error_line(err)
+    assert code == 2 and "host: " not in line and "estimated length" in line and "--max-hours" in line
+    with pytest.raises(Booted):
+        cli("bench.run", str(pb), "--max-hours", "100000")
