@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from invoke import Collection, Program
+from invoke import Collection, Exit, Program
 
 from lab.cli import bench, kernels, labs, results, testing
 from lab.core.config import IMPORT_ROOT, source_commit
@@ -58,8 +58,55 @@ def version_line() -> str:
     return f"{lab_version()} (commit {commit()})"
 
 
+KINDS = {int: "a whole number", float: "a number", str: "a value", bool: "no value (a flag)", list: "a value"}
+
+
+def _bad_value(e: ValueError) -> str:
+    """The option whose value invoke could not convert, and what it takes, in one line (invoke's
+    own message names neither): the Argument is found in the traceback of its set_value."""
+    from invoke.parser import Argument
+
+    arg = None
+    tb = e.__traceback__
+    while tb is not None:
+        me = tb.tb_frame.f_locals.get("self")
+        if isinstance(me, Argument):
+            arg = me
+        tb = tb.tb_next
+    if arg is None:
+        return f"error: a bad option value ({e}); ./labctl --help TASK lists a task's options"
+    flag = "--" + str(arg.name).replace("_", "-").strip("-")
+    got = str(e).rpartition(": ")[2]
+    return f"error: {flag} takes {KINDS.get(arg.kind, 'a value')}, not {got} (./labctl --help TASK for its options)"
+
+
+class LabProgram(Program):
+    """invoke's Program with the lab's refusals: an option or task it cannot parse, or an option
+    value of the wrong kind, is one `error:` line and exit 2 (bad input), never a traceback."""
+
+    def _parsing(self, step, *args):
+        from invoke.exceptions import ParseError
+
+        try:
+            return step(*args)
+        except ParseError as e:
+            raise Exit(f"error: {e} (./labctl --list shows the tasks, ./labctl --help TASK a task's options)",
+                       code=2) from None
+        except ValueError as e:
+            raise Exit(_bad_value(e), code=2) from None
+
+    def parse_core(self, argv):
+        return self._parsing(super().parse_core, argv)
+
+    def parse_tasks(self):
+        return self._parsing(super().parse_tasks)
+
+    def parse_cleanup(self):
+        return self._parsing(super().parse_cleanup)
+
+
 def program(binary: str = "ebpf-lab") -> Program:
-    return Program(namespace=namespace(), version=version_line(), name=NAME, binary=binary)
+    return LabProgram(namespace=namespace(), version=version_line(), name=NAME, binary=binary)
 
 
 def missing_debian_packages() -> list[str] | None:

@@ -14,8 +14,28 @@ THELP = {"tool": "NAME=COMMAND (a command in the target) or NAME=push:PATH [ARGS
          "load": "stress-ng stressors the --tool/--bpftrace tools watch, comma-separated (e.g. open)",
          "halfwidth": "points: add ABBA pairs until the loss's 95% interval is within +-H points",
          "budget": "seconds per tool for --halfwidth's pairs (default 600)"}
+MHELP = ("refuse a run whose estimated length (printed before the boot) is above this many hours (default 12, "
+         "or LAB_MAX_HOURS; lab/data/run_sizes.yaml)")
 AHELP = ("guest accelerator: kvm, icount (TCG counting instructions: figures in guest instructions) or tcg "
          "(plain TCG: pipeline check only); default: the playbook's vm.accel, else KVM where it works, else icount")
+
+
+def number(value, option: str, what: str, cast=float):
+    """An option's value as a number (None when not given), or exit 2 naming the option and what it takes."""
+    if value in ("", None):
+        return None
+    try:
+        n = cast(value)
+    except (TypeError, ValueError):
+        n = None
+    if n is None or n != n or n in (float("inf"), float("-inf")) or n <= 0:
+        raise Exit(f"error: {option} takes {what}, not {value!r}", code=2)
+    return n
+
+
+HW_TOOLS = "a positive number of points of loss (e.g. 2)"
+HW_HOOKS = "a per cent of the median between 0 and 100 (e.g. 5)"
+BUDGET = "a positive whole number of seconds (e.g. 600)"
 
 
 def _with_tools(playbook, tool=None, bpftrace=None, load="", halfwidth="", budget=""):
@@ -23,20 +43,19 @@ def _with_tools(playbook, tool=None, bpftrace=None, load="", halfwidth="", budge
     from lab.run import tooloptions
 
     try:
-        over = tooloptions.overrides(tool, bpftrace, load, float(halfwidth) if halfwidth else None,
-                                     int(budget) if budget else None)
+        over = tooloptions.overrides(tool, bpftrace, load, number(halfwidth, "--halfwidth", HW_TOOLS),
+                                     number(budget, "--budget", BUDGET, int))
         return tooloptions.derive(playbook, over)
-    except ValueError as e:
-        raise Exit(f"error: {e}", code=2) from None
     except LabError as e:
         raise Exit(f"error: {e}", code=e.exit_code) from None
 
 
-def _run(suites, kernel, playbook, report=False, accel=""):
+def _run(suites, kernel, playbook, report=False, accel="", max_hours=""):
     """Exit 0 only for a complete run; 1 when it is partial or failed; 128 + signal when a signal
     stopped it (130 SIGINT, 143 SIGTERM)."""
     try:
-        store = bench.run(suites, kernel=kernel, playbook=playbook, report=report, accel=accel)
+        store = bench.run(suites, kernel=kernel, playbook=playbook, report=report, accel=accel,
+                          max_hours=max_hours or None)
     except LabError as e:
         raise Exit(f"error: {e}", code=e.exit_code) from None
     except interrupt.Interrupted as e:
@@ -46,55 +65,58 @@ def _run(suites, kernel, playbook, report=False, accel=""):
         raise Exit(f"error: run {status} (see above); exit 1", code=1)
 
 
-@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP,
+@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP, "max_hours": MHELP,
             "halfwidth": "per cent of the median: add open-path ABBA trials until the added cost's 95% interval is "
                          "within +-P% (lab/agent/hooks/precision.py)",
             "budget": "seconds per hook and variant for --halfwidth's trials (default 300)"})
-def hooks(c, kernel="6.12", playbook="default", accel="", halfwidth="", budget=""):
+def hooks(c, kernel="6.12", playbook="default", accel="", halfwidth="", budget="", max_hours=""):
     """Hook suite: added cost per event of each attach type on the open() path and beyond."""
     if halfwidth or budget:
         from lab.run import tooloptions
 
-        try:
-            over = {k: v for k, v in (("halfwidth", float(halfwidth) if halfwidth else None),
-                                      ("budget_s", int(budget) if budget else None)) if v is not None}
-        except ValueError as e:
-            raise Exit(f"error: --halfwidth is a per cent, --budget whole seconds ({e})", code=2) from None
+        over = {k: v for k, v in (("halfwidth", number(halfwidth, "--halfwidth", HW_HOOKS)),
+                                  ("budget_s", number(budget, "--budget", BUDGET, int))) if v is not None}
+        if over.get("halfwidth", 0) >= 100:
+            raise Exit(f"error: --halfwidth takes {HW_HOOKS}, not {halfwidth!r}", code=2)
         try:
             playbook = tooloptions.derive(playbook, over, suite="hooks")
         except LabError as e:
             raise Exit(f"error: {e}", code=e.exit_code) from None
-    _run(["hooks"], kernel, playbook, accel=accel)
+    _run(["hooks"], kernel, playbook, accel=accel, max_hours=max_hours)
 
 
-@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP})
-def maps(c, kernel="6.12", playbook="default", accel=""):
+@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP, "max_hours": MHELP})
+def maps(c, kernel="6.12", playbook="default", accel="", max_hours=""):
     """Map suite: update/lookup cost per map type and memlock measured vs predicted."""
-    _run(["maps"], kernel, playbook, accel=accel)
+    _run(["maps"], kernel, playbook, accel=accel, max_hours=max_hours)
 
 
-@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP, **THELP}, iterable=["tool", "bpftrace"])
+@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP, "max_hours": MHELP, **THELP},
+      iterable=["tool", "bpftrace"])
 def tools(c, kernel="6.12", playbook="default", accel="", tool=None, bpftrace=None, load="", halfwidth="",
-          budget=""):
+          budget="", max_hours=""):
     """Tool suite: throughput a stress-ng load loses while each libbpf-tools tool (and yours) runs."""
-    _run(["tools"], kernel, _with_tools(playbook, tool, bpftrace, load, halfwidth, budget), accel=accel)
+    _run(["tools"], kernel, _with_tools(playbook, tool, bpftrace, load, halfwidth, budget), accel=accel,
+         max_hours=max_hours)
 
 
-@task(name="all", help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP, **THELP,
+@task(name="all", help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP, "max_hours": MHELP, **THELP,
                         "report": "write the run's report (--no-report: rows only)"}, iterable=["tool", "bpftrace"])
 def all_(c, kernel="6.12", playbook="default", report=True, accel="", tool=None, bpftrace=None, load="",
-         halfwidth="", budget=""):
+         halfwidth="", budget="", max_hours=""):
     """Every suite on one kernel, then the report for that run (results/<run>/report.html)."""
-    _run(None, kernel, _with_tools(playbook, tool, bpftrace, load, halfwidth, budget), report=report, accel=accel)
+    _run(None, kernel, _with_tools(playbook, tool, bpftrace, load, halfwidth, budget), report=report, accel=accel,
+         max_hours=max_hours)
 
 
 @task(name="run", positional=["playbook"],
       help={"playbook": "a playbook with a matrix: kernels: [...] and/or targets: [host, ssh://...] "
                         "(e.g. playbooks/smoke.yaml, or its name: smoke)",
             "jobs": "guests at once (default: as many as the host's cores and memory allow)",
-            "accel": AHELP, **THELP,
+            "accel": AHELP, "max_hours": MHELP, **THELP,
             "report": "write the report across the matrix (--no-report: runs only)"}, iterable=["tool", "bpftrace"])
-def run_(c, playbook, jobs=0, report=True, accel="", tool=None, bpftrace=None, load="", halfwidth="", budget=""):
+def run_(c, playbook, jobs=0, report=True, accel="", tool=None, bpftrace=None, load="", halfwidth="", budget="",
+         max_hours=""):
     """A playbook's kernel matrix: guests in parallel, then the host; one report across them.
 
     Every kernel of `kernels:` in a lab guest, every target of `targets:`; the report and matrix.json
@@ -103,7 +125,10 @@ def run_(c, playbook, jobs=0, report=True, accel="", tool=None, bpftrace=None, l
 
     playbook = _with_tools(playbook, tool, bpftrace, load, halfwidth, budget)
     try:
-        code = matrix.run_playbook(playbook, jobs=int(jobs) or None, report=report, accel=accel)
+        if int(jobs) < 0:
+            raise Exit(f"error: --jobs takes a whole number of guests >= 0 (0: as many as fit), not {jobs}", code=2)
+        code = matrix.run_playbook(playbook, jobs=int(jobs) or None, report=report, accel=accel,
+                                   max_hours=max_hours or None)
     except LabError as e:
         raise Exit(f"error: {e}", code=e.exit_code) from None
     if code:

@@ -8,7 +8,7 @@ from invoke import Exit, task
 
 from lab.analysis import compare as comparing
 from lab.analysis import talkmaps
-from lab.core.config import Paths
+from lab.core.config import LabError, Paths
 from lab.report import page as report
 from lab.results import aggregate
 from lab.results import store as results
@@ -21,6 +21,9 @@ def _store() -> Path:
 def _resolve(specs: list[str]) -> list[Path]:
     dirs: list[Path] = []
     for spec in specs:
+        if Path(spec).is_dir() and not results.is_run(Path(spec)):
+            raise Exit(f"error: {spec} is not a run directory (no manifest.json and no rows): give a run id, a "
+                       f"kernel or a run's directory (./labctl results.list shows the runs in {_store()})", code=2)
         found = results.select_runs(_store(), spec)
         if not found:
             known = ", ".join(p.name for p in results.list_runs(_store())) or "none"
@@ -56,7 +59,8 @@ def list_(c, json_=False):
 
 @task(name="report", iterable=["run"],
       help={"run": "run id, run directory or kernel (repeatable; default: the newest run)",
-            "out": "output directory (default: the run's directory, or results/report-<n>)",
+            "out": "output directory (default: the run's directory in the store, or results/report-<n>-runs); "
+                   "files there that a report did not write are never overwritten",
             "all": "every run in the results directory (e.g. a night's runs across kernels)"})
 def report_(c, run=None, out="", all=False):
     """Write report.html + report.md (with PNG plots) for one or more runs."""
@@ -72,17 +76,36 @@ def report_(c, run=None, out="", all=False):
         if not runs:
             raise Exit(f"error: no runs in {_store()}: run `inv bench.all --kernel K` first", code=1)
         dirs = [runs[-1]]
-    out_dir = Path(out) if out else (dirs[0] if len(dirs) == 1 else _store() / f"report-{len(dirs)}-runs")
-    path = report.write_report(dirs, out_dir)
-    for d in dirs:
-        run = results.load_run(d)
-        for p in run.problems:
+    loaded = results.load_runs(dirs)
+    for r in loaded:
+        for p in r.problems:
             print(f"problem: {p}")
-        if run.status not in ("complete", "unknown"):  # unknown: made before runs recorded a status
-            print(f"warning: run {run.run_id} is {run.status}: {run.manifest.get('status_reason') or 'no reason'}")
+    if not any(r.rows for r in loaded):
+        raise Exit(f"error: no readable row in {', '.join(str(d) for d in dirs)} (problems above): no report written",
+                   code=1)
+    out_dir, legacy = _report_dir(dirs, out)
+    try:
+        path = report.write_report(dirs, out_dir, legacy=legacy)
+    except LabError as e:
+        raise Exit(f"error: {e}", code=e.exit_code) from None
+    for r in loaded:
+        if r.status not in ("complete", "unknown"):  # unknown: made before runs recorded a status
+            print(f"warning: run {r.run_id} is {r.status}: {r.manifest.get('status_reason') or 'no reason'}")
     print(f"report: {path}")
     print(f"claims: {path.parent / 'claims.json'}")
     print(f"markdown: {path.with_suffix('.md')}")
+
+
+def _report_dir(dirs: list[Path], out: str) -> tuple[Path, bool]:
+    """(where the report goes, whether it is a run directory in the store): -o as given; else inside
+    the store: the run's own directory when it is one of the store's, else results/report-<...>."""
+    if out:
+        return Path(out), False
+    store = _store().resolve()
+    if len(dirs) == 1 and dirs[0].resolve().parent == store:
+        return dirs[0], True
+    name = f"report-{dirs[0].name}" if len(dirs) == 1 else f"report-{len(dirs)}-runs"
+    return _store() / name, False
 
 
 @task(iterable=["run"], help={"run": "run id, directory or kernel (repeatable; default: every run with maps rows)"})
@@ -141,7 +164,6 @@ def export(c, run=None, out=""):
                               "accelerator": "the accelerator every run must have recorded (e.g. kvm)"})
 def check(c, run=None, accelerator="kvm"):
     """Fail unless each run's manifest records the given accelerator (CI: the guest really ran under KVM)."""
-    from lab.core.config import LabError
     from lab.run import nightly
 
     dirs = _resolve(list(run)) if run else results.list_runs(_store())
@@ -188,7 +210,6 @@ def baseline(c, meta="baseline", branch="", out=""):
     one line `KERNEL RUN_ID CREATED_AT` each (what .ci/previous downloads)."""
     import json
 
-    from lab.core.config import LabError
     from lab.run import baseline as bl
 
     try:

@@ -21,7 +21,7 @@ from lab.analysis import claims, expected, insntable, ranks
 from lab.analysis.claims import TCG_NOTE
 from lab.core import units
 from lab.core.config import DATA
-from lab.report import plots, render, tables
+from lab.report import outputs, plots, render, tables
 from lab.report import tools as toolreport
 from lab.report.cells import interval as cell_interval
 from lab.results import aggregate, unitview
@@ -108,9 +108,12 @@ def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
     return ctx
 
 
-def write_report(run_dirs: list[Path], out_dir: Path) -> Path:
-    """Render report.html, report.md and claims.json (plus PNG plots) for the given runs into out_dir."""
-    out_dir = Path(out_dir)
-    ctx = build([Path(p) for p in run_dirs], out_dir)
-    (out_dir / "claims.json").write_text(json.dumps([v.json() for v in ctx["verdicts"]], indent=1) + "\n")
-    return render.write(ctx, out_dir)
+def write_report(run_dirs: list[Path], out_dir: Path, legacy: bool = False) -> Path:
+    """Render report.html, report.md and claims.json (plus PNG plots) for the given runs into out_dir,
+    never over a file it did not write (lab/report/outputs.py: OutputRefused, nothing written)."""
+    def make(stage: Path) -> Path:
+        ctx = build([Path(p) for p in run_dirs], stage)
+        (stage / "claims.json").write_text(json.dumps([v.json() for v in ctx["verdicts"]], indent=1) + "\n")
+        return render.write(ctx, stage)
+
+    return outputs.write(Path(out_dir), make, legacy=legacy)

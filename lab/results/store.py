@@ -23,7 +23,9 @@ from typing import Any
 
 from lab.agent import schema
 from lab.core.config import LabError
+from lab.results import readchecks
 
+MANIFEST_VERSION = 1  # `manifest_version` of the manifests this lab writes and reads (absent: written before it)
 MIN_FREE_BYTES = 1 << 20  # a run needs at least this much room in the results directory (LAB_MIN_FREE_BYTES)
 
 # Manifest fields a complete run records (see results/README.md); `missing_manifest_fields` says
@@ -93,7 +95,7 @@ class RunStore:
             raise RowWriteError(f"cannot make the run directory {path}: {_why(e)}") from None
         store = cls(path)
         try:
-            store.write_manifest(dict(manifest, run_id=run_id))
+            store.write_manifest(dict(manifest, run_id=run_id, manifest_version=MANIFEST_VERSION))
         except RowWriteError:
             store.remove_if_empty()
             raise
@@ -246,24 +248,45 @@ class LoadedRun:
         return str(self.fact("accelerator") or "unknown")
 
 
-def parse_rows(path: Path) -> tuple[list[dict[str, Any]], list[Problem]]:
-    """Every valid row of one JSON-lines file, and a Problem for each line that is not."""
+def parse_rows(path: Path, unfinished_ok: bool = False) -> tuple[list[dict[str, Any]], list[Problem]]:
+    """Every valid row of one JSON-lines file, and a Problem for each line that is not.
+
+    Only whole lines (ending in a newline) are rows: a last line without one is a row still being
+    written when `unfinished_ok` (the run is running: it is left for the next read), else a row cut
+    short, reported. A line that is not UTF-8, not JSON, of another row schema version, or of
+    another suite than the file's is a Problem; the other rows still load."""
     rows: list[dict[str, Any]] = []
     problems: list[Problem] = []
     try:
-        data = path.read_bytes().decode("utf-8", errors="replace")
+        data = path.read_bytes()
     except OSError as e:
-        return rows, [Problem(path, 0, f"cannot read: {e}")]
-    for n, line in enumerate(data.splitlines(), start=1):
+        return rows, [Problem(path, 0, f"cannot read: {e.strerror or e}")]
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline
+    if tail.strip() and not unfinished_ok:
+        problems.append(Problem(path, len(lines) + 1, f"incomplete last line (no newline, {len(tail)} bytes): a row "
+                                                      "cut short"))
+    suite_of_file = path.stem if path.stem in schema.SUITES else None
+    for n, raw in enumerate(lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            problems.append(Problem(path, n, f"not UTF-8 (byte {e.start}: {raw[e.start:e.start + 1]!r})"))
+            continue
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, RecursionError) as e:
+            msg = f"{e.msg} at column {e.colno}" if isinstance(e, json.JSONDecodeError) else "nested too deep"
             snippet = line if len(line) <= 80 else line[:77] + "..."
-            problems.append(Problem(path, n, f"not JSON ({e.msg} at column {e.colno}): {snippet!r}"))
+            problems.append(Problem(path, n, f"not JSON ({msg}): {snippet!r}"))
             continue
         bad = schema.validate(row)
+        if not bad and row.get("schema") != schema.SCHEMA_VERSION:
+            bad = [f"row schema {row.get('schema')!r}, this lab reads {schema.SCHEMA_VERSION}"]
+        if not bad and suite_of_file and row.get("suite") != suite_of_file:
+            bad = [f"a {row.get('suite')} row in {path.name}"]
         if bad:
             problems.append(Problem(path, n, "fails the row schema: " + "; ".join(bad)))
             continue
@@ -273,26 +296,40 @@ def parse_rows(path: Path) -> tuple[list[dict[str, Any]], list[Problem]]:
     return rows, problems
 
 
+def is_run(path: Path) -> bool:
+    """A run directory: one with a manifest.json (readable or not) or rows (*.jsonl)."""
+    path = Path(path)
+    return path.is_dir() and (os.path.lexists(path / "manifest.json") or any(path.glob("*.jsonl")))
+
+
 def load_run(path: Path) -> LoadedRun:
-    """Read one run directory: manifest.json and every *.jsonl in it."""
+    """Read one run directory: manifest.json and every *.jsonl in it. A symlink out of the run's
+    directory is not followed (a Problem says so)."""
     path = Path(path)
     problems: list[Problem] = []
     manifest: dict[str, Any] = {}
     mpath = path / "manifest.json"
     try:
-        loaded = json.loads(mpath.read_text())
+        if readchecks.outside(mpath, path):
+            raise OSError(f"a symlink to {mpath.resolve()}, outside the run: not read")
+        loaded = json.loads(mpath.read_bytes().decode("utf-8"))
         if isinstance(loaded, dict):
-            manifest = loaded
+            manifest, why = readchecks.check_manifest(loaded, MANIFEST_VERSION)
+            problems = [Problem(mpath, 0, w) for w in why]
         else:
             problems.append(Problem(mpath, 0, "manifest is not a JSON object"))
     except FileNotFoundError:
         problems.append(Problem(mpath, 0, "missing manifest"))
-    except (OSError, json.JSONDecodeError) as e:
-        problems.append(Problem(mpath, 0, f"unreadable manifest: {e}"))
+    except (OSError, ValueError, RecursionError) as e:  # not UTF-8 or not JSON: ValueError
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
+        problems.append(Problem(mpath, 0, f"unreadable manifest: {why}"))
     manifest.setdefault("run_id", path.name)
     run = LoadedRun(path=path, manifest=manifest, problems=problems)
     for f in sorted(path.glob("*.jsonl")):
-        rows, probs = parse_rows(f)
+        if readchecks.outside(f, path):
+            run.problems.append(Problem(f, 0, f"a symlink to {f.resolve()}, outside the run: not read"))
+            continue
+        rows, probs = parse_rows(f, unfinished_ok=run.status == "running")
         run.rows.extend(rows)
         run.problems.extend(probs)
     for r in run.rows:
@@ -306,8 +343,7 @@ def list_runs(results_dir: Path) -> list[Path]:
     """Run directories under results_dir (those with a manifest or rows), oldest first by name."""
     if not results_dir.is_dir():
         return []
-    return sorted(p for p in results_dir.iterdir()
-                  if p.is_dir() and ((p / "manifest.json").exists() or any(p.glob("*.jsonl"))))
+    return sorted(p for p in results_dir.iterdir() if is_run(p))
 
 
 def load_runs(paths: list[Path]) -> list[LoadedRun]:

@@ -13,6 +13,7 @@ failure does not stop the others. The matrix directory (results/matrix-<id>/) ho
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -33,6 +34,7 @@ from lab.run import playbooks
 
 RUN_LINE = re.compile(r"^run (\S+): kernel (\S+) accelerator (\S+)")
 SUITE_LINE = re.compile(r"^suite (\w+) \.\.\.")
+ESTIMATE_LINE = re.compile(r"^estimated length (\d+(?:\.\d+)?) (s|min|h) ")  # lab/run/sizes.py's Estimate.text
 # the tool suite's progress line with --halfwidth (lab/agent/tools/precision.py)
 PAIR_LINE = re.compile(r"^\[tools\] (\S+): (pair \d+, \w+ loss \S+ \+-\S+ points \(target \+-[^)]*\), \d+ of \d+ s)")
 STOP_GRACE = 10.0  # seconds a job gets to stop after SIGTERM before it is killed
@@ -55,6 +57,7 @@ class Job:
     log: str = ""
     status: str = ""  # the run's manifest status once done
     rows: dict[str, int] = field(default_factory=dict)
+    estimate: float | None = None  # the run's estimated seconds, as its bench printed it before the boot
 
     @property
     def key(self) -> str:
@@ -102,8 +105,9 @@ def previous_seconds(results_dir: Path) -> dict[str, float]:
 
 class Matrix:
     def __init__(self, playbook: str, paths: Paths | None = None, jobs: int | None = None, view=None,
-                 accel: str = ""):
+                 accel: str = "", max_hours: str | float | None = None):
         self.paths = paths or Paths()
+        self.max_hours = max_hours  # passed to every job's bench (each refuses a run past it, exit 2)
         self.pb = playbooks.load(playbook)
         self.accel = accel  # --accel for every guest job ("" = the playbook's vm.accel, else chosen)
         if not self.pb.matrix:
@@ -130,7 +134,8 @@ class Matrix:
 
     def command(self, job: Job) -> list[str]:
         return [sys.executable, "-m", "lab.cli", "bench.all", "--kernel", job.name,
-                "--playbook", str(self.pb.path), "--no-report"] + (["--accel", self.accel] if self.accel else [])
+                "--playbook", str(self.pb.path), "--no-report"] + (["--accel", self.accel] if self.accel else []) \
+            + (["--max-hours", str(self.max_hours)] if self.max_hours else [])
 
     def run_job(self, job: Job) -> None:
         if self.stopping:
@@ -153,7 +158,9 @@ class Matrix:
                 line = line.rstrip("\n")
                 if line.strip():
                     last = line.strip()
-                if m := RUN_LINE.match(line):
+                if m := ESTIMATE_LINE.match(line):
+                    self._set(job, estimate=float(m.group(1)) * {"s": 1, "min": 60, "h": 3600}[m.group(2)])
+                elif m := RUN_LINE.match(line):
                     self._set(job, run_id=m.group(1), kernel_release=m.group(2), accelerator=m.group(3))
                 elif m := SUITE_LINE.match(line):
                     n = job.suite_no + 1
@@ -274,7 +281,7 @@ class Matrix:
 
 
 def run_playbook(playbook: str, jobs: int | None = None, report: bool = True, paths: Paths | None = None,
-                 accel: str = "") -> int:
+                 accel: str = "", max_hours: str | float | None = None) -> int:
     """`bench.run`: run the matrix with a live view, handle SIGINT/SIGTERM (every job is stopped
     within seconds, its rows kept), print the summary table and write the report. Returns the
     exit code: 0 all complete, 1 some job failed, 128 + signal when stopped."""
@@ -282,7 +289,14 @@ def run_playbook(playbook: str, jobs: int | None = None, report: bool = True, pa
 
     if accel:
         accel = asked(accel, "--accel")
-    m = Matrix(playbook, paths, jobs, accel=accel)
+    m = Matrix(playbook, paths, jobs, accel=accel, max_hours=max_hours)
+    from lab.run import preflight
+
+    pb = dataclasses.replace(m.pb, vm=m.pb.vm.with_accel(accel)) if accel else m.pb
+    ests = {n: preflight.check(n, pb, list(pb.suites), m.paths, max_hours) for n in dict.fromkeys(pb.matrix)}
+    for j in m.jobs:  # every job's estimate before anything is fetched or booted (the live view compares)
+        j.estimate = ests[j.name].seconds
+    print("estimates: " + "; ".join(f"{n}: {e.text()}" for n, e in ests.items()), flush=True)
     print(f"matrix {m.id}: {', '.join(m.pb.matrix)} x {m.pb.repetitions}, suites {', '.join(m.pb.suites)}; "
           f"logs and report in {m.dir}", flush=True)
 

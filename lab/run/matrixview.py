@@ -26,6 +26,7 @@ class Job(Protocol):
     accelerator: str
     run_id: str
     rows: dict[str, int]
+    estimate: float | None
 
     @property
     def key(self) -> str: ...
@@ -49,12 +50,22 @@ class Matrix(Protocol):
     jobs: list[Job]
     paths: Paths
 
-COLUMNS = ("kernel / target", "phase", "release", "accel", "elapsed")
+COLUMNS = ("kernel / target", "phase", "release", "accel", "elapsed / estimate")
 
 
 def _elapsed(job: Job) -> str:
     s = job.seconds
     return f"{s:.0f} s" if s is not None else ""
+
+
+def progress(job: Job) -> str:
+    """Elapsed time beside the run's estimate (lab/run/sizes.py): `120 s of ~11 min (18%)`."""
+    s, est = job.seconds, getattr(job, "estimate", None)
+    if not est:
+        return _elapsed(job)
+    from lab.run.sizes import human
+
+    return f"{_elapsed(job) or '-'} of ~{human(est)}" + (f" ({100 * s / est:.0f}%)" if s is not None else "")
 
 
 def live_table(m: Matrix) -> Table:
@@ -64,7 +75,7 @@ def live_table(m: Matrix) -> Table:
     for j in m.jobs:
         style = "red" if j.failed else "green" if j.phase == "done" else ""
         t.add_row(j.key, j.phase + (f" ({j.reason[:60]})" if j.failed and j.reason else ""), j.kernel_release,
-                  j.accelerator, _elapsed(j), style=style)
+                  j.accelerator, progress(j), style=style)
     return t
 
 
@@ -83,7 +94,9 @@ class PlainView:
                     self.seen[j.key] = j.phase
                     extra = f" ({j.reason})" if j.failed and j.reason else ""
                     if j.phase in ("done", "failed") and j.seconds:
-                        extra += f" after {_elapsed(j)}"
+                        extra += f" after {progress(j)}"
+                    elif j.phase.startswith("suite") and j.estimate:
+                        extra += f" [{progress(j)}]"
                     self.out.write(f"[{time.strftime('%H:%M:%S')}] {j.key}: {j.phase}{extra}\n")
             self.out.flush()
 

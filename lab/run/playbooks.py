@@ -14,6 +14,7 @@ from lab.agent import schema
 from lab.core.config import ROOT, InputError
 from lab.guest.images import check_packages
 from lab.guest.size import VmSpec, memory_bytes, vm_spec  # noqa: F401 (re-exported for the run layer)
+from lab.run import sizes
 
 KNOWN_SUITES = tuple(schema.SUITES)  # the registry of suites: lab/agent/schema.py
 
@@ -118,6 +119,11 @@ def load(name_or_path: str) -> Playbook:
         if problems:
             raise InputError(f"playbook {path}, icount overrides of suite {name}: " + "; ".join(problems))
     vm = data.get("vm") or {}
+    merged = {k: dict(v or {}, **(icount.get(k) or {})) for k, v in suites.items()}  # as run under icount
+    too_big = list(dict.fromkeys(sizes.check(suites, vm if isinstance(vm, dict) else {}, data.get("repetitions"))
+                                 + sizes.check(merged, {}, None)))
+    if too_big:
+        raise InputError(f"playbook {path}: " + "; ".join(too_big) + " (bounds: lab/data/run_sizes.yaml)")
     if not isinstance(vm, dict):
         raise InputError(f"playbook {path}: 'vm' must be a mapping with {' and/or '.join(VM_KEYS)}, not {vm!r}")
     unknown = sorted(str(k) for k in vm if k not in VM_KEYS)

@@ -18,7 +18,7 @@ from lab.guest.accel import asked, guest_size
 from lab.guest.bpfbuild import build_bpf
 from lab.results import store as results
 from lab.results.store import RunStore, new_run_id
-from lab.run import outcome, playbooks
+from lab.run import outcome, playbooks, preflight, runlock, sizes
 from lab.run.runner import run_suite
 
 
@@ -45,7 +45,7 @@ def _outcome_fields(done: dict[str, outcome.SuiteResult]) -> dict[str, Any]:
 
 
 def run(suites: list[str] | None, kernel: str, playbook: str = "default", report: bool = False,
-        paths: Paths | None = None, accel: str = "") -> RunStore | None:
+        paths: Paths | None = None, accel: str = "", max_hours: str | float | None = None) -> RunStore | None:
     """Run the suites on `kernel`; returns the run's store (None when it ended before its first row:
     no run directory is left then). The manifest's `status` says how it ended (lab/run/outcome.py).
     A signal raises Interrupted after the run is marked; a failure of the lab itself, LabError."""
@@ -57,12 +57,19 @@ def run(suites: list[str] | None, kernel: str, playbook: str = "default", report
     for s in chosen:
         if s not in pb.suites and suites is None:
             raise InputError(f"suite {s} not in playbook {pb.path}")
+    est = preflight.check(kernel, pb, chosen, paths, max_hours)  # bad input: refused before anything is built
     results.check_results_dir(paths.results)  # before anything is built or booted
+    print(f"{est.text()} (bound {sizes.max_hours(max_hours):g} h: --max-hours)", flush=True)
     with interrupt.handling():
-        return _run(chosen, kernel, pb, report, paths)
+        from lab.run import labs
+
+        name = kernel if kernel == "host" or kernel.startswith("ssh://") else labs.lab_name(kernel, paths)
+        with runlock.held(name, paths, f"{'+'.join(chosen)} of playbook {pb.name}", sizes.human(est.seconds)):
+            return _run(chosen, kernel, pb, report, paths, est)
 
 
-def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, paths: Paths) -> RunStore | None:
+def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, paths: Paths,
+         est: sizes.Estimate | None = None) -> RunStore | None:
     from lab.run import labs
 
     t_start = time.monotonic()
@@ -97,6 +104,7 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
                 if target.accelerator != "host" else None,
                 "status": "running",
                 "status_reason": "",
+                "estimate": est.json() if est else None,
                 **host_info(),
                 **info,
             }
@@ -114,10 +122,12 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
             for s in chosen:
                 current = s
                 t0 = time.monotonic()
-                print(f"suite {s} ...", flush=True)
+                print(f"suite {s} ..." + (f" (estimated {sizes.human(est.parts[s])})" if est and s in est.parts
+                                          else ""), flush=True)
                 done[s] = res = outcome.SuiteResult()
                 run_suite(target, store, s, pb.params(s, target.accelerator), base, res)
-                print(f"suite {s}: {res.counts} in {time.monotonic() - t0:.0f} s", flush=True)
+                guess = f" (estimated {sizes.human(est.parts[s])})" if est and s in est.parts else ""
+                print(f"suite {s}: {res.counts} in {time.monotonic() - t0:.0f} s{guess}", flush=True)
                 if res.fault:
                     print(f"suite {s}: {res.fault}", file=sys.stderr, flush=True)
                 with interrupt.deferred():
@@ -163,6 +173,6 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
     if report and store is not None:
         from lab.report import page as report_mod
 
-        out = report_mod.write_report([store.path], store.path)
+        out = report_mod.write_report([store.path], store.path, legacy=True)
         print(f"report: {out}", flush=True)
     return store

@@ -73,7 +73,7 @@ def derive(playbook: str, over: dict[str, Any], paths: Paths | None = None, suit
     if not over:
         return playbook
     paths = paths or Paths()
-    src = playbooks.resolve(playbook)
+    src = playbooks.load(playbook).path  # checked first: a playbook that does not parse is refused as it is
     data = yaml.safe_load(src.read_text()) or {}
     suites = data.setdefault("suites", {}) or {}
     data["suites"] = suites
