@@ -21,7 +21,6 @@ import yaml
 from lab.core.config import DATA, InputError
 from lab.guest.size import memory_bytes
 
-OPEN_HOOKS_EXCLUDED = ("uprobe", "uretprobe", "perf_event", "xdp", "xdp_drv", "socket_filter")
 
 
 @functools.cache
@@ -103,7 +102,7 @@ def _hooks(p: dict[str, Any], per: dict[str, float]) -> tuple[float, float]:
     variants = [v for v in (p.get("variants") or ["body", "empty"]) if v != "count"] or ["body"]
     trials, stats = int(p.get("trials", 10)), int(p.get("stats_trials", 3))
     rounds = 2 * trials + stats + 2  # ABBA pairs, the stats phase, the talk's methods
-    open_hooks = [h for h in hooks if h not in OPEN_HOOKS_EXCLUDED]
+    open_hooks = [h for h in hooks if h in on("open") or h in on("batch")]  # the open path and kernel_batch
     nv = len(variants)
     g = len(open_hooks) * nv * rounds * int(p.get("ops", 20000)) * per["open"]
     g += sum(h in hooks for h in on("uprobe")) * nv * len(p.get("uprobe_targets") or ["lea", "nop"]) \
