@@ -22,7 +22,6 @@ from lab.core.config import DATA, InputError
 from lab.guest.size import memory_bytes
 
 
-
 @functools.cache
 def data() -> dict[str, Any]:
     return yaml.safe_load((DATA / "run_sizes.yaml").read_text())
