@@ -140,7 +140,7 @@ MORE = {
     "tools": dict(
         note=str, emulated=bool, resource=str, disk=str, bpf_stats=str, programs=int, cpu_note=str,
         cpu_unit=str, per_stressor=dict, tool_build=str, tool_build_refused=list,
-        overhead_ci_low=NUM, overhead_ci_high=NUM, overhead_samples=list,
+        tool_builds=dict, overhead_ci_low=NUM, overhead_ci_high=NUM, overhead_samples=list,
         overhead_cpu_ci_low=NUM, overhead_cpu_ci_high=NUM, events_per_s_samples=list,
         load_cpu_base_samples=list, load_cpu_tool_samples=list, load_ms_samples=list,
         tool_switches_per_s_samples=list, trials_used=int,
