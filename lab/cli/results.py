@@ -119,7 +119,8 @@ def compare(c, a, b, test="mannwhitney", report=False):
     except comparing.UnitMismatch as e:
         raise Exit(f"error: {e}", code=2) from None
     for line in comparing.param_differences([r.manifest for r in runs_a], [r.manifest for r in runs_b]):
-        print(f"warning: the runs' parameters differ: {line}")
+        if not report:  # the report lists them in its context block
+            print(f"warning: the runs' parameters differ: {line}")
     res = comparing.compare(fa, fb, test=test)
     if report:
         from lab.report import regression

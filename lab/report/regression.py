@@ -66,8 +66,9 @@ def headline(row: pd.Series, kernels: str, accelerator: str, unit: str, name: st
     change = f"{row['delta']:+.1f} points" if row["delta_unit"] == "pt" else f"{row['delta']:+.2f}%"
     name = name or f"{row['suite']} {row['what']}"
     name = name if len(name) <= 90 else name[:89] + "…"
-    return (f"ebpf-lab noticed a {change} {what} of {name} "
-            f"({row['metric']}, {units.label(unit)}) on kernel {kernels} under {accelerator}")
+    metric = str(row["metric"])
+    unit_words = f"{metric}, {units.label(unit)}" if metric.endswith("/op") else metric  # memlock B, overhead %
+    return f"ebpf-lab noticed a {change} {what} of {name} ({unit_words}) on kernel {kernels} under {accelerator}"
 
 
 def render(res: pd.DataFrame, runs_a: list[LoadedRun], runs_b: list[LoadedRun], unit: str,
