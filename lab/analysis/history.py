@@ -125,7 +125,7 @@ def _params(manifest: dict[str, Any], suite: str) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
-def identity(run: LoadedRun, row: pd.Series) -> Identity:
+def identity(run: LoadedRun, row: Any) -> Identity:
     m = run.manifest
     guest = m.get("guest") if isinstance(m.get("guest"), dict) else {}
     gtext = f"{guest.get('vcpus', row.get('vcpus'))} vCPU {guest.get('memory', '')}".strip()
@@ -171,7 +171,13 @@ def build(run_dirs: list[Path]) -> tuple[list[Series], list[str]]:
     for suite in sorted(set(df["suite"])):
         sdf = df[df["suite"] == suite]
         keys = [k for k in aggregate.KEYS.get(suite, ()) if k in sdf.columns]
-        idents = [identity(by_id[r["run"]], r) for _, r in sdf.iterrows()]
+        cache: dict[tuple, Identity] = {}
+        cols = ["run", "kernel", "accelerator", "cpu_model", "vcpus", "suite"]
+        idents = []
+        for vals in sdf[cols].itertuples(index=False, name=None):
+            if vals not in cache:
+                cache[vals] = identity(by_id[vals[0]], dict(zip(cols, vals, strict=True)))
+            idents.append(cache[vals])
         sdf = sdf.assign(_ident=idents, _unit=list(sdf["figure_unit"]))
         for (ident, unit), g in sdf.groupby(["_ident", "_unit"], sort=False):
             for key, rows in comparing.by_key(g, keys).items():
@@ -201,7 +207,11 @@ def _series(suite: str, key: dict[str, Any], ident: Identity, unit: str, rows: p
     magnitude, points_floor, words = _floor(suite, rows, unit, m)
     s = Series(suite=suite, key=key, row_key=row_name(suite, key), identity=ident, unit=unit,
                metric=m.metric if not m.exact else "memlock B", floor=words)
-    per = comparing._per_run(rows, m.column)
+    per: dict[str, list[float]] = {}
+    for run, v in zip(rows["run"], rows[m.column] if m.column in rows else [None] * len(rows), strict=True):
+        vals = stats.clean(v if isinstance(v, list) else [v])
+        if vals:
+            per.setdefault(str(run), []).extend(vals)
     for run in sorted(per, key=lambda r: order.get(r, ("", r))):
         iv = stats.median_ci(per[run])
         if math.isfinite(iv.median):

@@ -111,7 +111,9 @@ def test_json_csv_page_and_report_through_the_cli(tmp_path, icount_store):
     lines = csv.read_text().splitlines()
     assert lines[0].startswith("row_key,") and len(lines) == 3
     html = page.read_text()
-    assert html.count("data:image/png;base64,") >= 10 and "http" not in html.replace("http-equiv", "")
+    # the moved series in detail, then one figure per identity and suite (hooks, maps): offline, no link out
+    assert html.count("data:image/png;base64,") == 3 and "http" not in html
+    assert "The series that moved (2 of 2 shown)" in html and "hooks raw_tp: 4 series" not in html
     assert html.index("raw_tp/empty/kernel_batch") < html.index("<details")  # change points first
     proc = subprocess.run([*cmd[:-2], "--store", str(tmp_path / "none")], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
