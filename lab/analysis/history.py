@@ -136,7 +136,8 @@ def identity(run: LoadedRun, row: Any) -> Identity:
 
 
 def row_name(suite: str, key: dict[str, Any]) -> str:
-    """A series' short row key: hooks HOOK/VARIANT/METHOD, maps MAP_TYPE/OPERATION/DRIVER/..., tools TOOL/LOAD/METHOD."""
+    """A series' short row key: hooks/HOOK/VARIANT/METHOD, maps/MAP_TYPE/FLAGS/KEY_SPACE/OPERATION/...,
+    tools/TOOL/LOAD/METHOD (the suite's KEYS without the attach point, empty ones left out)."""
     skip = {"attach_point"}
     vals = [comparing.label({k: v}) for k, v in key.items() if k not in skip and v not in ("", None)]
     return f"{suite}/" + "/".join(v.replace(" ", "_") for v in vals if v)

@@ -83,8 +83,6 @@ def bisect(c, row, good, bad, tree="", accel="icount", playbook="quick", engine=
         tol = float(floor) / 100 if floor else 0.005 if want.get("method") == "kernel_batch" else 0.02
         measurer = bisectrow.RowMeasurer(row, playbook=playbook, accel=accel)
         if not tree:
-            from lab.kernels import catalog
-
             releases = _releases(good, bad)
             steps, first = bis.catalog(good, bad, releases, measurer, tol)
             for s in steps:

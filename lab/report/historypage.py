@@ -109,7 +109,8 @@ def _run_link(run: str, dirs: dict[str, Path], out: Path) -> str:
 
 
 CSS = ("body{font:13px sans-serif;margin:12px}table{border-collapse:collapse}td,th{padding:2px 6px;"
-       "border-bottom:1px solid #ddd;text-align:left}td.n{text-align:right;white-space:nowrap}.regression{color:#c0392b}"
+       "border-bottom:1px solid #ddd;text-align:left}td.n{text-align:right;white-space:nowrap}"
+       ".regression{color:#c0392b}"
        ".improvement{color:#1e8449}h2{font-size:14px;margin:14px 0 4px}img{max-width:100%}"
        "details{margin:2px 0}summary{cursor:pointer}")
 

@@ -1,8 +1,8 @@
 """A store of N runs made from one recorded run (tests and benchmarks/history_page.py): each run's rows
 are the recorded rows with their per-trial samples drawn again (with replacement, seeded) from the
 recorded ones and scaled by a level of the run's own (a deviation of a recorded trial from its median,
-times a uniform draw), so run-to-run noise stays within the recorded trials' spread; a step of `step_pct` % is planted in
-the rows `planted(row)` picks, from run `step_at` on."""
+times a uniform draw), so run-to-run noise stays within the recorded trials' spread; a step of
+`step_pct` % is planted in the rows `planted(row)` picks, from run `step_at` on."""
 
 from __future__ import annotations
 
