@@ -93,8 +93,8 @@ def bisect(c, row, good, bad, tree="", accel="icount", playbook="quick", engine=
 
         src = Path(tree).resolve()
         cache = Paths().cache / "kbuild" / kbuild.tree_id(src)
+        builder = kbuild.TreeBuilder(cache, engine=engine)  # checks the build tools before anything is made
         work = bis.worktree(src, cache / "src")
-        builder = kbuild.TreeBuilder(cache, engine=engine)
         result = bis.run(work, good, bad, row, builder, measurer, tol)
         print(bis.report(result), end="")
     except LabError as e:

@@ -136,3 +136,49 @@ def test_catalog_mode_in_order_of_release():
     assert [s.rev for s in steps] == ["6.1", "6.12", "latest"]
     with pytest.raises(InputError, match="catalog kernel"):
         bis.between("6.1", "9.9", releases)
+
+
+def test_tree_builder_runs_make_in_one_object_tree_and_keeps_each_image(tree, tmp_path, monkeypatch):
+    """lab/kernels/kbuild.py's make engine with a stand-in `make` on PATH (no kernel is built): defconfig
+    and the fragment once, then olddefconfig + bzImage per commit in the same O= tree, ccache's PATH
+    first when installed, fixed build stamps; a commit built once is never built again."""
+    from lab.kernels import kbuild
+
+    repo, revs = tree
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    (bin_dir / "make").write_text(
+        "#!/bin/sh\n"
+        f'echo "make $* TS=$KBUILD_BUILD_TIMESTAMP" >> {log}\n'
+        'for a in "$@"; do case "$a" in O=*) obj="${a#O=}";; esac; done\n'
+        'case " $* " in *" defconfig "*) echo CONFIG_X=y > "$obj/.config";; esac\n'
+        'case " $* " in *" bzImage "*) mkdir -p "$obj/arch/x86/boot"; git rev-parse HEAD > '
+        '"$obj/arch/x86/boot/bzImage";; esac\n')
+    for tool in ("gcc", "flex", "bison", "bc", "pahole", "perl"):
+        (bin_dir / tool).write_text("#!/bin/sh\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setattr(kbuild, "HEADERS", {})
+    work = bis.worktree(repo, tmp_path / "cache" / "src")
+    merge = work / "scripts" / "kconfig" / "merge_config.sh"
+    merge.parent.mkdir(parents=True)
+    merge.write_text(f'#!/bin/sh\necho "merge $*" >> {log}\n')
+    merge.chmod(0o755)
+    builder = kbuild.TreeBuilder(tmp_path / "cache", engine="make", jobs=2)
+    images = []
+    for rev in (revs[0], revs[4], revs[0]):
+        sh(work, "checkout", "-q", "--detach", rev)
+        images.append(builder.build(work, rev))
+    assert images[0] == images[2] and images[0].read_text().strip() == revs[0]
+    assert images[1].read_text().strip() == revs[4]
+    calls = log.read_text().splitlines()
+    obj = tmp_path / "cache" / "obj"
+    assert calls[0] == f"make O={obj} defconfig TS=2026-01-01"
+    assert calls[1].startswith(f"merge -m -O {obj} {obj}/.config ") and calls[1].endswith("bisect.config")
+    assert [c.split(" TS=")[0] for c in calls[2:]] == [f"make O={obj} olddefconfig", f"make O={obj} -j2 bzImage"] * 2
+    assert "CONFIG_DEBUG_INFO_BTF=y" in kbuild.fragment().read_text()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(InputError, match="apt-get install .*flex"):
+        kbuild.TreeBuilder(tmp_path / "c2", engine="make")
