@@ -12,7 +12,7 @@ import sys
 
 from invoke import Collection, Exit, Program
 
-from lab.cli import bench, kernels, labs, results, testing
+from lab.cli import bench, history, kernels, labs, results, testing
 from lab.core.config import IMPORT_ROOT, source_commit
 
 NAME = "ebpf-overhead-lab"
@@ -25,6 +25,8 @@ def namespace() -> Collection:
     ns.add_collection(Collection.from_module(kernels, name="kernels"))
     ns.add_collection(Collection.from_module(bench, name="bench"))
     ns.add_collection(Collection.from_module(results, name="results"))
+    ns.collections["results"].add_task(history.history)  # results.history (lab/cli/history.py)
+    ns.collections["bench"].add_task(history.bisect)  # bench.bisect
     ns.add_task(testing.test)
     ns.add_task(testing.lint)
     return ns

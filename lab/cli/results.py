@@ -118,8 +118,10 @@ def memlock(c, run=None):
 
 @task(help={"a": "baseline: run id, run directory or kernel (e.g. 6.1, host)",
             "b": "the other side: run id, run directory or kernel",
-            "test": "significance test: mannwhitney (default) or welch"})
-def compare(c, a, b, test="mannwhitney"):
+            "test": "significance test: mannwhitney (default) or welch",
+            "report": "print the regression report to paste into a mail (headline, context, rows that moved) "
+                      "instead of the full table"})
+def compare(c, a, b, test="mannwhitney", report=False):
     """Regressions and improvements from A to B with significance, like a kernel-comparison report."""
     da, db = _resolve([a]), _resolve([b])
     fa, runs_a = aggregate.load_frame(da)
@@ -140,8 +142,15 @@ def compare(c, a, b, test="mannwhitney"):
     except comparing.UnitMismatch as e:
         raise Exit(f"error: {e}", code=2) from None
     for line in comparing.param_differences([r.manifest for r in runs_a], [r.manifest for r in runs_b]):
-        print(f"warning: the runs' parameters differ: {line}")
+        if not report:  # the report lists them in its context block
+            print(f"warning: the runs' parameters differ: {line}")
     res = comparing.compare(fa, fb, test=test)
+    if report:
+        from lab.report import regression
+
+        differ = comparing.param_differences([r.manifest for r in runs_a], [r.manifest for r in runs_b])
+        print(regression.render(res, runs_a, runs_b, unit, params_differ=differ), end="")
+        return
     names = [f"{s} ({', '.join(d.name for d in ds)})" for s, ds in ((a, da), (b, db))]
     same = len({r.kernel for r in runs_a + runs_b}) == 1
     print(comparing.format_compare(res, names[0], names[1], test=test, unit=unit, same_kernel=same))
@@ -161,14 +170,36 @@ def export(c, run=None, out=""):
 
 
 @task(iterable=["run"], help={"run": "run id, directory or kernel (repeatable; default: every run)",
-                              "accelerator": "the accelerator every run must have recorded (e.g. kvm)"})
-def check(c, run=None, accelerator="kvm"):
-    """Fail unless each run's manifest records the given accelerator (CI: the guest really ran under KVM)."""
+                              "accelerator": "the accelerator every run must have recorded (default kvm; with "
+                                             "--fail-on, checked only when given)",
+                              "fail_on": "PCT: fail when a row regressed by PCT % or more against the run's "
+                                         "baseline, printing the regression report",
+                              "previous": "with --fail-on: a directory of earlier runs holding the baselines "
+                                          "(default: the store itself)"})
+def check(c, run=None, accelerator="", fail_on="", previous=""):
+    """Fail unless each run's manifest records the given accelerator (CI: the guest really ran under KVM);
+    with --fail-on PCT, also unless no row regressed by PCT % or more against its baseline."""
+    from lab.core.config import LabError
     from lab.run import nightly
 
     dirs = _resolve(list(run)) if run else results.list_runs(_store())
     if not dirs:
         raise Exit(f"error: no runs in {_store()}", code=1)
+    if fail_on:
+        from lab.run import regressions
+
+        try:
+            pct = float(fail_on)
+        except ValueError:
+            raise Exit(f"error: --fail-on takes a percentage (e.g. 1), not {fail_on!r}", code=2) from None
+        base = results.list_runs(Path(previous)) if previous else results.list_runs(_store())
+        lines, failed = regressions.check(dirs, base, pct)
+        print("\n".join(lines))
+        if failed:
+            raise Exit(f"error: a row regressed by {pct:g}% or more (report above)", code=1)
+        if not accelerator:
+            return
+    accelerator = accelerator or "kvm"
     bad = []
     for d in dirs:
         try:

@@ -91,7 +91,8 @@ def check_accelerator(run_dir: Path, want: str) -> str:
 
 def compare_previous(run_dirs: list[Path], previous: list[Path]) -> str:
     """results.compare of each run against the previous run of the same kernel alias (the text
-    results.compare prints), or why there is none."""
+    results.compare prints, after the regression report of lab/report/regression.py when a row
+    moved), or why there is none."""
     from lab.analysis import compare as comparing
     from lab.results import aggregate
     from lab.results import store as results
@@ -107,8 +108,8 @@ def compare_previous(run_dirs: list[Path], previous: list[Path]) -> str:
         if k not in before:
             out.append(f"{k}: no previous run")
             continue
-        fa, _ = aggregate.load_frame([before[k]])
-        fb, _ = aggregate.load_frame([d])
+        fa, runs_a = aggregate.load_frame([before[k]])
+        fb, runs_b = aggregate.load_frame([d])
         if fa.empty or fb.empty:
             out.append(f"{k}: no valid rows on {'the previous' if fa.empty else 'this'} side")
             continue
@@ -119,6 +120,12 @@ def compare_previous(run_dirs: list[Path], previous: list[Path]) -> str:
             continue
         res = comparing.compare(fa, fb)
         same = len(set(fa["kernel"]) | set(fb["kernel"])) == 1
+        moved = res["verdict"].fillna("").str.replace(" (emulated)", "", regex=False).isin(comparing.CHANGES)
+        if moved.any():  # the kernel-style report first (lab/report/regression.py), then the whole table
+            from lab.report import regression
+
+            differ = comparing.param_differences([r.manifest for r in runs_a], [r.manifest for r in runs_b])
+            out.append(f"{k}: regression report\n" + regression.render(res, runs_a, runs_b, unit, params_differ=differ))
         out.append(f"{k}:\n" + comparing.format_compare(res, before[k].name, d.name, unit=unit, same_kernel=same))
     return "\n".join(out) + ("\n" if out else "")
 
