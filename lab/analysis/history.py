@@ -240,7 +240,13 @@ def change_points(s: Series, magnitude: float, points_floor: float = 0.0) -> lis
         return []
     if len(set(values)) == 1:
         return []
-    from otava.analysis import compute_change_points  # Apache Otava (see docs/history-and-bisect.md)
+    try:
+        from otava.analysis import compute_change_points  # Apache Otava (see docs/history-and-bisect.md)
+    except ImportError:
+        from lab.core.config import LabError
+
+        raise LabError("results.history needs Apache Otava, installed without its pinned dependencies: "
+                       "pip install --no-deps apache-otava==0.8.0 (./labctl does it)") from None
 
     found, _ = compute_change_points(values, window_len=WINDOW, max_pvalue=MAX_PVALUE, min_magnitude=magnitude)
     found = list(found)
