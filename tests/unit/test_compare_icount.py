@@ -121,7 +121,7 @@ def make_run(store: Path, run_id: str, rows: list[dict], suites: dict) -> Path:
     rs = results.RunStore.create(store, run_id, {"kernel_alias": "host", "kernel_release": "6.18.0",
                                                  "accelerator": "host", "playbook_name": "quick", "suites": suites})
     for r in rows:
-        rs.append_line("hooks", json.dumps(r))
+        rs.append_line(r["suite"], json.dumps(r))
     return rs.path
 
 
