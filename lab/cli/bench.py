@@ -14,17 +14,22 @@ THELP = {"tool": "NAME=COMMAND (a command in the target) or NAME=push:PATH [ARGS
          "load": "stress-ng stressors the --tool/--bpftrace tools watch, comma-separated (e.g. open)",
          "halfwidth": "points: add ABBA pairs until the loss's 95% interval is within +-H points",
          "budget": "seconds per tool for --halfwidth's pairs (default 600)"}
+LHELP = ("latency percentiles instead of throughput: request/response, timer, disk and open-path workloads with "
+         "and without each tool (lab/agent/latency/; --halfwidth: pairs until the p99 change is within +-H% of the "
+         "baseline p99)")
 AHELP = ("guest accelerator: kvm, icount (TCG counting instructions: figures in guest instructions) or tcg "
          "(plain TCG: pipeline check only); default: the playbook's vm.accel, else KVM where it works, else icount")
 
 
-def _with_tools(playbook, tool=None, bpftrace=None, load="", halfwidth="", budget=""):
+def _with_tools(playbook, tool=None, bpftrace=None, load="", halfwidth="", budget="", latency=False):
     """The playbook, or one derived from it with the tool options (lab/run/tooloptions.py)."""
     from lab.run import tooloptions
 
     try:
         over = tooloptions.overrides(tool, bpftrace, load, float(halfwidth) if halfwidth else None,
                                      int(budget) if budget else None)
+        if latency:
+            over["latency"] = True
         return tooloptions.derive(playbook, over)
     except ValueError as e:
         raise Exit(f"error: {e}", code=2) from None
@@ -49,15 +54,18 @@ def _run(suites, kernel, playbook, report=False, accel=""):
 @task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP,
             "halfwidth": "per cent of the median: add open-path ABBA trials until the added cost's 95% interval is "
                          "within +-P% (lab/agent/hooks/precision.py)",
-            "budget": "seconds per hook and variant for --halfwidth's trials (default 300)"})
-def hooks(c, kernel="6.12", playbook="default", accel="", halfwidth="", budget=""):
+            "budget": "seconds per hook and variant for --halfwidth's trials (default 300)",
+            "latency": "the open path's latency percentiles under each attach type instead (lab/agent/latency/; "
+                       "--halfwidth: pairs until the p99 change is within +-P% of the baseline p99)"})
+def hooks(c, kernel="6.12", playbook="default", accel="", halfwidth="", budget="", latency=False):
     """Hook suite: added cost per event of each attach type on the open() path and beyond."""
-    if halfwidth or budget:
+    if halfwidth or budget or latency:
         from lab.run import tooloptions
 
         try:
             over = {k: v for k, v in (("halfwidth", float(halfwidth) if halfwidth else None),
-                                      ("budget_s", int(budget) if budget else None)) if v is not None}
+                                      ("budget_s", int(budget) if budget else None),
+                                      ("latency", True if latency else None)) if v is not None}
         except ValueError as e:
             raise Exit(f"error: --halfwidth is a per cent, --budget whole seconds ({e})", code=2) from None
         try:
@@ -73,11 +81,12 @@ def maps(c, kernel="6.12", playbook="default", accel=""):
     _run(["maps"], kernel, playbook, accel=accel)
 
 
-@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP, **THELP}, iterable=["tool", "bpftrace"])
+@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP, **THELP, "latency": LHELP},
+      iterable=["tool", "bpftrace"])
 def tools(c, kernel="6.12", playbook="default", accel="", tool=None, bpftrace=None, load="", halfwidth="",
-          budget=""):
+          budget="", latency=False):
     """Tool suite: throughput a stress-ng load loses while each libbpf-tools tool (and yours) runs."""
-    _run(["tools"], kernel, _with_tools(playbook, tool, bpftrace, load, halfwidth, budget), accel=accel)
+    _run(["tools"], kernel, _with_tools(playbook, tool, bpftrace, load, halfwidth, budget, latency), accel=accel)
 
 
 @task(name="all", help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP, **THELP,

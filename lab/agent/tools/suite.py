@@ -58,6 +58,8 @@ from . import cost as toolcost
 from . import mapaccess, precision, procs
 from . import user as usertool
 from . import verifier as toolverif
+from ..latency import abba as latabba
+from ..latency import tools as latency
 from .load import free_port, loss_pct, parse_metrics, per_stressor  # noqa: F401 (tests)
 from .procs import Refused, tracefs_missing  # noqa: F401 (mapaccess, tests)
 
@@ -87,7 +89,7 @@ WATCHED = {
     "tcplife": ["sock"],              # TCP state changes: stress-ng's sock makes ~1000 short connections/s
 }
 PARAMS = ("tools", "trials", "seconds", "proof_seconds", "load", "loads", "combined", "tool_dir", "tool_build",
-          "map_count", "count_seconds", "user_tools") + precision.PARAMS
+          "map_count", "count_seconds", "user_tools") + precision.PARAMS + latabba.PARAMS
 PORTED = ("sock", "sockmany", "udp")  # stressors that bind a fixed default port (22000, 24000, 7000)
 
 
@@ -97,6 +99,7 @@ def check(params):
                             ints=("trials", "seconds", "proof_seconds", "count_seconds"))
     problems += [p for p in [toolbuild.check(params.get("tool_build"))] if p]
     problems += usertool.check(params.get("user_tools"), STRESSORS) + precision.check(params)
+    problems += latabba.check(params, latency.WORKLOADS)
     users = params.get("user_tools") if isinstance(params.get("user_tools"), dict) else {}
     clash = sorted(set(users) & set(TOOLS))
     if clash:
@@ -317,6 +320,11 @@ class ToolSuite:
         self.disk = ("ext4 on the lab's scratch disk %s" % dev if mount else
                      "a temporary directory on %s" % os.path.dirname(self.workdir))
         try:
+            if self.ctx.param("latency", False):  # latency percentiles instead of throughput (latency/tools.py)
+                lat = latency.ToolLatency(self)
+                for name in self.tools + [n for n in self.user_tools if n not in self.tools]:
+                    yield from lat.rows(name, "user" if name in self.user_tools else TOOLS.get(name, "?"))
+                return
             ran = []
             for name in self.tools + [n for n in self.user_tools if n not in self.tools]:
                 load = self.load_of(name)
