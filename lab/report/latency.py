@@ -18,8 +18,9 @@ from lab.report.plots import facets
 from lab.results import latency, unitview
 from lab.results.selectors import select
 
-HEAD = ["target", "suite", "tool / hook", "workload", "per", "pairs", "requests per arm", "baseline p50 / p99 / p99.9 us",
-        "with p50 / p99 / p99.9 us", "p50 change %", "p99 change %", "p99.9 change %", "coordinated omission",
+HEAD = ["target", "suite", "tool / hook", "workload", "per", "pairs", "requests per arm",
+        "baseline p50 / p99 / p99.9 us", "with p50 / p99 / p99.9 us", "p50 change %", "p99 change %",
+        "p99.9 change %", "coordinated omission",
         "status", "reason"]
 TICKS = (50.0, 90.0, 99.0, 99.9, 99.99)
 

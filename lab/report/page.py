@@ -91,7 +91,8 @@ def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
         "insn_note": unitview.note(units.INSN), "insn_tag": unitview.EMULATED_INSN,
         "claims": by_claim, "verdicts": verdicts, "plots": {}, "perf_cost": [],
         "tables": {"hooks": [], "maps": [], "memlock": None, "tools": None, "kernel_batch": []},
-        "lacking": {"head": [], "rows": []}, "tool_parts": [], "latency": {"table": None, "plots": []}, "insn_matrix": [], "ranks": None,
+        "lacking": {"head": [], "rows": []}, "tool_parts": [],
+        "latency": {"table": None, "plots": []}, "insn_matrix": [], "ranks": None,
         "suites_absent": [s for s in schema.SUITES if df.empty or select(df, {"suite": s}).empty],
     }
     if df.empty:
