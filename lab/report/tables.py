@@ -183,7 +183,9 @@ def precision_cell(r: pd.Series) -> str:
         str(r.get("halfwidth_of")), "overhead_samples")
     iv = stats.median_ci(stats.clean(r.get(column) if isinstance(r.get(column), list) else []))
     hw = f"+-{(iv.high - iv.low) / 2:.2f}" if iv.low is not None else "no interval"
-    return (f"{int(r['trials'])} pairs, stopped on {why}: {hw} points of {r.get('halfwidth_of')} loss "
+    what = ("% of the baseline p99 (p99 latency change)" if r.get("halfwidth_of") == "latency_p99"
+            else f"points of {r.get('halfwidth_of')} loss")
+    return (f"{int(r['trials'])} pairs, stopped on {why}: {hw} {what} "
             f"(asked +-{r.get('halfwidth_target'):g}, {r.get('pairs_seconds'):.0f} of {r.get('budget_s'):.0f} s)")
 
 

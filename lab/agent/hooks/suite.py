@@ -13,7 +13,9 @@ Parameters (playbook `suites.hooks`, all optional):
   path ("/dev/null": the file the open loop opens), kernel_batch (true: also measure every selected
   open-path hook with method kernel_batch, lab/agent/hooks/batch.py; fmod_ret is measured only so),
   batch (100 triggers per driver
-  run), batch_trials (30 ABBA pairs), batch_block_ms (100 ms per block), uprobe_targets (["lea", "nop"]).
+  run), batch_trials (30 ABBA pairs), batch_block_ms (100 ms per block), uprobe_targets (["lea", "nop"]),
+  latency (false: true gives only the open path's latency percentiles under each open-path hook,
+  lab/agent/latency/hooks.py, with latency_trials and latency_ops).
 
 Every row says what its figure is per (`per`): "openat+close" (the talk's open loop), "call"
 (uprobe: one call of the target, `uprobe_target` "lea" = first instruction single-stepped out of line,

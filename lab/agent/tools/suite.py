@@ -24,6 +24,9 @@ Parameters (playbook `suites.tools`, all optional):
             method "combined_abba", load the union of theirs)
   tool_dir ("/usr/sbin": where the libbpf-tools binaries are)
   tool_build ("auto": the packaged build, else a newer one the kernel accepts; tools/builds.py)
+  latency  (false: true measures latency percentiles under each tool instead of throughput:
+            lab/agent/latency/tools.py, with latency_workloads, latency_trials, latency_seconds,
+            latency_ops, latency_rates)
   map_count (true: after the proof run, a counting phase of count_seconds (proof_seconds) under the
             same load with the map-operation counter attached, tools/mapaccess.py; row field map_count)
 
