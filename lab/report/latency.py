@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, ScalarFormatter
 
-from lab.report.plots import facets
 from lab.results import latency, unitview
 from lab.results.selectors import select
 
@@ -91,7 +92,25 @@ def plot(df: pd.DataFrame, workload: str, path: Path) -> Path | None:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=6, loc="upper left")
 
-    return facets(groups, draw, path, 3.2)
+    if not groups:
+        return None
+    fig = Figure(figsize=(9, 3.2 * len(groups) + 0.6))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(groups), 1, squeeze=False)
+    for ax, (_, g) in zip(axes[:, 0], groups, strict=True):
+        rows = select(g, sel)
+        first = rows.iloc[0]
+        emulated = bool(first["emulated"])
+        draw(ax, g, {})
+        pairs = sorted({int(t) for t in rows["trials"]})
+        ax.set_title(f"kernel {first['kernel']} | {first['accelerator']}"
+                     f"{' - EMULATED: timing not representative' if emulated else ''}\n{first['cpu_model']}, "
+                     f"{int(first['vcpus'])} vCPU | {pairs[0]}-{pairs[-1]} ABBA pairs, at least "
+                     f"{int(rows['requests_per_trial'].min()):,} requests per arm and trial", fontsize=8, loc="left",
+                     color="#b00" if emulated else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
 
 
 def build(df: pd.DataFrame, out_dir: Path) -> dict[str, Any]:
