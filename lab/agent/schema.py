@@ -44,9 +44,28 @@ TIMED = {
     "samples": list,  # per-trial ns/op values, for significance tests on the host
 }
 
+# The latency mode of the hook and tool suites (method "latency_abba", lab/agent/latency/): per arm the
+# median over trials of each trial's percentile (baseline_latency_*: without the tool or hook; latency_*:
+# with it), in ns; per percentile the change with it in % of the baseline's (median over ABBA pairs) with
+# its interval and per-pair samples; every pair's figures in latency_trials.
+LATENCY_LEVELS = ("p50", "p90", "p99", "p999")
+LATENCY = dict(
+    workload=str,  # rr | timer | disk | open (lab/agent/latency/workloads.py)
+    latency_unit=str,  # ns
+    coordinated_omission=str,  # how the workload treats it
+    requests_per_trial=int,  # the fewest requests in any arm of any trial
+    min_requests=int,  # what p99.9 needs per arm and trial (10000)
+    latency_levels=list,  # the percentiles of each arm's "q" list in latency_trials
+    latency_trials=list,  # per ABBA pair: order, base {n, p50, p90, p99, p999, max, q}, tool {...}
+    **{f"{arm}latency_{lv}": NUM for lv in LATENCY_LEVELS for arm in ("", "baseline_")},
+    **{f"latency_{lv}_change_{x}": NUM for lv in LATENCY_LEVELS for x in ("pct", "ci_low", "ci_high")},
+    **{f"latency_{lv}_change_samples": list for lv in LATENCY_LEVELS},
+)
+
 SUITES = {
     "hooks": dict(
         TIMED,
+        **LATENCY,
         hook=str,  # kprobe, kretprobe, tracepoint, raw_tp, tp_btf, fentry, fexit, kprobe_multi, ...
         attach_point=str,
         variant=str,  # body | empty
@@ -74,6 +93,7 @@ SUITES = {
     ),
     "tools": dict(
         TIMED,
+        **LATENCY,
         tool=str,
         load=str,
         baseline_ops=NUM,
@@ -164,7 +184,7 @@ OPTIONAL = {
     "cpu_user_samples", "cpu_unexplained_samples", "load_ms", "verified_insns", "program_detail", "maps",
     "not_separable", "tools_combined", "verifier_us", "verifier_detail", "verifier_why", "map_count",
     "user_tool", "stopped_on", "halfwidth_target", "halfwidth_of", "halfwidth_reached", "pairs_seconds", "budget_s",
-} | {name for more in MORE.values() for name in more}
+} | {name for more in MORE.values() for name in more} | set(LATENCY)
 
 
 def validate(row):

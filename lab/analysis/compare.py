@@ -8,6 +8,9 @@ verdict, like mmtests' compare-kernels. Statistics from lab/results/stats.py, th
 - one family per comparison: Benjamini-Hochberg q-values over every test in the table; a change is
   a regression or improvement when q < alpha and it is at least the threshold (2 % for relative
   metrics, 1 point for % metrics). Rows without per-trial samples are not tested ("no samples").
+- latency rows (method latency_abba, lab/results/latency.py) are compared once per percentile (p50,
+  p90, p99, p99.9: method "latency_abba p99"), on their per-pair changes in % of the baseline
+  percentile, in points like tool overhead;
 - a pair whose sample sizes cannot reach p < alpha (Mann-Whitney: the smallest two-sided p of n_a vs
   n_b values is 2 / C(n_a + n_b, n_a), 0.1 for 3 vs 3) is not tested and stays out of the family:
   "untestable", listed apart with the other pairs that were not tested;
@@ -30,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from lab.core import units
-from lab.results import stats, unitview
+from lab.results import latency, stats, unitview
 from lab.results.aggregate import KEYS
 from lab.results.selectors import select
 
@@ -68,6 +71,8 @@ class Measure:
 
 
 def measure_of(suite: str, rows: pd.DataFrame, unit: str = units.NS) -> Measure:
+    if latency.is_spread(rows):
+        return Measure(f"{latency.level_of(str(rows['method'].iloc[0]))} change %", latency.CHANGE, True, False)
     if suite == "tools":
         return Measure("overhead %", "overhead_samples", True, False)
     if suite == "maps" and (rows["operation"] == "memory").all():
@@ -157,6 +162,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, test: str = "mannwhitney", alpha: 
     """One line per measurement present in a or b (see the module docstring for the policy).
     Raises UnitMismatch when the sides are not in one unit."""
     unit = check_units(a, b)
+    a, b = latency.spread(a), latency.spread(b)  # a latency row: one measurement per percentile
     out: list[dict[str, Any]] = []
     suites = sorted(set(a.get("suite", pd.Series(dtype=str))) | set(b.get("suite", pd.Series(dtype=str))))
     for suite in suites:

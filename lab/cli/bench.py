@@ -16,6 +16,9 @@ THELP = {"tool": "NAME=COMMAND (a command in the target) or NAME=push:PATH [ARGS
          "budget": "seconds per tool for --halfwidth's pairs (default 600)"}
 MHELP = ("refuse a run whose estimated length (printed before the boot) is above this many hours (default 12, "
          "or LAB_MAX_HOURS; lab/data/run_sizes.yaml)")
+LHELP = ("latency percentiles instead of throughput: request/response, timer, disk and open-path workloads with "
+         "and without each tool (lab/agent/latency/; --halfwidth: pairs until the p99 change is within +-H% of the "
+         "baseline p99)")
 AHELP = ("guest accelerator: kvm, icount (TCG counting instructions: figures in guest instructions) or tcg "
          "(plain TCG: pipeline check only); default: the playbook's vm.accel, else KVM where it works, else icount")
 
@@ -38,13 +41,15 @@ HW_HOOKS = "a per cent of the median between 0 and 100 (e.g. 5)"
 BUDGET = "a positive whole number of seconds (e.g. 600)"
 
 
-def _with_tools(playbook, tool=None, bpftrace=None, load="", halfwidth="", budget=""):
+def _with_tools(playbook, tool=None, bpftrace=None, load="", halfwidth="", budget="", latency=False):
     """The playbook, or one derived from it with the tool options (lab/run/tooloptions.py)."""
     from lab.run import tooloptions
 
     try:
         over = tooloptions.overrides(tool, bpftrace, load, number(halfwidth, "--halfwidth", HW_TOOLS),
                                      number(budget, "--budget", BUDGET, int))
+        if latency:
+            over["latency"] = True
         return tooloptions.derive(playbook, over)
     except LabError as e:
         raise Exit(f"error: {e}", code=e.exit_code) from None
@@ -68,14 +73,17 @@ def _run(suites, kernel, playbook, report=False, accel="", max_hours=""):
 @task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP, "max_hours": MHELP,
             "halfwidth": "per cent of the median: add open-path ABBA trials until the added cost's 95% interval is "
                          "within +-P% (lab/agent/hooks/precision.py)",
-            "budget": "seconds per hook and variant for --halfwidth's trials (default 300)"})
-def hooks(c, kernel="6.12", playbook="default", accel="", halfwidth="", budget="", max_hours=""):
+            "budget": "seconds per hook and variant for --halfwidth's trials (default 300)",
+            "latency": "the open path's latency percentiles under each attach type instead (lab/agent/latency/; "
+                       "--halfwidth: pairs until the p99 change is within +-P% of the baseline p99)"})
+def hooks(c, kernel="6.12", playbook="default", accel="", halfwidth="", budget="", latency=False, max_hours=""):
     """Hook suite: added cost per event of each attach type on the open() path and beyond."""
-    if halfwidth or budget:
+    if halfwidth or budget or latency:
         from lab.run import tooloptions
 
         over = {k: v for k, v in (("halfwidth", number(halfwidth, "--halfwidth", HW_HOOKS)),
-                                  ("budget_s", number(budget, "--budget", BUDGET, int))) if v is not None}
+                                  ("budget_s", number(budget, "--budget", BUDGET, int)),
+                                  ("latency", True if latency else None)) if v is not None}
         if over.get("halfwidth", 0) >= 100:
             raise Exit(f"error: --halfwidth takes {HW_HOOKS}, not {halfwidth!r}", code=2)
         try:
@@ -91,12 +99,12 @@ def maps(c, kernel="6.12", playbook="default", accel="", max_hours=""):
     _run(["maps"], kernel, playbook, accel=accel, max_hours=max_hours)
 
 
-@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP, "max_hours": MHELP, **THELP},
+@task(help={"kernel": KHELP, "playbook": PHELP, "accel": AHELP, "max_hours": MHELP, **THELP, "latency": LHELP},
       iterable=["tool", "bpftrace"])
 def tools(c, kernel="6.12", playbook="default", accel="", tool=None, bpftrace=None, load="", halfwidth="",
-          budget="", max_hours=""):
+          budget="", latency=False, max_hours=""):
     """Tool suite: throughput a stress-ng load loses while each libbpf-tools tool (and yours) runs."""
-    _run(["tools"], kernel, _with_tools(playbook, tool, bpftrace, load, halfwidth, budget), accel=accel,
+    _run(["tools"], kernel, _with_tools(playbook, tool, bpftrace, load, halfwidth, budget, latency), accel=accel,
          max_hours=max_hours)
 
 

@@ -21,6 +21,7 @@ from lab.analysis import claims, expected, insntable, ranks
 from lab.analysis.claims import TCG_NOTE
 from lab.core import units
 from lab.core.config import DATA
+from lab.report import latency as latreport
 from lab.report import outputs, plots, render, tables
 from lab.report import tools as toolreport
 from lab.report.cells import interval as cell_interval
@@ -90,7 +91,8 @@ def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
         "insn_note": unitview.note(units.INSN), "insn_tag": unitview.EMULATED_INSN,
         "claims": by_claim, "verdicts": verdicts, "plots": {}, "perf_cost": [],
         "tables": {"hooks": [], "maps": [], "memlock": None, "tools": None, "kernel_batch": []},
-        "lacking": {"head": [], "rows": []}, "tool_parts": [], "insn_matrix": [], "ranks": None,
+        "lacking": {"head": [], "rows": []}, "tool_parts": [],
+        "latency": {"table": None, "plots": []}, "insn_matrix": [], "ranks": None,
         "suites_absent": [s for s in schema.SUITES if df.empty or select(df, {"suite": s}).empty],
     }
     if df.empty:
@@ -105,6 +107,7 @@ def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
     ctx["perf_cost"] = perf_program_cost(df)
     ctx["lacking"] = tables.lacking(df)
     ctx["tool_parts"] = toolreport.build(df, out_dir, talk["overhead_sources"])
+    ctx["latency"] = latreport.build(df, out_dir)
     return ctx
 
 

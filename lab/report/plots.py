@@ -216,7 +216,7 @@ def plot_memlock(df: pd.DataFrame, out: Path, example: dict[str, Any]) -> Path |
 
 
 def plot_tools(df: pd.DataFrame, out: Path, sfx: str = "") -> Path | None:
-    sel = {"suite": "tools", "status": "ok"}
+    sel = {"suite": "tools", "status": "ok", "method": ["throughput_abba", "combined_abba"]}  # latency: its own plots
 
     def draw(ax: Axes, g: pd.DataFrame, meta: dict[str, Any]) -> None:
         t = select(g, sel)

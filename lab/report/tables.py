@@ -141,7 +141,10 @@ def _host_interval(r: pd.Series, column: str) -> tuple[str, str]:
 INTERVALS = {"median": ("samples", 0), "interval": ("samples", 1),
              "overhead": ("overhead_samples", 0), "overhead_ci": ("overhead_samples", 1),
              "overhead_cpu": ("overhead_cpu_samples", 0), "overhead_cpu_ci": ("overhead_cpu_samples", 1),
-             "loss": ("loss_samples", 0), "loss_ci": ("loss_samples", 1)}
+             "loss": ("loss_samples", 0), "loss_ci": ("loss_samples", 1),
+             "latency_p99": ("latency_p99_change_samples", 0), "latency_p99_ci": ("latency_p99_change_samples", 1),
+             "latency_p999": ("latency_p999_change_samples", 0),
+             "latency_p999_ci": ("latency_p999_change_samples", 1)}
 
 
 def _cells(r: pd.Series, cols: list[tuple[str, str]], with_run: bool = False) -> dict[str, Any]:
@@ -176,10 +179,13 @@ def precision_cell(r: pd.Series) -> str:
     why = r.get("stopped_on")
     if not isinstance(why, str):
         return "-"
-    column = "overhead_cpu_samples" if r.get("halfwidth_of") == "cpu" else "overhead_samples"
+    column = {"cpu": "overhead_cpu_samples", "latency_p99": "latency_p99_change_samples"}.get(
+        str(r.get("halfwidth_of")), "overhead_samples")
     iv = stats.median_ci(stats.clean(r.get(column) if isinstance(r.get(column), list) else []))
     hw = f"+-{(iv.high - iv.low) / 2:.2f}" if iv.low is not None else "no interval"
-    return (f"{int(r['trials'])} pairs, stopped on {why}: {hw} points of {r.get('halfwidth_of')} loss "
+    what = ("% of the baseline p99 (p99 latency change)" if r.get("halfwidth_of") == "latency_p99"
+            else f"points of {r.get('halfwidth_of')} loss")
+    return (f"{int(r['trials'])} pairs, stopped on {why}: {hw} {what} "
             f"(asked +-{r.get('halfwidth_target'):g}, {r.get('pairs_seconds'):.0f} of {r.get('budget_s'):.0f} s)")
 
 
@@ -218,6 +224,8 @@ MEM_COLS = [("map_type", "map type"), ("flags", "flags"), ("key_space", "keys"),
 TOOL_COLS = [("tool", "tool"), ("load", "load"), ("trials", "trials"), ("baseline_ops", "baseline ops/{s}"),
              ("tool_ops", "with tool ops/{s}"), ("overhead", "throughput lost %"), ("overhead_ci", "interval"),
              ("overhead_cpu", "per CPU second %"), ("overhead_cpu_ci", "interval"),
+             ("latency_p99", "p99 latency change %"), ("latency_p99_ci", "interval"),
+             ("latency_p999", "p99.9 latency change %"), ("latency_p999_ci", "interval"),
              ("precision", "pairs / precision"), ("tool_build", "build"),
              ("status", "status"), ("reason", "reason")]
 

@@ -11,6 +11,11 @@ here, once.
 - Against a constant (a tool's overhead vs 0 % or a bound): Wilcoxon signed-rank (or one-sample t).
 - Many tests at once: Benjamini-Hochberg q-values for `results.compare` (many unrelated pairs, a
   false-discovery rate); Holm within one claim (lab/analysis/verdicts.py: a few parts that must all hold).
+- Latency percentiles (lab/agent/latency/, method latency_abba): each ABBA pair of trials gives, per
+  percentile (p50, p90, p99, p99.9), the change with the tool or hook in % of that pair's baseline
+  percentile; its interval is the order-statistics interval of the median above, over the pairs (the
+  pair is the unit; no bootstrap). Each trial's percentile is a nearest-rank order statistic of its
+  own requests, counted only with at least 10 requests above it (p99.9: 10,000 per arm and trial).
 - Pooling: the run is the unit. `unit_values` summarises each run by its median when a side spans
   several runs; the trials themselves are the unit only within one run.
 """
@@ -81,6 +86,12 @@ def median_ci(samples: Sequence[float] | None, level: float = LEVEL) -> Interval
     coverage = 1 - 2 * float(sps.binom.cdf(k - 1, n, 0.5))
     note = "" if coverage >= level else f"{n} trials: no {level:.0%} interval exists; [min, max] covers {coverage:.0%}"
     return Interval(med, float(x[k - 1]), float(x[n - k]), coverage, n, note)
+
+
+def latency_change(pair_changes: Sequence[float] | None) -> Interval:
+    """A percentile's change with the tool or hook (% of the baseline's), over the ABBA pairs (the
+    module docstring's latency rule)."""
+    return median_ci(pair_changes)
 
 
 def spread_pct(iv: Interval) -> float | None:

@@ -42,7 +42,7 @@ struct hb_ctx {
 	long long clock_ns;              /* perf: the event's clock count over the last hooked run */
 };
 
-extern const struct hb_mode hb_open, hb_uprobe, hb_perf, hb_net;
+extern const struct hb_mode hb_open, hb_uprobe, hb_perf, hb_net, hb_openlat;
 
 /* trial.c */
 void trial_init(void);

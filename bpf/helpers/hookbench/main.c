@@ -10,6 +10,8 @@
  *                    --freq 999 --samples 1000 (--prog none: sampling without a program only)
  *   hookbench net    --obj hook_net.bpf.o --prog xdp_body|socket_body --netns-tx P --netns-rx P
  *                    --ifname vrx --dst 10.201.0.2 --port 9000 [--xdp-mode skb|drv] ...
+ *   hookbench openlat --obj hook_open.bpf.o --prog tracepoint_body|none --trials 6 --ops 20000: per-call
+ *                    latencies of the open path, ABBA (openlat.c)
  *   open / uprobe / net with --prog none: baseline trials only, no program (hook_* fields 0): the
  *   suite's drift reference at the start of a run
  *
@@ -51,7 +53,7 @@
 #include "bench.h"
 #include "hookbench.h"
 
-static const struct hb_mode *modes[] = { &hb_open, &hb_uprobe, &hb_perf, &hb_net };
+static const struct hb_mode *modes[] = { &hb_open, &hb_uprobe, &hb_perf, &hb_net, &hb_openlat };
 
 static struct hb_args args = {
 	.path = "/dev/null", .target = "lab_uprobe_target", .event = "sw", .ifname = "vrx", .dst = "10.201.0.2", .xdp_mode = "skb",

@@ -13,7 +13,9 @@ Parameters (playbook `suites.hooks`, all optional):
   path ("/dev/null": the file the open loop opens), kernel_batch (true: also measure every selected
   open-path hook with method kernel_batch, lab/agent/hooks/batch.py; fmod_ret is measured only so),
   batch (100 triggers per driver
-  run), batch_trials (30 ABBA pairs), batch_block_ms (100 ms per block), uprobe_targets (["lea", "nop"]).
+  run), batch_trials (30 ABBA pairs), batch_block_ms (100 ms per block), uprobe_targets (["lea", "nop"]),
+  latency (false: true gives only the open path's latency percentiles under each open-path hook,
+  lab/agent/latency/hooks.py, with latency_trials and latency_ops).
 
 Every row says what its figure is per (`per`): "openat+close" (the talk's open loop), "call"
 (uprobe: one call of the target, `uprobe_target` "lea" = first instruction single-stepped out of line,
@@ -41,6 +43,8 @@ import subprocess
 import time
 
 from ..common import TCG_NOTE, check_params, median_ci, timing_fields
+from ..latency import abba as latabba
+from ..latency import hooks as latency
 from . import precision
 from .batch import (
     BATCH_HOOKS,
@@ -74,12 +78,12 @@ VARIANTS = ("body", "empty", "heavy", "count")
 BATCH_VARIANTS = ("count",)  # kernel_batch only: the kernel bench's own program (hook_batch.bpf.c)
 PARAMS = ("trials", "stats_trials", "ops", "uprobe_ops", "net_ops", "hooks", "variants", "freqs", "perf_events",
           "perf_samples", "perf_trials", "path", "kernel_batch", "batch", "batch_trials", "batch_block_ms",
-          "uprobe_targets") + precision.PARAMS
+          "uprobe_targets") + precision.PARAMS + latabba.PARAMS
 
 
 def check(params):
     """Problems with the playbook's hooks parameters (checked on the host before anything boots)."""
-    problems = precision.check(params)
+    problems = precision.check(params) + latabba.check(params, ("open",))
     return problems + check_params(params, PARAMS, {"hooks": HOOKS, "variants": VARIANTS, "perf_events": ("sw", "hw"),
                                          "uprobe_targets": tuple(UPROBE_TARGETS),
                                          "freqs": lambda f: None if isinstance(f, int) and f > 0 else
@@ -172,6 +176,9 @@ class Suite:
         return self.ctx.row(status=status, reason=reason, **f)
 
     def run(self):
+        if self.ctx.param("latency", False):  # the open path's latency percentiles (lab/agent/latency/hooks.py)
+            yield from latency.rows(self, OPEN_HOOKS)
+            return
         has_tp, why = kernel_has_trigger_tp()
         self.drift_reference(has_tp)
         for hook in self.hooks:

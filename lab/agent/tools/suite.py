@@ -24,6 +24,9 @@ Parameters (playbook `suites.tools`, all optional):
             method "combined_abba", load the union of theirs)
   tool_dir ("/usr/sbin": where the libbpf-tools binaries are)
   tool_build ("auto": the packaged build, else a newer one the kernel accepts; tools/builds.py)
+  latency  (false: true measures latency percentiles under each tool instead of throughput:
+            lab/agent/latency/tools.py, with latency_workloads, latency_trials, latency_seconds,
+            latency_ops, latency_rates)
   map_count (true: after the proof run, a counting phase of count_seconds (proof_seconds) under the
             same load with the map-operation counter attached, tools/mapaccess.py; row field map_count)
 
@@ -58,6 +61,8 @@ from . import cost as toolcost
 from . import mapaccess, precision, procs
 from . import user as usertool
 from . import verifier as toolverif
+from ..latency import abba as latabba
+from ..latency import tools as latency
 from .load import free_port, loss_pct, parse_metrics, per_stressor  # noqa: F401 (tests)
 from .procs import Refused, tracefs_missing  # noqa: F401 (mapaccess, tests)
 
@@ -66,7 +71,7 @@ from .registry import PORTED, STRESSOR_OPTS, STRESSORS, TOOLS, WATCHED  # noqa: 
 CPU_RATE = "bogo-ops-per-second-usr-sys-time"  # the stressors' work per second of their own CPU time
 
 PARAMS = ("tools", "trials", "seconds", "proof_seconds", "load", "loads", "combined", "tool_dir", "tool_build",
-          "map_count", "count_seconds", "user_tools") + precision.PARAMS
+          "map_count", "count_seconds", "user_tools") + precision.PARAMS + latabba.PARAMS
 
 
 def check(params):
@@ -75,6 +80,7 @@ def check(params):
                             ints=("trials", "seconds", "proof_seconds", "count_seconds"))
     problems += [p for p in [toolbuild.check(params.get("tool_build"))] if p]
     problems += usertool.check(params.get("user_tools"), STRESSORS) + precision.check(params)
+    problems += latabba.check(params, latency.WORKLOADS)
     users = params.get("user_tools") if isinstance(params.get("user_tools"), dict) else {}
     clash = sorted(set(users) & set(TOOLS))
     if clash:
@@ -295,6 +301,11 @@ class ToolSuite:
         self.disk = ("ext4 on the lab's scratch disk %s" % dev if mount else
                      "a temporary directory on %s" % os.path.dirname(self.workdir))
         try:
+            if self.ctx.param("latency", False):  # latency percentiles instead of throughput (latency/tools.py)
+                lat = latency.ToolLatency(self)
+                for name in self.tools + [n for n in self.user_tools if n not in self.tools]:
+                    yield from lat.rows(name, "user" if name in self.user_tools else TOOLS.get(name, "?"))
+                return
             ran = []
             for name in self.tools + [n for n in self.user_tools if n not in self.tools]:
                 load = self.load_of(name)
