@@ -134,7 +134,7 @@ SUITES = {
 # a row carries those of the method, the workload and the kernel it measured.
 MORE = {
     "hooks": dict(
-        note=str, emulated=bool, unit=str, per=str, program=str, trigger=str, trigger_check=str,
+        note=str, emulated=bool, unit=str, per=str, program=str, trigger=str, trigger_check=str, load=str,
         batch=int, cpu=int, runs=int, runs_per_block=int, runs_per_op=NUM, clock=str, clk_tck=int,
         irq_time_accounting=bool, fallback=str, first_attempt=str, remeasured=bool, foreign_trials=int,
         baseline=str, baseline_note=str, baseline_ns=NUM, base_samples=list, loop_ns=NUM,
@@ -147,7 +147,7 @@ MORE = {
         loss_pct_median=NUM, loss_pct_ci_low=NUM, loss_pct_ci_high=NUM, loss_samples=list,
         none_samples=list, minus_none_samples=list, uprobe_target=str, uprobe_target_note=str,
         variant_note=str, stopped_on=str, halfwidth_target=NUM, halfwidth_reached=NUM, trials_used=int,
-        trials_seconds=NUM, budget_s=int,
+        trials_seconds=NUM, budget_s=int, halfwidth_of=str, pairs_seconds=NUM,  # the latter two: latency pairs
     ),
     "maps": dict(
         note=str, events=int, triggers=int, loop=str, loops=int, loop_ns=NUM, map_ns=NUM, agg_ns_per_op=NUM,
@@ -158,7 +158,7 @@ MORE = {
         real_memory_raw_delta=int,
     ),
     "tools": dict(
-        note=str, emulated=bool, resource=str, disk=str, bpf_stats=str, programs=int, cpu_note=str,
+        note=str, emulated=bool, resource=str, disk=str, bpf_stats=str, programs=int, cpu_note=str, per=str,
         cpu_unit=str, per_stressor=dict, tool_build=str, tool_build_refused=list,
         tool_builds=dict, overhead_ci_low=NUM, overhead_ci_high=NUM, overhead_samples=list,
         overhead_cpu_ci_low=NUM, overhead_cpu_ci_high=NUM, events_per_s_samples=list,

@@ -12,7 +12,7 @@ Standard library only.
 import subprocess
 
 from ..common import TCG_NOTE
-from ..hooks.helper import Failed, Refused
+from ..hooks.hookbench import Failed, Refused
 from . import abba, workloads
 
 

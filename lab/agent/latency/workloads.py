@@ -213,7 +213,7 @@ def open_latencies(helper, obj, prog, trials, ops, timeout=900):
     """hookbench openlat: per trial {"order", "base": [ns...], "hook": [ns...] (absent for prog none),
     "events": runs during the hooked arm, "base_events": during the base arm}. Refusals raise the hook
     suite's Refused (exit 2/3)."""
-    from ..hooks.helper import run_bench
+    from ..hooks.hookbench import run_bench
 
     recs = run_bench(helper, "openlat", ["--obj", obj, "--prog", prog, "--trials", trials, "--ops", ops],
                      timeout=timeout)
