@@ -67,6 +67,8 @@ SUITES = {
         memlock_predicted=int,
         memlock_note=str,
         real_memory=int,
+        fill=int,  # memory rows: the entries the stage asked to insert (inserted: how many went in)
+        mem_charged=int,  # bytes per map the kernel charges (maps/charge.py): memcg 5.11+, rlimit before
     ),
     "tools": dict(
         TIMED,
@@ -111,7 +113,7 @@ OPTIONAL = {
     "figure_unit", "ns_median", "ns_ci_low", "ns_ci_high", "samples", "trials", "ops_per_trial", "method",
     "body_ns", "dispatch_ns", "events", "triggers",
     "max_entries", "live_entries", "memlock_measured", "memlock_predicted", "memlock_note",
-    "real_memory", "flags", "key_space", "driver", "contention", "nkeys", "threads",
+    "real_memory", "mem_charged", "fill", "flags", "key_space", "driver", "contention", "nkeys", "threads",
     "baseline_ops", "tool_ops", "overhead_pct", "overhead_cpu_pct", "overhead_cpu_samples", "load", "variant",
     "attach_point",
     "cpu_total", "cpu_exec", "cpu_user", "cpu_unexplained", "cpu_total_samples", "cpu_exec_samples",
