@@ -34,8 +34,9 @@ Parameters (playbook `suites.maps`, all optional):
   user_ops, user_trials   operations per trial (20000) and trials (5) of the user driver
   memory       memory rows (true)
   mem_max_entries     max_entries sweep of the memory rows ([1024, 10240, 102400])
-  mem_copies   identical maps per memory row, read together: the charge is their total / copies,
-               to page_size / copies (4: 1 KiB); each copy's figure is on the row (lab/agent/maps/charge.py)
+  mem_copies   identical maps per memory row (maps up to 10240 entries; one above), read together: the
+               charge is their total / copies, to page_size / copies (4: 1 KiB); each copy's figure
+               is on the row (lab/agent/maps/charge.py)
   talk_example the talk's map (hash, key 4, value 8, max_entries 10240, flags 0x0 / 0x1, filled
                with keys 0..1023) with memlock measured and predicted (true)
 
@@ -70,6 +71,7 @@ DEFAULT_TYPES = map_types.DEFAULT_TYPES
 KEY_SIZE, VALUE_SIZE = 4, 8
 # The talk's setup (the talk, part 3: map types): kernel 6.2, 16 CPUs; its figures live in lab/data/talk_maps.yaml.
 TALK_VERSION, TALK_CPUS = (6, 2), 16
+COPIES_UP_TO = 10240  # memory rows of maps up to this size are read over mem_copies identical maps
 BOUNDED_LOOPS = 256  # MB_BOUNDED_LOOPS of the C helper (checked: tests/host/test_registries.py)
 LOOP_DRIVERS = ("auto", "bounded")
 
@@ -266,6 +268,11 @@ class MapSuite(Experiments):
 
     # -- memory
 
+    def copies_for(self, max_entries):
+        """mem_copies for maps up to COPIES_UP_TO entries; one above (already exact to the page, and
+        filling copies of large maps is what would cost time)."""
+        return self.mem_copies if max_entries <= COPIES_UP_TO else 1
+
     def mem_rows(self, name, flags, max_entries, fills, key_space, keyspace="dense", key_space_size=None,
                  extra=None, copies=None):
         fields = self.base(name, flags, operation="memory", driver="user", key_space=key_space,
@@ -278,7 +285,7 @@ class MapSuite(Experiments):
             if key_space_size:
                 args += ["-K", key_space_size]
             if cg:
-                args += ["-c", cg, "-g", cg_kind, "-C", copies or self.mem_copies]
+                args += ["-c", cg, "-g", cg_kind, "-C", copies or self.copies_for(max_entries)]
             rec = run_mapbench(self.helper, "mem", args)
         except Refused as e:
             return [self.row("unsupported", str(e), fields)]
