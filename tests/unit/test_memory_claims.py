@@ -113,7 +113,8 @@ def test_claim8_across_1_2_4_vcpus_holds_on_memlock_and_says_why_not_on_the_char
     assert len(out) == 3 and {v.verdict for v in out} == {H}
     v = out[0]
     grows = part(v, "memlock reported: percpu_array grows")
-    assert grows.verdict == H and grows.a == "1 vCPU: 164,104 B memlock, 2 vCPU: 246,024 B memlock, 4 vCPU: 409,864 B memlock"
+    assert grows.verdict == H
+    assert grows.a == "1 vCPU: 164,104 B memlock, 2 vCPU: 246,024 B memlock, 4 vCPU: 409,864 B memlock"
     charged = part(v, "charged: percpu_array grows")
     assert charged.verdict == N and charged.reason.startswith("1 vCPU: 87,040 B charged, 2 vCPU: 87,040 B charged")
     assert "not measurable by the memory cgroup charge" in charged.reason
