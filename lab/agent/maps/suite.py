@@ -37,6 +37,8 @@ Parameters (playbook `suites.maps`, all optional):
   mem_copies   identical maps per memory row (maps up to 10240 entries; one above), read together: the
                charge is their total / copies, to page_size / copies (4: 1 KiB); each copy's figure
                is on the row (lab/agent/maps/charge.py)
+  memory_vcpus the host's, not the agent's: vCPU counts whose guests the main job (bench.all) boots
+               once more, plain TCG, for the memory rows alone (claim 8; lab/run/vcpumem.py)
   talk_example the talk's map (hash, key 4, value 8, max_entries 10240, flags 0x0 / 0x1, filled
                with keys 0..1023) with memlock measured and predicted (true)
 
@@ -86,7 +88,7 @@ PARAMS = ("types", "ops", "trials", "loops", "loop", "max_entries", "nkeys", "op
           "contention_keys",
           "contention_types", "collision_keys", "collision_max_entries", "sparse", "sparse_alloc_limit",
           "occupancy_levels", "occupancy_max_entries", "occupancy_keys", "occupancy_types", "user", "user_ops",
-          "user_trials", "memory", "mem_max_entries", "mem_copies", "talk_example")
+          "user_trials", "memory", "mem_max_entries", "mem_copies", "memory_vcpus", "talk_example")
 
 
 
@@ -112,7 +114,7 @@ def check(params):
     return loop + check_params(params, PARAMS, {"types": _type_problem, "occupancy_types": _type_problem,
                                          "contention_types": _type_problem, "operations": ("update", "lookup"),
                                          "contention_keys": count, "collision_keys": count,
-                                         "occupancy_levels": level},
+                                         "occupancy_levels": level, "memory_vcpus": count},
                         ints=("ops", "trials", "loops", "max_entries", "nkeys", "occupancy_max_entries",
                               "occupancy_keys", "collision_max_entries", "user_ops", "user_trials", "mem_copies"))
 
