@@ -176,7 +176,8 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
         from lab.report import page as report_mod
         from lab.run import vcpumem
 
-        extra = vcpumem.extra_runs(pb, kernel, guest_vcpus, paths) if "maps" in chosen and guest_vcpus else []
+        extra = (vcpumem.extra_runs(pb, kernel, guest_vcpus, paths, run_playbook)
+                 if "maps" in chosen and guest_vcpus else [])
         out = report_mod.write_report([store.path, *extra], store.path)
         print(f"report: {out}", flush=True)
     return store

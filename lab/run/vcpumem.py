@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +41,16 @@ def playbook_for(pb: playbooks.Playbook, cpus: int) -> playbooks.Playbook:
                                vm=dataclasses.replace(pb.vm, cpus=cpus, accel="tcg"))
 
 
-def extra_runs(pb: playbooks.Playbook, kernel: str, main_vcpus: int | None, paths: Paths) -> list[Path]:
-    """Run the extra guests one after another; the run directories that have rows."""
-    from lab.run import suites
-
+def extra_runs(pb: playbooks.Playbook, kernel: str, main_vcpus: int | None, paths: Paths,
+               run: Callable[..., Any]) -> list[Path]:
+    """Run the extra guests one after another with `run` (lab/run/suites.py run_playbook: chosen
+    suites, kernel, playbook, paths -> its store); the run directories that have rows."""
     out: list[Path] = []
     for n in counts(pb.suites.get("maps") or {}, main_vcpus):
         t0 = time.monotonic()
         print(f"memory rows on {n} vCPU{'s' if n != 1 else ''} (claim 8; plain TCG) ...", flush=True)
         try:
-            store = suites.run_playbook(["maps"], kernel, playbook_for(pb, n), paths)
+            store = run(["maps"], kernel, playbook_for(pb, n), paths)
         except LabError as e:
             print(f"memory rows on {n} vCPUs: {e} (skipped; the main run stands)", file=sys.stderr, flush=True)
             continue
