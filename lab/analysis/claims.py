@@ -384,11 +384,7 @@ def _needed(claims_spec: list[dict[str, Any]]) -> set[str]:
 def _claim_verdict(c: dict[str, Any], group: str, emulated: bool, parts: list[Part]) -> ClaimVerdict:
     figs = {p.figure_unit for p in parts if p.figure_unit}
     unit = units.INSN if units.INSN in figs else (units.NS if figs else "")
-    deciding = [p for p in parts if p.role == "decides"]
-    if deciding and all(p.verdict == NOT_MEASURABLE for p in deciding):
-        fallback = [p for p in parts if p.role == "fallback"]
-        if any(p.verdict != NOT_MEASURABLE for p in fallback):  # e.g. no memory cgroup: memlock decides
-            deciding = fallback
+    deciding = quantities.deciding(parts)
     if not deciding:
         return ClaimVerdict(c["id"], c["title"], group, NOT_MEASURABLE, "the claim lists no parts", emulated,
                             parts, unit)
@@ -404,5 +400,5 @@ def _claim_verdict(c: dict[str, Any], group: str, emulated: bool, parts: list[Pa
     if context and not c.get("brief"):
         reason += " (context, not deciding: " + "; ".join(f"{p.name}: {p.verdict}" for p in context) + ")"
     if c.get("brief"):  # every part's quantity on one line first (the grid's cell shows up to the first "; ")
-        reason = ", ".join(quantities.brief(p) for p in parts) + "; " + reason
+        reason = quantities.briefs(parts) + "; " + reason
     return ClaimVerdict(c["id"], c["title"], group, verdict, reason, emulated, parts, unit)

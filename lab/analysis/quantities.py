@@ -53,3 +53,17 @@ def brief(p: Any) -> str:
         verdict = p.summary if p.summary.startswith("not measurable by") else p.verdict
         return f"{name}{p.a} vs {p.b}{eff}: {verdict}"
     return f"{name or p.name + ' '}{p.summary or p.verdict}"
+
+
+def briefs(parts: list[Any]) -> str:
+    return ", ".join(brief(p) for p in parts)
+
+
+def deciding(parts: list[Any]) -> list[Any]:
+    """The parts that decide the claim: role decides, or, when none of them is measurable and a
+    fallback part is (e.g. no memory cgroup: the memlock reported), the fallback parts."""
+    out = [p for p in parts if p.role == "decides"]
+    fallback = [p for p in parts if p.role == "fallback"]
+    if out and all(p.verdict == NOT_MEASURABLE for p in out) and any(p.verdict != NOT_MEASURABLE for p in fallback):
+        return fallback
+    return out
