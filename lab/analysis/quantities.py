@@ -35,12 +35,15 @@ def blind(part: Any, spec: Any, g: pd.DataFrame, cp: Concrete) -> bool:
     difference in every one of them: a figure that by construction does not change there."""
     found = regimes(spec, g, cp)
     part.regime = "; ".join(REGIME_WORDS.get(r, r) for r in found)
-    if not found or not all(r in spec.blind for r in found):
+    vcpus = int(g["vcpus"].max()) if "vcpus" in g and not g.empty else 0
+    # a key REGIME, or REGIME@Nvcpu: blind in that regime on guests of N vCPUs only
+    methods = [spec.blind.get(r) or spec.blind.get(f"{r}@{vcpus}vcpu") for r in found]
+    if not found or not all(methods):
         return False
     part.verdict = NOT_MEASURABLE
     sides = f"a {part.a} vs b {part.b}" if part.b else part.a
-    part.reason = f"{sides}: not measurable by {spec.blind[found[0]]} on this kernel ({part.regime})"
-    part.summary = f"not measurable by {spec.blind[found[0]]} on this kernel"
+    part.reason = f"{sides}: not measurable by {methods[0]} on this kernel ({part.regime})"
+    part.summary = f"not measurable by {methods[0]} on this kernel"
     return True
 
 

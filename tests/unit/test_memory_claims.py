@@ -156,3 +156,16 @@ def test_every_regime_has_words():
     assert regimes == {"mem_charged_regime", "memlock_regime"}
     assert {memlock.regime(v) for v in ((5, 10), (6, 1), (6, 12))} | {charge.regime((5, 10)), charge.regime((6, 1))} \
         <= set(charge.REGIME_WORDS)
+
+
+def test_the_61_footprint_with_one_vcpu_cannot_tell_a_per_cpu_map_from_a_shared_one():
+    from lab.analysis import quantities
+
+    spec = next(p for c in SPEC if c["id"] == 8 for p in c["parts"] if p.name == "memlock reported: hash < percpu_hash")
+    p = claims.Part(spec.name, "", "", "exact", a="163,840 B memlock", b="163,840 B memlock", _spec=spec)
+    cp = claims.Concrete(spec.name, spec.a, spec.b)
+    runs = load_runs([FIX / RUNS["6.1"]])
+    g = aggregate.rows_frame(runs)
+    assert not quantities.blind(p, spec, g, cp)  # 2 vCPUs: the footprint counts value x 2
+    assert quantities.blind(p, spec, g.assign(vcpus=1), cp)
+    assert p.verdict == N and p.summary.startswith("not measurable by fdinfo memlock with 1 vCPU")
