@@ -90,6 +90,8 @@ SUITES = {
         memlock_predicted=int,
         memlock_note=str,
         real_memory=int,
+        fill=int,  # memory rows: the entries the stage asked to insert (inserted: how many went in)
+        mem_charged=int,  # bytes per map the kernel charges (maps/charge.py): memcg 5.11+, rlimit before
     ),
     "tools": dict(
         TIMED,
@@ -156,6 +158,8 @@ MORE = {
         occupancy_pct=NUM, pid_max=int, possible_cpus=int, memlock_map_locked=str, memlock_regime=str,
         memlock_terms=dict, talk_setup_predicted=int, real_memory_note=str, real_memory_peak=int,
         real_memory_raw_delta=int,
+        mem_charged_regime=str, mem_charged_method=str, mem_charged_resolution=int, mem_charged_copies=list,
+        mem_charged_spread=int, mem_charged_vs_memlock_pct=NUM,  # maps/charge.py
     ),
     "tools": dict(
         note=str, emulated=bool, resource=str, disk=str, bpf_stats=str, programs=int, cpu_note=str, per=str,
@@ -177,7 +181,7 @@ OPTIONAL = {
     "figure_unit", "ns_median", "ns_ci_low", "ns_ci_high", "samples", "trials", "ops_per_trial", "method",
     "body_ns", "dispatch_ns", "events", "triggers",
     "max_entries", "live_entries", "memlock_measured", "memlock_predicted", "memlock_note",
-    "real_memory", "flags", "key_space", "driver", "contention", "nkeys", "threads",
+    "real_memory", "mem_charged", "fill", "flags", "key_space", "driver", "contention", "nkeys", "threads",
     "baseline_ops", "tool_ops", "overhead_pct", "overhead_cpu_pct", "overhead_cpu_samples", "load", "variant",
     "attach_point",
     "cpu_total", "cpu_exec", "cpu_user", "cpu_unexplained", "cpu_total_samples", "cpu_exec_samples",

@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 
 from lab.agent.hooks.gates import ICOUNT_TOLERANCE
-from lab.analysis import expected, verdicts
+from lab.analysis import expected, quantities, verdicts
 from lab.analysis.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE, ORDER, TCG_NOTE
 from lab.core import units
 from lab.results import stats
@@ -57,13 +57,16 @@ METRICS = {
     "ns": Metric("samples", "ns/op", False),
     "loss_pct": Metric("loss_samples", "% lost", True),
     "overhead_pct": Metric("overhead_samples", "% lost", True),
-    "memlock": Metric("memlock_measured", "B", False, exact=True),
+    "memlock": Metric("memlock_measured", "B memlock", False, exact=True),
+    # the memory the kernel charges for a map (lab/agent/maps/charge.py): the memory cgroup's, per map,
+    # from 5.11; the RLIMIT_MEMLOCK charge (= memlock) before
+    "charged": Metric("mem_charged", "B charged", False, exact=True),
     # perf_event: the program's own cost (body arm minus the event-only arm of the same trials, ns per
     # sample) times the samples per second: the sampling interrupt is not in it
     "program_cpu_pct": Metric("minus_none_samples", "% of a CPU", False, per_second=True),
 }
 RELATIONS = ("less", "equal", "between", "grows_with_vcpus")
-ROLES = ("decides", "context")
+ROLES = ("decides", "context", "fallback")  # fallback: decides when no deciding part is measurable
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,10 @@ class PartSpec:
     decide: str = ""
     expect: dict[str, Any] = field(default_factory=dict)  # per/series field -> "suite.param" or a list
     role: str = "decides"
+    quantity: str = ""  # what the part measures, in words (the report shows it)
+    short: str = ""  # a word or two for it in the claim's one-line reason
+    regime: str | None = None  # a row field naming the kernel's accounting regime; its words join the reason
+    blind: dict[str, str] = field(default_factory=dict)  # regime -> method that cannot see the difference there
 
     @property
     def timing(self) -> bool:
@@ -102,7 +109,9 @@ class PartSpec:
                    per=tuple(d.get("per") or ()), series=d.get("series"),
                    bounds=tuple(d["bounds"]) if d.get("bounds") else None,  # type: ignore[arg-type]
                    min_vcpus=int(d.get("min_vcpus", 1)), decide=str(d.get("decide", "")),
-                   expect=dict(d.get("expect") or {}), role=str(d.get("role", "decides")))
+                   expect=dict(d.get("expect") or {}), role=str(d.get("role", "decides")),
+                   quantity=str(d.get("quantity", "")), short=str(d.get("short", "")), regime=d.get("regime"),
+                   blind={str(k): str(v) for k, v in (d.get("blind") or {}).items()})
 
 
 @dataclass
@@ -127,6 +136,8 @@ class Part:
     figure_unit: str = ""  # "ns" | "insn" for timing parts measured; "" otherwise
     summary: str = ""  # one plain sentence when the part is not measurable (the claim's reason uses it)
     role: str = "decides"
+    quantity: str = ""
+    regime: str = ""  # the accounting regime(s) of the rows used, in words
     family: int = 0  # how many p-values the part's claim corrects together (0: decided without one)
     _p: tuple[float | None, str] | None = field(default=None, repr=False)  # the decision test and its kind
     _p_not: tuple[float | None, str] | None = field(default=None, repr=False)  # the "does not hold" test
@@ -190,8 +201,9 @@ def _side(rows: pd.DataFrame, metric: Metric) -> tuple[dict[str, list[float]], l
 
 
 def _summary(values: list[float], unit: str, exact: bool) -> str:
-    if exact:
-        return f"{stats.median_ci(values).median:,.0f} {unit}" if values else "-"
+    if exact:  # several runs (boots): their range too
+        spread = f" (range {min(values):,.0f}-{max(values):,.0f} over {len(values)})" if len(set(values)) > 1 else ""
+        return f"{stats.median_ci(values).median:,.0f} {unit}{spread}" if values else "-"
     return stats.median_ci(values).text(2 if "%" in unit else 1, f" {unit}")
 
 
@@ -212,7 +224,7 @@ def measure(cp: Concrete, spec: PartSpec, g: pd.DataFrame, everything: pd.DataFr
     """Everything about one concrete part except the decision (lab/analysis/verdicts.py)."""
     metric = METRICS[spec.metric]
     part = Part(cp.name, NOT_MEASURABLE, "", spec.test, effect_unit="points" if metric.points else "% of b",
-                role=spec.role, _spec=spec)
+                role=spec.role, quantity=spec.quantity, _spec=spec)
     if cp.problem:
         part.rows_a = [row_id(r) for _, r in select(g, cp.a).iterrows()]
         part.reason = cp.problem + (f"; would decide: {spec.decide}" if spec.decide else "")
@@ -222,7 +234,7 @@ def measure(cp: Concrete, spec: PartSpec, g: pd.DataFrame, everything: pd.DataFr
         part.reason = f"{vcpus} vCPU here: needs at least {spec.min_vcpus} for concurrency"
         return part
     if spec.relation == "grows_with_vcpus":
-        return _grows(part, spec, g, cp.a, everything)
+        return _grows(part, spec, g, cp, everything)
     if spec.timing and bool(g["emulated"].any()):
         part.reason = f"TCG: {TCG_NOTE}{_emulated_figures(g, cp, metric)}"
         return part
@@ -272,6 +284,8 @@ def measure(cp: Concrete, spec: PartSpec, g: pd.DataFrame, everything: pd.DataFr
         scale = 1.0 if metric.points else abs(mb) / 100
     else:
         mb, part.effect, scale = math.nan, ma, 1.0
+    if quantities.blind(part, spec, g, cp):
+        return part
     part.verdict = ""  # measured: decided by lab/analysis/verdicts.py
     if metric.exact:
         part.test = "exact"
@@ -299,19 +313,25 @@ def _instructions(part: Part, spec: PartSpec, got: dict[str, Any], ma: float, mb
     return part
 
 
-def _grows(part: Part, spec: PartSpec, g: pd.DataFrame, sel: dict[str, Any], everything: pd.DataFrame) -> Part:
+def _grows(part: Part, spec: PartSpec, g: pd.DataFrame, cp: Concrete, everything: pd.DataFrame) -> Part:
     """Exact values of one selector across the targets of this group's kernel with other vCPU counts."""
-    kernel = g["kernel"].iloc[0]
+    kernel, sel = g["kernel"].iloc[0], cp.a
     rows = select(everything[everything["kernel"] == kernel], sel)
     ok = rows[rows["status"] == "ok"] if not rows.empty else rows
     part.rows_a = [row_id(r) for _, r in ok.iterrows()]
     part.test, part.unit = "exact", "vCPU counts"
+    column = METRICS[spec.metric].column
     if ok.empty:
         part.reason = f"no ok rows match {', '.join(f'{k}={v}' for k, v in sel.items())}"
         return part
-    by = ok.groupby("vcpus")[METRICS[spec.metric].column].median().sort_index()
+    if column not in ok or ok[column].isna().all():
+        part.reason = f"its rows carry no `{column}`"
+        return part
+    by = ok.dropna(subset=[column]).groupby("vcpus")[column].median().sort_index()
     part.n_a = len(by)
-    part.a = ", ".join(f"{int(c)} vCPU: {v:,.0f} B" for c, v in by.items())
+    part.a = ", ".join(f"{int(c)} vCPU: {v:,.0f} {METRICS[spec.metric].unit}" for c, v in by.items())
+    if quantities.blind(part, spec, g, cp):
+        return part
     if len(by) < 2:
         part.reason = (f"one vCPU count ({int(by.index[0])}) measured for kernel {kernel}"
                        + (f"; would decide: {spec.decide}" if spec.decide else ""))
@@ -346,6 +366,9 @@ def evaluate(df: pd.DataFrame, claims_spec: list[dict[str, Any]], alpha: float =
                 p.rows_a.sort()
                 p.rows_b.sort()
             verdicts.decide_claim(parts, alpha)
+            for p in parts:  # the accounting regime named in the part's reason
+                if p.regime and p.regime not in p.reason:
+                    p.reason += f" [{p.regime}]"
             out.append(_claim_verdict(c, str(group), bool(g["emulated"].any()), parts))
     return out
 
@@ -355,14 +378,14 @@ def _needed(claims_spec: list[dict[str, Any]]) -> set[str]:
             "method", "gated", "suite", "hook", "tool", "map_type", "freq_hz"}  # the last: for reasons in words
     for c in claims_spec:
         for p in c["parts"]:
-            cols |= set(p.a) | set(p.b or {}) | set(p.per) | {p.series or "", METRICS[p.metric].column}
+            cols |= set(p.a) | set(p.b or {}) | set(p.per) | {p.series or "", METRICS[p.metric].column, p.regime or ""}
     return cols
 
 
 def _claim_verdict(c: dict[str, Any], group: str, emulated: bool, parts: list[Part]) -> ClaimVerdict:
     figs = {p.figure_unit for p in parts if p.figure_unit}
     unit = units.INSN if units.INSN in figs else (units.NS if figs else "")
-    deciding = [p for p in parts if p.role == "decides"]
+    deciding = quantities.deciding(parts)
     if not deciding:
         return ClaimVerdict(c["id"], c["title"], group, NOT_MEASURABLE, "the claim lists no parts", emulated,
                             parts, unit)
@@ -374,7 +397,9 @@ def _claim_verdict(c: dict[str, Any], group: str, emulated: bool, parts: list[Pa
         reason = "; ".join(f"{p.name}: {p.summary or p.reason}" for p in which)
         if emulated and all(p.reason.startswith("TCG") for p in which):
             reason = f"TCG: {TCG_NOTE}"
-    context = [p for p in parts if p.role == "context" and p.verdict != verdict]
-    if context:
+    context = [p for p in parts if p.role != "decides" and p not in deciding and p.verdict != verdict]
+    if context and not c.get("brief"):
         reason += " (context, not deciding: " + "; ".join(f"{p.name}: {p.verdict}" for p in context) + ")"
+    if c.get("brief"):  # every part's quantity on one line first (the grid's cell shows up to the first "; ")
+        reason = quantities.briefs(parts) + "; " + reason
     return ClaimVerdict(c["id"], c["title"], group, verdict, reason, emulated, parts, unit)

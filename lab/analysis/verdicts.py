@@ -110,7 +110,9 @@ def decide(part: Any, alpha: float = stats.ALPHA) -> Any:
     sides = f"a {part.a} vs b {part.b}" if part.b else f"{part.a}"
     if part.test == "exact":  # bytes
         part.verdict = HOLDS if e is not None and e <= -me else FAILS
-        part.reason = f"{sides} ({eff}; exact bytes, a must be below b by at least {me:g}%)"
+        what = ("bytes charged per map, to the rows' mem_charged_resolution" if spec.metric == "charged"
+                else "exact bytes")
+        part.reason = f"{sides} ({eff}; {what}, a must be below b by at least {me:g}%)"
         return part
     if part._exact is not None:
         return _decide_instructions(part, sides, eff)

@@ -220,7 +220,8 @@ MAP_COLS = [("map_type", "map type"), ("flags", "flags"), ("operation", "op"), (
 MEM_COLS = [("map_type", "map type"), ("flags", "flags"), ("key_space", "keys"),
             ("max_entries", "max entries"), ("inserted", "inserted"), ("live_entries", "live"),
             ("memlock_measured", "memlock measured B"), ("memlock_predicted", "predicted B"),
-            ("real_memory", "real memory B"), ("memlock_note", "note"), ("status", "status"), ("reason", "reason")]
+            ("mem_charged", "charged B (per map)"), ("mem_charged_resolution", "to B"),
+            ("real_memory", "memory cgroup B"), ("memlock_note", "note"), ("status", "status"), ("reason", "reason")]
 TOOL_COLS = [("tool", "tool"), ("load", "load"), ("trials", "trials"), ("baseline_ops", "baseline ops/{s}"),
              ("tool_ops", "with tool ops/{s}"), ("overhead", "throughput lost %"), ("overhead_ci", "interval"),
              ("overhead_cpu", "per CPU second %"), ("overhead_cpu_ci", "interval"),

@@ -68,6 +68,11 @@ def run(suites: list[str] | None, kernel: str, playbook: str = "default", report
             return _run(chosen, kernel, pb, report, paths, est)
 
 
+def run_playbook(chosen: list[str], kernel: str, pb: playbooks.Playbook, paths: Paths) -> RunStore | None:
+    """One more run inside a running one (lab/run/vcpumem.py): no report, signals already handled."""
+    return _run(chosen, kernel, pb, False, paths)
+
+
 def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, paths: Paths,
          est: sizes.Estimate | None = None) -> RunStore | None:
     from lab.run import labs
@@ -80,6 +85,7 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
     failure: str | None = None
     failure_cls: type[LabError] = LabError
     current = ""
+    guest_vcpus: int | None = None  # a lab guest's vCPUs (None: host or a remote machine)
     try:
         print(f"building BPF programs into {paths.build / 'bpf'} ...", flush=True)
         build_bpf(paths)
@@ -108,6 +114,7 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
                 **host_info(),
                 **info,
             }
+            guest_vcpus = manifest["guest"]["vcpus"] if manifest["guest"] else None
             with interrupt.deferred():
                 store = RunStore.create(paths.results, run_id, manifest)
             print(f"run {run_id}: kernel {info.get('kernel_release')} accelerator {target.accelerator}"
@@ -172,7 +179,10 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
     print(f"run {status}{': ' + reason if reason else ''}{where}", flush=True)
     if report and store is not None:
         from lab.report import page as report_mod
+        from lab.run import vcpumem
 
-        out = report_mod.write_report([store.path], store.path, legacy=True)
+        extra = (vcpumem.extra_runs(pb, kernel, guest_vcpus, paths, run_playbook)
+                 if "maps" in chosen and guest_vcpus else [])
+        out = report_mod.write_report([store.path, *extra], store.path, legacy=True)
         print(f"report: {out}", flush=True)
     return store

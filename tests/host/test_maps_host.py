@@ -215,3 +215,21 @@ def test_both_in_kernel_drivers_run_every_operation(op):
         assert rec["loop"] == driver
         assert rec["loops"] == (4096 if driver == "bpf_loop" else maps.BOUNDED_LOOPS)
         assert rec["events"] == rec["triggers"] == 3 * 4 * rec["loops"]
+
+
+def test_memory_charged_is_drained_and_within_a_page_per_copy(quick_rows):
+    """The charge per map (lab/agent/maps/charge.py): readings drained, the copies within two pages
+    of each other (object-stock remainders; the first copy of a small map may carry a page more),
+    the talk's map with NO_PREALLOC charged less than preallocated."""
+    rows, _, _ = quick_rows
+    mem = [r for r in rows if r["operation"] == "memory" and r["status"] == "ok" and r.get("mem_charged")]
+    if not mem:
+        pytest.skip("no memory cgroup on this host: " + str([r["reason"] for r in rows if r["key_space"] == "cgroup"]))
+    for r in mem:
+        assert r["mem_charged_regime"] == "memcg5.11+" and "drained" in r["mem_charged_method"], r["mem_charged_method"]
+        copies = r["mem_charged_copies"]
+        assert r["mem_charged_resolution"] == 4096 // len(copies)
+        assert max(copies) - min(copies) <= 2 * 4096, copies
+        assert min(copies) <= r["mem_charged"] <= max(copies)
+    talk = {r["flags"]: r for r in mem if r["key_space"] == "talk" and r["inserted"] == 1024}
+    assert talk[1]["mem_charged"] < talk[0]["mem_charged"]

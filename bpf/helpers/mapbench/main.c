@@ -16,9 +16,10 @@
  *       LOOPS is capped to it (the record's "loops"; "loop": "bpf_loop" | "bounded").
  *   mapbench user [map opts] -o update|lookup -N OPS -T TRIALS [-B]
  *       the same operations from user space: one bpf(2) call per element, or batches (-B)
- *   mapbench mem [map opts] -F N1,N2,... [-c CGROUP_DIR -g v1|v2]
- *       memlock from /proc/self/fdinfo after creation and after filling to each Ni entries,
- *       live entries counted by iteration, and memory-cgroup usage around it all
+ *   mapbench mem [map opts] -F N1,N2,... [-c CGROUP_DIR -g v1|v2] [-C COPIES]
+ *       memlock from fdinfo after creation and after filling to each Ni entries, live entries
+ *       counted by iteration, and the memory charged to the cgroup, its per-CPU stocks drained
+ *       before each reading, for COPIES identical maps (mem.c says how)
  *
  *   map opts: -t TYPE -f FLAGS -m MAX_ENTRIES -k dense|sparse|hashed|list -n NKEYS -K KEY_SPACE
  *             -L K1,K2,... (the keys of -k list, in insertion order). With -k list, `kern` also
@@ -45,7 +46,7 @@ static const struct mb_mode *modes[] = { &mb_info, &mb_kern, &mb_user, &mb_mem }
 
 static struct mb_args args = {
 	.max_entries = 10240, .keyspace = "dense", .nkeys = 1024,
-	.key_space = 4194304, .loops = 1024, .repeat = 100, .trials = 5, .threads = 1, .ops = 100000,
+	.key_space = 4194304, .loops = 1024, .repeat = 100, .trials = 5, .threads = 1, .ops = 100000, .copies = 1,
 };
 
 static const struct map_type_info *type_by_name(const char *name)
@@ -70,7 +71,7 @@ int main(int argc, char **argv)
 	args.mode = argv[1];
 	args.type = map_type_named("hash");
 	optind = 2;
-	while ((c = getopt(argc, argv, "O:t:f:m:k:n:K:o:l:r:T:j:N:BF:c:g:L:DP:b")) != -1) {
+	while ((c = getopt(argc, argv, "O:t:f:m:k:n:K:o:l:r:T:j:N:BF:c:g:L:DP:bC:")) != -1) {
 		switch (c) {
 		case 'O': args.obj = optarg; break;
 		case 't': args.type = type_by_name(optarg); break;
@@ -93,6 +94,7 @@ int main(int argc, char **argv)
 		case 'D': args.disjoint = 1; break;
 		case 'P': args.prefill = strtoul(optarg, NULL, 0); break;
 		case 'b': args.bounded = 1; break;
+		case 'C': args.copies = atoi(optarg); break;
 		default: return 1;
 		}
 	}

@@ -42,6 +42,7 @@ struct mb_args {
 	int disjoint;        /* -D: each thread its own keys */
 	__u32 prefill;       /* -P: fill the map to this many entries with other keys */
 	int bounded;         /* -b: the bounded-loop programs even where bpf_loop exists */
+	int copies;          /* -C: mem: identical maps made and read together (the charge divided) */
 	int ncpus_possible;
 };
 

@@ -4,6 +4,7 @@ lab/agent/maps/memlock.py, memory-cgroup usage) and the child memory cgroup the 
 import os
 
 from . import memlock
+from .charge import charge_fields
 
 
 def memory_fields(rec, stage, version, ncpus, sizes, page_size, cg_kind, htab_members=None):
@@ -13,13 +14,14 @@ def memory_fields(rec, stage, version, ncpus, sizes, page_size, cg_kind, htab_me
                            rec["flags"], ncpus, stage["live"], sizes, page_size, htab_members)
     measured = stage["memlock"] if stage["memlock"] >= 0 else None
     real = peak = None
+    copies = int(rec.get("copies") or 1)
     if rec["cg_before"] >= 0 and stage["cg"] >= 0:
-        real = stage["cg"] - rec["cg_before"]
+        real = int(round(float(stage["cg"] - rec["cg_before"]) / copies))
         peak = rec["cg_peak"] - rec["cg_before"] if rec["cg_peak"] >= 0 else None
     f = dict(max_entries=rec["max_entries"], live_entries=stage["live"], memlock_measured=measured,
              memlock_predicted=pred.bytes if pred else None, memlock_note=memlock.note(measured, pred, real),
              real_memory=real, real_memory_peak=peak, cgroup=cg_kind, possible_cpus=ncpus,
-             inserted=stage["inserted"])
+             inserted=stage["inserted"], fill=stage["fill"])
     if real is not None and real < 0:  # the cgroup gave back more (cached per-CPU charge) than the map took
         f.update(real_memory=None, real_memory_raw_delta=real,
                  real_memory_note="no figure: the memory cgroup %s fell by %d B while the map was made "
@@ -30,9 +32,13 @@ def memory_fields(rec, stage, version, ncpus, sizes, page_size, cg_kind, htab_me
         f["memlock_terms"] = pred.terms
         if "map_locked" in pred.inputs:
             f["memlock_map_locked"] = pred.inputs["map_locked"]
-        if real is not None:
+        if real is not None and rec.get("drained"):
+            f["real_memory_note"] = ("memory cgroup %s delta per map since before creation, its per-CPU stocks "
+                                     "drained before each reading (%d map(s))" % (cg_kind, copies))
+        elif real is not None:
             f["real_memory_note"] = ("memory cgroup %s delta since before map creation; the cgroup charges "
                                      "in per-CPU batches (up to 64 pages), so small maps read coarse" % cg_kind)
+    f.update(charge_fields(rec, stage, version, measured, pred.regime if pred else None))
     return f
 
 

@@ -31,7 +31,6 @@ struct sizes from its BTF (sizeof(struct bpf_htab), bucket, htab_elem, bpf_array
 page size, and live entries. SIZES_6_12 (Debian 6.12's BTF) is used when BTF is not available.
 """
 
-import math
 import re
 
 BPF_F_NO_PREALLOC = 1
@@ -45,8 +44,6 @@ from .registry import ARRAY_TYPES, HASH_TYPES, PERCPU_TYPES  # noqa: E402 (the r
 # of this lab, 6.18, has bpf_htab 832 and bpf_array 312: struct sizes change between versions,
 # so the agent reads them from the running kernel's BTF and uses these only as a fallback).
 SIZES_6_12 = {"bpf_htab": 896, "bucket": 16, "htab_elem": 48, "bpf_array": 264, "llist_node": 8}
-# 5.10: struct bucket is an hlist_nulls_head and a raw spinlock, as later.
-SIZES_5_10 = {"bucket": 16, "htab_elem": 48, "bpf_array": 0}
 
 
 def round_up(x, to):
@@ -281,6 +278,3 @@ def implied_setup(prealloc_bytes, noprealloc_bytes, max_entries=10240, key_size=
     out.sort(key=lambda d: abs(d["sizeof_bpf_htab"] - sizes["bpf_htab"]))
     return out
 
-
-def ceil_div(a, b):
-    return int(math.ceil(float(a) / b))

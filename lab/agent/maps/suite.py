@@ -34,6 +34,11 @@ Parameters (playbook `suites.maps`, all optional):
   user_ops, user_trials   operations per trial (20000) and trials (5) of the user driver
   memory       memory rows (true)
   mem_max_entries     max_entries sweep of the memory rows ([1024, 10240, 102400])
+  mem_copies   identical maps per memory row (maps up to 10240 entries; one above), read together: the
+               charge is their total / copies, to page_size / copies (4: 1 KiB); each copy's figure
+               is on the row (lab/agent/maps/charge.py)
+  memory_vcpus the host's, not the agent's: vCPU counts whose guests the main job (bench.all) boots
+               once more, plain TCG, for the memory rows alone (claim 8; lab/run/vcpumem.py)
   talk_example the talk's map (hash, key 4, value 8, max_entries 10240, flags 0x0 / 0x1, filled
                with keys 0..1023) with memlock measured and predicted (true)
 
@@ -68,6 +73,7 @@ DEFAULT_TYPES = map_types.DEFAULT_TYPES
 KEY_SIZE, VALUE_SIZE = 4, 8
 # The talk's setup (the talk, part 3: map types): kernel 6.2, 16 CPUs; its figures live in lab/data/talk_maps.yaml.
 TALK_VERSION, TALK_CPUS = (6, 2), 16
+COPIES_UP_TO = 10240  # memory rows of maps up to this size are read over mem_copies identical maps
 BOUNDED_LOOPS = 256  # MB_BOUNDED_LOOPS of the C helper (checked: tests/host/test_registries.py)
 LOOP_DRIVERS = ("auto", "bounded")
 
@@ -82,7 +88,7 @@ PARAMS = ("types", "ops", "trials", "loops", "loop", "max_entries", "nkeys", "op
           "contention_keys",
           "contention_types", "collision_keys", "collision_max_entries", "sparse", "sparse_alloc_limit",
           "occupancy_levels", "occupancy_max_entries", "occupancy_keys", "occupancy_types", "user", "user_ops",
-          "user_trials", "memory", "mem_max_entries", "talk_example")
+          "user_trials", "memory", "mem_max_entries", "mem_copies", "memory_vcpus", "talk_example")
 
 
 
@@ -108,9 +114,9 @@ def check(params):
     return loop + check_params(params, PARAMS, {"types": _type_problem, "occupancy_types": _type_problem,
                                          "contention_types": _type_problem, "operations": ("update", "lookup"),
                                          "contention_keys": count, "collision_keys": count,
-                                         "occupancy_levels": level},
+                                         "occupancy_levels": level, "memory_vcpus": count},
                         ints=("ops", "trials", "loops", "max_entries", "nkeys", "occupancy_max_entries",
-                              "occupancy_keys", "collision_max_entries", "user_ops", "user_trials"))
+                              "occupancy_keys", "collision_max_entries", "user_ops", "user_trials", "mem_copies"))
 
 
 def is_hash(name):
@@ -151,6 +157,7 @@ class MapSuite(Experiments):
         self.user_trials = int(p("user_trials", 5))
         self.memory = bool(p("memory", True))
         self.mem_max_entries = [int(x) for x in p("mem_max_entries", [1024, 10240, 102400])]
+        self.mem_copies = int(p("mem_copies", 4))
         self.talk_example = bool(p("talk_example", True))
         self.version = memlock.kernel_version(platform.release())
         self.info = {}
@@ -263,8 +270,13 @@ class MapSuite(Experiments):
 
     # -- memory
 
+    def copies_for(self, max_entries):
+        """mem_copies for maps up to COPIES_UP_TO entries; one above (already exact to the page, and
+        filling copies of large maps is what would cost time)."""
+        return self.mem_copies if max_entries <= COPIES_UP_TO else 1
+
     def mem_rows(self, name, flags, max_entries, fills, key_space, keyspace="dense", key_space_size=None,
-                 extra=None):
+                 extra=None, copies=None):
         fields = self.base(name, flags, operation="memory", driver="user", key_space=key_space,
                            max_entries=max_entries)
         fields.update(extra or {})
@@ -275,7 +287,7 @@ class MapSuite(Experiments):
             if key_space_size:
                 args += ["-K", key_space_size]
             if cg:
-                args += ["-c", cg, "-g", cg_kind]
+                args += ["-c", cg, "-g", cg_kind, "-C", copies or self.copies_for(max_entries)]
             rec = run_mapbench(self.helper, "mem", args)
         except Refused as e:
             return [self.row("unsupported", str(e), fields)]
@@ -343,7 +355,7 @@ class MapSuite(Experiments):
                     yield self.kern_row(name, flags, op, "sparse", self.nkeys, size, "1cpu", key_space_size=pid_max)
                 if self.memory:
                     yield from self.mem_rows(name, flags, size, [self.nkeys], "sparse", "sparse", pid_max,
-                                             extra={"pid_max": pid_max})
+                                             extra={"pid_max": pid_max}, copies=1)  # arrays of pid_max: one
         # occupancy: a fixed working set in maps filled with other keys
         yield from self.occupancy_rows()
         # user space: one syscall per element, and batches
