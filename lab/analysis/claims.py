@@ -231,7 +231,8 @@ def measure(cp: Concrete, spec: PartSpec, g: pd.DataFrame, everything: pd.DataFr
         return part
     vcpus = int(g["vcpus"].max())
     if vcpus < spec.min_vcpus:
-        part.reason = f"{vcpus} vCPU here: needs at least {spec.min_vcpus} for concurrency"
+        part.reason = (f"{vcpus} vCPU here: needs at least {spec.min_vcpus} for concurrency"
+                       + (f"; decided on {spec.decide}" if spec.decide else ""))
         return part
     if spec.relation == "grows_with_vcpus":
         return _grows(part, spec, g, cp, everything)

@@ -318,7 +318,7 @@ def test_contention_on_one_vcpu_says_why():
     df["vcpus"] = 1
     df["group"] = [aggregate.group_label(*k) for k in df[list(aggregate.GROUP_KEYS)].itertuples(index=False)]
     v = claims.evaluate(df, [c for c in SPEC if c["id"] == 5])[0]
-    assert part(v, "hash: disjoint").reason == "1 vCPU here: needs at least 2 for concurrency"
+    assert part(v, "hash: disjoint").reason.startswith("1 vCPU here: needs at least 2 for concurrency; decided on --kernel host")
 
 
 def test_a_users_tool_never_decides_claim_9():
