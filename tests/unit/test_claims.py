@@ -318,7 +318,8 @@ def test_contention_on_one_vcpu_says_why():
     df["vcpus"] = 1
     df["group"] = [aggregate.group_label(*k) for k in df[list(aggregate.GROUP_KEYS)].itertuples(index=False)]
     v = claims.evaluate(df, [c for c in SPEC if c["id"] == 5])[0]
-    assert part(v, "hash: disjoint").reason.startswith("1 vCPU here: needs at least 2 for concurrency; decided on --kernel host")
+    why = part(v, "hash: disjoint").reason
+    assert why.startswith("1 vCPU here: needs at least 2 for concurrency; decided on --kernel host"), why
 
 
 def test_a_users_tool_never_decides_claim_9():
