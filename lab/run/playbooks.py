@@ -18,7 +18,7 @@ from lab.guest.size import VmSpec, memory_bytes, vm_spec  # noqa: F401 (re-expor
 KNOWN_SUITES = tuple(schema.SUITES)  # the registry of suites: lab/agent/schema.py
 
 
-VM_KEYS = ("cpus", "memory", "accel")
+VM_KEYS = ("cpus", "memory", "accel", "mitigations")
 
 
 @dataclass(frozen=True)

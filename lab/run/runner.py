@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import paramiko
 
+from lab.agent import mitigations
 from lab.agent.common import cleanup_after
 from lab.core import interrupt, units
 from lab.core.config import IMPORT_ROOT, LabError, Paths
@@ -36,6 +37,7 @@ PROGRESS_KEYS = ("hook", "variant", "freq_hz", "map_type", "key_space", "operati
 
 
 CLOCKSOURCE = "/sys/devices/system/clocksource/clocksource0/current_clocksource"
+MITIGATIONS_CMD = f"cat /proc/cmdline; grep . {mitigations.VULN_DIR}/* 2>/dev/null"
 STOP_GRACE = 6.0  # seconds a stopped agent gets to clean up and exit before its group is killed
 
 
@@ -106,7 +108,8 @@ class LocalTarget:
         except OSError:
             clock = None
         return {"target": "local", "kernel_alias": "host", "kernel_release": platform.release(),
-                "accelerator": "host", "kernel_source": "the machine's running kernel", "clocksource": clock}
+                "accelerator": "host", "kernel_source": "the machine's running kernel", "clocksource": clock,
+                **mitigations.read()}
 
 
 def _pump(streams: dict[int, LineSplitter], deadline: float | None) -> bool:
@@ -244,6 +247,10 @@ class RemoteTarget:
         clock = got.stdout.strip() if got.ok else None
         facts = dict(self.info, target="ssh", kernel_alias=self.kernel_alias, accelerator=self.accelerator,
                      clocksource=clock or None)
+        got = self.conn.run(MITIGATIONS_CMD, hide=True, warn=True)  # what the kernel runs against CPU bugs
+        lines = (got.stdout or "").splitlines()
+        facts.update(mitigations=mitigations.setting_of(lines[0] if lines else ""),
+                     vulnerabilities=mitigations.parse_lines("\n".join(lines[1:])))
         if self.accelerator == "icount":
             got = self.conn.run(ICOUNT_FACTS_CMD, hide=True, warn=True)
             facts.update(icount_facts(got.stdout or ""))
