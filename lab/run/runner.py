@@ -28,6 +28,7 @@ from lab.core import interrupt, units
 from lab.core.config import IMPORT_ROOT, LabError, Paths
 from lab.guest.accel import ICOUNT_FACTS_CMD, icount_facts
 from lab.guest.bundle import bundle, toolbuilds_bundle
+from lab.results import events
 from lab.run.outcome import AgentExit, GuestHung, HangWatch, SuiteResult, error_row
 from lab.run.streams import LineSink, LineSplitter, StderrTail
 
@@ -257,6 +258,12 @@ class RemoteTarget:
         return facts
 
 
+def events_log(target: Any) -> Path | None:
+    """The event-count plugin's log of a lab guest running under it (lab/guest/tcgplugin.py), else None."""
+    plugin = (getattr(target, "info", None) or {}).get("event_plugin") or {}
+    return Path(plugin["log"]) if plugin.get("log") else None
+
+
 def _ci(row: dict[str, Any], prefix: str) -> str:
     """ " [low, high]" of a row's interval, or " (no interval)" where it has none (fewer than 3 trials)."""
     lo, hi = row.get(f"{prefix}_ci_low"), row.get(f"{prefix}_ci_high")
@@ -341,6 +348,9 @@ def run_suite(target: Target, store, suite: str, params: dict[str, Any] | None =
             res.counts["corrupt"] = res.counts.get("corrupt", 0) + 1
             return
         base.update({k: row[k] for k in ("kernel", "accelerator", "cpu_model", "vcpus") if k in row})
+        if row.get("event_windows"):  # kernel_batch under the event-count plugin: its exact counts
+            row = events.enrich(row, events_log(target))
+            line = json.dumps(row, sort_keys=True)
         record(line, row)
 
     def error(reason: str) -> None:

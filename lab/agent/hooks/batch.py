@@ -30,6 +30,7 @@ and must equal the triggers exactly; so must the counting driver's own count.
 import subprocess
 
 from ..common import median_ci, timing_fields
+from . import marks
 from .table import ATTACH, HOOKS, on, syscall_point
 
 PER_KERNEL = "in-kernel trigger"
@@ -135,6 +136,7 @@ def rows_from_records(row, base, recs):
         count_cpu = [t["count_cpu_ns"] / float(ops) for t in trials]
         fields.update(count_ns=median_ci(count_cpu)[0], count_samples=[round(c, 4) for c in count_cpu])
     fields.update(hw_insn_fields(setup, trials, ops, "count_insns" if counting else "base_insns"))
+    fields.update(marks.row_fields(setup, trials))
     rows = [row(status, reason, **fields)]
     if stats:
         body = [s["run_time_ns"] / float(s["run_cnt"]) for s in stats if s["run_cnt"]]
@@ -200,7 +202,7 @@ def batch_rows(suite, hook, variant, has_tp, why_no_tp):
             base["fallback"] = fallback
         args = ["--obj", suite.ctx.path("hook_batch.bpf.o"), "--prog", prog, "--trigger", trigger,
                 "--batch", suite.batch, "--trials", suite.batch_trials, "--block-ms", suite.batch_block_ms,
-                "--stats-trials", suite.stats_trials]
+                "--stats-trials", suite.stats_trials] + marks.helper_args(suite.ctx.accelerator)
         suite.ctx.log("%s %s kernel_batch (%s trigger): %d trials of 3 blocks of %d ms (bare, hooked, kernel-count)"
                       % (hook, variant, trigger, suite.batch_trials, suite.batch_block_ms))
         try:
