@@ -18,9 +18,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from lab.agent import mitigations
 from lab.core.config import LabError, Paths
 from lab.guest import accel as accel_mod
-from lab.agent import mitigations
 from lab.guest import images, labstate, remote, tcgplugin, vm
 from lab.guest.labstate import Inspection, LabState, Log, file_tail
 from lab.kernels import catalog as kernels
