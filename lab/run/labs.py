@@ -158,6 +158,10 @@ class Lab:
                     raise LabError(f"lab {self.name} is up with mitigations {have}, but {asked_by or 'lab.up'} asks "
                                    f"for mitigations {want}; stop it first with `./labctl lab.down --kernel "
                                    f"{self.name}`, then run again")
+                if tcgplugin.wanted(st.accelerator) != bool(st.plugin):
+                    raise LabError(f"lab {self.name} is up {'with' if st.plugin else 'without'} the event-count "
+                                   f"plugin, but {tcgplugin.ENV} asks otherwise; stop it first with `./labctl "
+                                   f"lab.down --kernel {self.name}`, then run again")
                 if spec.accel and spec.accel != st.accelerator:
                     raise LabError(f"lab {self.name} is up under {st.accelerator}, but {asked_by or 'lab.up'} asks for "
                                    f"{spec.accel}; a running lab does not change accelerator. Stop it first with "
