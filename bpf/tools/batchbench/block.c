@@ -103,12 +103,19 @@ void prog_stats(const struct bpf_program *p, unsigned long long *time_ns, unsign
  * every run of ours. */
 struct block hooked_block(struct bb_ctx *c, long n)
 {
-	struct bpf_link *link = bpf_program__attach(c->prog);
+	const char *kind = bpf_program__section_name(c->prog);
+	int kp = !strncmp(kind, "?kprobe/", 8) || !strncmp(kind, "?kretprobe/", 11) || !strncmp(kind, "kprobe/", 7) ||
+		 !strncmp(kind, "kretprobe/", 10);
+	struct bpf_link *link = c->args->kprobe_off ? attach_off_ftrace(c->prog, c->args->func, &c->offset, c->mechanism,
+									  sizeof(c->mechanism))
+						    : bpf_program__attach(c->prog);
 	unsigned long long t0, c0, t1, c1;
 	struct block b;
 
 	if (!link)
 		die(3, "attaching %s refused: %s", c->args->prog, strerror(errno));
+	if (kp && !c->args->kprobe_off && !c->mechanism[0])
+		kprobe_mechanism(c->args->func, c->mechanism, sizeof(c->mechanism));
 	prog_stats(c->prog, &t0, &c0);
 	b = run_block(c, n);
 	prog_stats(c->prog, &t1, &c1);

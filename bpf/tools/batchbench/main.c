@@ -66,7 +66,8 @@ static const struct bb_trigger {
 	{"getpgid", NULL},         /* getpgid() from user space, no driver */
 };
 
-static struct bb_args args = { .trigger = "kfunc", .trials = 30, .stats_trials = 3, .block_ms = 100, .batch = 100 };
+static struct bb_args args = { .trigger = "kfunc", .trials = 30, .stats_trials = 3, .block_ms = 100, .batch = 100,
+				.func = "bpf_get_numa_node_id" };
 static struct hook_batch *skel;
 
 static void parse_args(int argc, char **argv)
@@ -75,6 +76,7 @@ static void parse_args(int argc, char **argv)
 		{"obj", 1, 0, 'o'}, {"prog", 1, 0, 'p'}, {"trigger", 1, 0, 'g'}, {"batch", 1, 0, 'b'},
 		{"trials", 1, 0, 't'}, {"stats-trials", 1, 0, 's'}, {"block-ms", 1, 0, 'm'},
 		{"baseline-only", 0, 0, 'B'}, {"stats-probe", 1, 0, 'P'}, {"mark-id", 1, 0, 'M'}, {"exc", 1, 0, 'X'},
+		{"kprobe-off-ftrace", 0, 0, 'K'},
 		{0, 0, 0, 0},
 	};
 	int c;
@@ -92,6 +94,7 @@ static void parse_args(int argc, char **argv)
 		case 'P': args.probe_ms = atoi(optarg); break;
 		case 'M': args.mark_id = strtoull(optarg, NULL, 16); break;
 		case 'X': args.exc = optarg; break;
+		case 'K': args.kprobe_off = 1; break;
 		default: die(1, "bad option");
 		}
 	}
@@ -219,10 +222,10 @@ int main(int argc, char **argv)
 	printf("{\"kind\":\"setup\",\"prog\":\"%s\",\"mode\":\"%s\",\"trigger\":\"%s\",\"batch\":%ld,\"runs\":%ld,"
 	       "\"ops\":%ld,\"cpu\":%d,\"clk_tck\":%ld,\"count_driver\":%s,\"warmup_events\":%llu,"
 	       "\"warmup_base_events\":%llu,\"warmup_base_ns\":%lld,\"warmup_hook_ns\":%lld,\"hw_insns\":\"%s\","
-	       "\"mark_id\":\"%llx\"}\n",
+	       "\"mark_id\":\"%llx\",\"mechanism\":\"%s\",\"kprobe_offset\":%d}\n",
 	       args.prog ? args.prog : "", args.baseline_only ? "baseline" : "batch", args.trigger, args.batch, c->runs,
 	       c->runs * args.batch, cpu, sysconf(_SC_CLK_TCK), c->count_fd >= 0 ? "true" : "false", wb.events, wa.events,
-	       wa.ns, wb.ns, c->hw_fd >= 0 ? "ok" : c->hw_why, args.mark_id);
+	       wa.ns, wb.ns, c->hw_fd >= 0 ? "ok" : c->hw_why, args.mark_id, c->mechanism, c->offset);
 	for (int t = 0; t < args.trials; t++) {
 		struct block a, b = {0}, k = {0, 0, -1, 0, 0};
 		int fwd = (t % 2) == 0, foreign = foreign_programs(c);

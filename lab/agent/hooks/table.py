@@ -32,6 +32,11 @@ HOOKS = OrderedDict([
     ("fentry", Hook("fentry", "function", OPEN_BATCH, "fentry", "")),
     ("fexit", Hook("fexit", "function", OPEN_BATCH, "fexit", "")),
     ("fmod_ret", Hook("fmod_ret", "function", ("batch",), "fmod_ret", "")),
+    # the kprobe's int3 path (kernel_batch only): off the ftrace site of bpf_get_numa_node_id (the first
+    # instruction boundary past it), so the kernel places an int3 or, where it can, a jump (optprobe);
+    # kprobe_int3 is the same with debug.kprobes-optimization=0: always the int3 (lab/agent/hooks/kprobes.py)
+    ("kprobe_off", Hook("kprobe", "function", ("batch",), "kprobe", "")),
+    ("kprobe_int3", Hook("kprobe", "function", ("batch",), "kprobe", "")),
     ("uprobe", Hook("uprobe", "uprobe", ("uprobe",), "uprobe", "uprobe hookbench:%s")),
     ("uretprobe", Hook("uretprobe", "uprobe", ("uprobe",), "uretprobe", "uretprobe hookbench:%s")),
     ("perf_event", Hook("perf_event", "perf", ("perf",), "perf_event", "")),
@@ -44,6 +49,7 @@ HOOKS = OrderedDict([
 # The order figures are shown in (tables, plots, the instruction matrix): the kernel bench's order,
 # cheapest first as it publishes them; hooks not named here follow in registry order.
 SHOW_ORDER = ("raw_tp", "tp_btf", "fentry", "fexit", "fmod_ret", "tracepoint", "kprobe", "kprobe_multi", "kretprobe",
+              "kprobe_off", "kprobe_int3",
               "uprobe", "uretprobe")
 
 
