@@ -57,9 +57,9 @@ def table(run: str) -> None:
     group = str(rows["group"].iloc[0])
     print(f"\n## {group}\nrun {run}; model v{m.version} ({m.core}, base rate {m.base_rate}/insn); "
           f"trials per row {sorted(set(rows['trials']))}")
-    cols = ["ns_median"] + [c for c in ("est_cycles",) if c in rows.columns] + [c for c in ("ev_pushf", "ev_popf", "ev_lock", "ev_call", "ev_ret",
-                                                        "ev_ret_miss", "ev_indirect", "ev_ind_change", "ev_iret",
-                                                        "ev_exc_int3", "ev_irq") if c in rows.columns]
+    shown = ("est_cycles", "ev_pushf", "ev_popf", "ev_lock", "ev_call", "ev_ret", "ev_ret_miss", "ev_indirect",
+             "ev_ind_change", "ev_iret", "ev_exc_int3", "ev_irq")
+    cols = ["ns_median"] + [c for c in shown if c in rows.columns]
     print("| hook | " + " | ".join(c.replace("ns_median", "insn (guest instructions)").replace(
         "est_cycles", "est. cycles (model, emulated)") for c in cols) + " | est spread |")
     print("|" + "---|" * (len(cols) + 2))
