@@ -17,7 +17,7 @@ def helper_args(hook):
     return ["--kprobe-off-ftrace"] if hook in OFF_FTRACE else []
 
 
-class Optimization(object):
+class Optimization:
     """Context manager: kprobe optimization off for kprobe_int3 (restored on exit), else nothing."""
 
     def __init__(self, hook, path=OPT_SYSCTL):
