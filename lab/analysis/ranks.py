@@ -10,7 +10,7 @@ report code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 from scipy import stats as sps
@@ -28,15 +28,16 @@ class Ordering:
     hooks: list[str]  # attach types both sides have, cheapest first on the target
     rho: float | None  # Spearman rank correlation over `hooks` (None under three hooks)
     ratios: dict[str, tuple[float, float]]  # hook -> (target / its raw_tp, versus / its raw_tp)
+    unit: str = units.INSN  # the target's figure: guest instructions, or the estimate (units.MODEL)
 
 
-def _costs(df: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """{group: {hook: median}} of ok kernel_batch rows of the empty program."""
-    if df.empty or "method" not in df.columns:
+def _costs(df: pd.DataFrame, column: str = "ns_median") -> dict[str, dict[str, float]]:
+    """{group: {hook: median of `column`}} of ok kernel_batch rows of the empty program."""
+    if df.empty or "method" not in df.columns or column not in df.columns:
         return {}
     ok = df[(df["suite"] == "hooks") & (df["method"] == "kernel_batch") & (df["variant"] == "empty")
-            & (df["status"] == "ok") & df["ns_median"].notna()]
-    return {str(g): {str(h): float(v) for h, v in rows.groupby("hook")["ns_median"].median().items()}
+            & (df["status"] == "ok") & df[column].notna()]
+    return {str(g): {str(h): float(v) for h, v in rows.groupby("hook")[column].median().items()}
             for g, rows in ok.groupby("group")}
 
 
@@ -60,12 +61,19 @@ def orderings(df: pd.DataFrame) -> list[Ordering]:
     accel_of = {str(g): str(a) for g, a in df.groupby("group")["accelerator"].first().items()}
     published = reference_hooks()["added_ns"]
     hosts = [g for g in costs if accel_of.get(g) == "host" and unit_of.get(g) == units.NS]
+    estimates = _costs(df, "est_cycles")
     out = []
     for g, mine in costs.items():
         if unit_of.get(g) != units.INSN:
             continue
         out.append(_ordering(g, mine, "published (kernel bench, x86 hardware, ns)", published))
         out.extend(_ordering(g, mine, f"{h} (ns)", costs[h]) for h in hosts)
+        est = estimates.get(g)
+        if est:  # the stated model's estimate beside the instructions: its own order, its own ratios
+            target = f"{g} [{units.label(units.MODEL)}]"
+            out.append(replace(_ordering(target, est, "published (kernel bench, x86 hardware, ns)", published),
+                               unit=units.MODEL))
+            out.extend(replace(_ordering(target, est, f"{h} (ns)", costs[h]), unit=units.MODEL) for h in hosts)
     return out
 
 
@@ -73,7 +81,7 @@ def markdown(items: list[Ordering]) -> str:
     """One table: target, compared with, the order on the target, rho, and the ratios to raw_tp."""
     if not items:
         return ""
-    lines = ["| target (guest instructions) | compared with | order on the target | Spearman rho | "
+    lines = ["| target (guest instructions; the estimate where named) | compared with | order on the target | Spearman rho | "
              f"each hook / {ANCHOR}: target vs other |", "|---|---|---|---|---|"]
     for o in items:
         rho = f"{o.rho:+.2f}" if o.rho is not None else "- (under 3 hooks)"
