@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.analysis import estranks, ranks
+from lab.analysis import estranks, insntable, ranks
 from lab.core import units
 from lab.results import costmodel, events
 from lab.results import frame as aggregate
@@ -113,6 +113,11 @@ def test_the_estimate_keeps_its_own_unit_on_recorded_rows(tmp_path):
     assert est.kret_raw > ins.kret_raw  # popf and return misses price kretprobe up
     assert {f.figure for f in fits[2:]} == {f"{estranks.LABEL} without {c}" for c in ("pushf", "popf", "ret_miss",
                                                                                      "ind_change")}
+    tables = insntable.build(df)  # the matrix gains the estimate as a table of its own
+    est_t = next(t for t in tables if t["unit"] == units.MODEL)
+    assert "estimated cycles (model, emulated)" in est_t["title"] and "not ns, not instructions" in est_t["note"]
+    kret = next(r for r in est_t["rows"] if r["cells"][0] == "kretprobe empty")
+    assert float(kret["cells"][1].replace(",", "")) > 661.67 * costmodel.model().base_rate
     md = estranks.markdown(fits)
     assert "estimated cycles (model, emulated)" in md and "guest instructions" in md
     assert units.label(units.MODEL) != units.label(units.INSN) != units.label(units.NS)
