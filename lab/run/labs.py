@@ -198,6 +198,7 @@ class Lab:
         if tcgplugin.wanted(acc.name):  # exact event counts beside the instructions (docs/icount.md)
             plugin = tcgplugin.build(self.paths.cache)
             plugin = dataclasses.replace(plugin, log=str(self.dir / "events.log"))
+            Path(plugin.log).unlink(missing_ok=True)  # this boot's windows only
             log(f"lab {self.name}: event-count plugin {Path(plugin.path).name} (API {plugin.api_version}, "
                 f"{plugin.qemu_version}), windows in {plugin.log}")
         cmd = vm.vng_command(k, img, acc, vm.VmSpec(spec.cpus, spec.memory, port, f"lab-{self.name}"),
