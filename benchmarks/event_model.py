@@ -67,6 +67,13 @@ def table(run: str) -> None:
         vals = [float(r[c].median()) for c in cols]
         spread = r["est_spread"].max() if "est_spread" in r.columns else float("nan")
         print(f"| {h} | " + " | ".join(f"{v:.2f}" for v in vals) + f" | {spread * 100:.3f}% |")
+    if "mechanism" in rows.columns:
+        mech = rows[rows["mechanism"].notna()]
+        print("\nkprobe mechanisms (debugfs, while attached): " + "; ".join(
+            f"{r['hook']} {r['mechanism']}" + (f" at +{int(r['kprobe_offset'])}" if r.get("kprobe_offset") == r.get(
+                "kprobe_offset") and r.get("kprobe_offset") else "")
+            + (f", exceptions taken per trigger {r['ev_exc_int3']:.2f}" if "ev_exc_int3" in r else "")
+            for _, r in mech.iterrows()))
     print()
     print(estranks.markdown(estranks.fits(df, group)))
 
