@@ -104,6 +104,8 @@ def test_the_estimate_keeps_its_own_unit_on_recorded_rows(tmp_path):
     before = ranks.orderings(aggregate.rows_frame(load_runs([ICOUNT])))
     after = ranks.orderings(df)
     assert [(o.hooks, o.rho) for o in after if o.unit == units.INSN] == [(o.hooks, o.rho) for o in before]
+    # recorded rows from before mitigations were recorded: the comparison says so
+    assert all("mitigations are not recorded" in o.note for o in after)
     est_order = [o for o in after if o.unit == units.MODEL]  # the estimate beside them, named as such
     assert len(est_order) == 1 and "estimated cycles (model, emulated)" in est_order[0].target
     fits = estranks.fits(df)

@@ -60,3 +60,16 @@ def test_a_playbook_asks_and_the_guest_boots_with_it(tmp_path):
     assert "--append=mitigations=off" in cmd and "--qemu-opts=-plugin p.so,out=l" in cmd
     assert "--append=nokaslr" in cmd
     assert not mitigations.kernel_args("") and VmSpec().mitigations == ""
+
+
+def test_orders_against_hardware_say_when_mitigations_differ():
+    from lab.analysis import ranks
+    from lab.results import frame as aggregate
+    from lab.results.store import load_runs
+
+    run = Path(__file__).resolve().parents[1] / "fixtures" / "icount" / "20261207T081111Z-6.12.118_deb12-amd64-0962"
+    df = aggregate.rows_frame(load_runs([run]))
+    for setting, says in (("default", "mitigations differ: default against off"), ("off", "")):
+        df["mitigations"] = setting
+        pub = next(o for o in ranks.orderings(df) if o.versus.startswith("published"))
+        assert pub.note == says
