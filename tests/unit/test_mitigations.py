@@ -72,4 +72,4 @@ def test_orders_against_hardware_say_when_mitigations_differ():
     for setting, says in (("default", "mitigations differ: default against off"), ("off", "")):
         df["mitigations"] = setting
         pub = next(o for o in ranks.orderings(df) if o.versus.startswith("published"))
-        assert pub.note == says
+        assert pub.note.startswith(says) and bool(pub.note) == bool(says)
