@@ -8,7 +8,7 @@ import statistics
 import subprocess
 import sys
 
-from . import schema
+from . import mitigations, schema
 
 # every timed row under plain TCG carries this note: its figures are not overhead figures
 TCG_NOTE = "emulated (TCG): timings check the pipeline, they are not overhead figures"
@@ -55,6 +55,7 @@ class Context:
             "figure_unit": "insn" if accelerator == "icount" else "ns",
             "cpu_model": cpu_model(),
             "vcpus": os.cpu_count() or 1,
+            "mitigations": mitigations.read()["mitigations"],  # off | default (lab/agent/mitigations.py)
         }
 
     def param(self, name, default):

@@ -172,6 +172,18 @@ MORE = {
         cpu_incontext_unexplained_samples=list,  # tools/cost.py's cpu_<part>[_samples]
     ),
 }
+# What a kernel_batch row carries under the event-count plugin (the TCG plugin bpf/qemu/eventcount.c,
+# its counters by name; the host adds them from its log: lab/results/events.py), and the kprobe's
+# mechanism (lab/agent/hooks/kprobes.py).
+EVENT_COUNTERS = ("insn", "pushf", "popf", "lock", "cpuid", "wrmsr", "iret", "swapgs", "fence", "syscall", "sysret",
+                  "int3", "call", "ret", "indirect", "ret_miss", "ind_change", "exc_int3", "exc_other", "irq")
+MORE["hooks"].update(
+    event_windows=dict, events_note=str, ev_samples=dict, est_cycles=NUM, est_samples=list, est_unit=str,
+    est_model=int, est_parts=dict, est_spread=NUM,  # est_model: the model's version (lab/data/cost_model.yaml)
+    mechanism=str, kprobe_offset=(int, str),
+    kprobes_optimization=int, **{"ev_" + n: NUM for n in EVENT_COUNTERS})
+for _more in MORE.values():
+    _more.update(mitigations=str)  # every row: "off" where booted with mitigations=off, else "default"
 for _suite, _more in MORE.items():
     for _name, _typ in _more.items():
         SUITES[_suite].setdefault(_name, _typ)

@@ -65,8 +65,12 @@ METRICS = {
     # sample) times the samples per second: the sampling interrupt is not in it
     "program_cpu_pct": Metric("minus_none_samples", "% of a CPU", False, per_second=True),
 }
+# the stated cost model's estimate per trial (lab/results/events.py), its own unit: parts of role
+# "estimate" decide a claim in emulation, the instruction parts beside them (_with_estimate)
+METRICS["est"] = Metric("est_samples", "est. cycles/op", False)
+EST_LABEL = "estimated cost (model, emulated)"
 RELATIONS = ("less", "equal", "between", "grows_with_vcpus")
-ROLES = ("decides", "context", "fallback")  # fallback: decides when no deciding part is measurable
+ROLES = ("decides", "context", "fallback", "estimate")  # fallback: decides when no deciding part is measurable
 
 
 @dataclass(frozen=True)
@@ -257,7 +261,9 @@ def measure(cp: Concrete, spec: PartSpec, g: pd.DataFrame, everything: pd.DataFr
             return part
         by_run, ids = _side(ok, metric)
         if not by_run:
-            part.reason = f"side {label}: its rows carry no per-trial `{metric.column}`"
+            part.reason = f"side {label}: its rows carry no per-trial `{metric.column}`" + (
+                " (only icount runs under the event-count plugin do; the claim is decided on its other parts)"
+                if spec.metric == "est" else "")
             return part
         figs = {str(u) for u in ok["figure_unit"]} if "figure_unit" in ok else {units.NS}
         got[label] = (by_run, ids, figs, {str(m) for m in ok.get("method", pd.Series(dtype=object)).dropna()})
@@ -269,13 +275,13 @@ def measure(cp: Concrete, spec: PartSpec, g: pd.DataFrame, everything: pd.DataFr
                                                                     for k, v in got.items())
                            + "): an instruction count and a time are never compared")
             return part
-        part.figure_unit = figs.pop()
+        part.figure_unit = units.MODEL if spec.metric == "est" else figs.pop()
     force = any(len(v[0]) > 1 for v in got.values())
     vals = {k: stats.unit_values(v[0], force_runs=force) for k, v in got.items()}
     ua, ub = vals["a"], vals.get("b")
     part.n_a, part.n_b = len(ua.values), len(ub.values) if ub else 0
     part.unit = "rows" if metric.exact else ua.unit
-    shown_unit = "insn/op" if part.figure_unit == units.INSN else metric.unit
+    shown_unit = "insn/op" if part.figure_unit == units.INSN else metric.unit  # est: est. cycles/op
     part.a = _summary(ua.values, shown_unit, metric.exact)
     part.b = _summary(ub.values, shown_unit, metric.exact) if ub else ""
     ma = stats.median_ci(ua.values).median
@@ -290,7 +296,7 @@ def measure(cp: Concrete, spec: PartSpec, g: pd.DataFrame, everything: pd.DataFr
     part.verdict = ""  # measured: decided by lab/analysis/verdicts.py
     if metric.exact:
         part.test = "exact"
-    elif part.figure_unit == units.INSN:
+    elif part.figure_unit in (units.INSN, units.MODEL):
         return _instructions(part, spec, got, ma, mb)
     else:
         part._p, part._p_not = verdicts.p_values(spec, ua.values, ub.values if ub else None, part.effect, scale)
@@ -299,11 +305,11 @@ def measure(cp: Concrete, spec: PartSpec, g: pd.DataFrame, everything: pd.DataFr
 
 def _instructions(part: Part, spec: PartSpec, got: dict[str, Any], ma: float, mb: float) -> Part:
     """A part in guest instructions: value against value, within the methods' determinism tolerance."""
-    part.test = f"exact, {INSN_LABEL}"
+    part.test = f"exact, {EST_LABEL if part.figure_unit == units.MODEL else INSN_LABEL}"
     methods = set().union(*(v[3] for v in got.values()))
     untolerated = sorted(m for m in methods if m not in ICOUNT_TOLERANCE)
     untolerated += ["(none)"] if any(not v[3] for v in got.values()) else []
-    if spec.metric != "ns" or spec.relation not in ("less", "equal") or untolerated:
+    if spec.metric not in ("ns", "est") or spec.relation not in ("less", "equal") or untolerated:
         what = f"method {', '.join(untolerated)}" if untolerated else f"metric {spec.metric}"
         part.verdict = NOT_MEASURABLE
         part.reason = (f"{INSN_LABEL}: {what} has no determinism tolerance (lab/agent/hooks/gates.py "
@@ -401,6 +407,24 @@ def _claim_verdict(c: dict[str, Any], group: str, emulated: bool, parts: list[Pa
     context = [p for p in parts if p.role != "decides" and p not in deciding and p.verdict != verdict]
     if context and not c.get("brief"):
         reason += " (context, not deciding: " + "; ".join(f"{p.name}: {p.verdict}" for p in context) + ")"
+    if unit == units.INSN:
+        verdict, reason, unit = _with_estimate(parts, verdict, reason)
     if c.get("brief"):  # every part's quantity on one line first (the grid's cell shows up to the first "; ")
         reason = quantities.briefs(parts) + "; " + reason
     return ClaimVerdict(c["id"], c["title"], group, verdict, reason, emulated, parts, unit)
+
+
+def _with_estimate(parts: list[Part], verdict: str, reason: str) -> tuple[str, str, str]:
+    """In emulation, a claim with parts of role "estimate" that were measured (the event-count plugin
+    ran) is decided on the estimate, the instruction verdict beside it; where they disagree it is
+    inconclusive and says why. Without a measured estimate: the instruction verdict, unchanged."""
+    est = [p for p in parts if p.role == "estimate" and p.figure_unit == units.MODEL]
+    if not est:
+        return verdict, reason, units.INSN
+    v_est = next(v for v in ORDER if any(p.verdict == v for p in est))
+    why = "; ".join(f"{p.name}: {p.reason}" for p in est if p.verdict == v_est)
+    if v_est == verdict:
+        return verdict, f"{EST_LABEL}: {v_est} ({why}); in guest instructions too: {reason}", units.MODEL
+    return INCONCLUSIVE, (f"{EST_LABEL} says {v_est} ({why}), guest instructions say {verdict} ({reason}): they "
+                          "disagree, so the events the model prices above one instruction decide the order, and the "
+                          "model is not validated enough to overrule the count"), units.MODEL

@@ -121,6 +121,27 @@ def attach_table(df: pd.DataFrame) -> dict[str, Any] | None:
                   "Attach type x kernel: added guest instructions per in-kernel trigger (kernel_batch)")
 
 
+def est_table(df: pd.DataFrame) -> dict[str, Any] | None:
+    """Attach type x kernel in the stated model's estimated cycles (lab/results/costmodel.py), where the
+    kernel_batch rows carry them (the event-count plugin ran): its own table, its own unit."""
+    if "est_samples" not in df.columns:
+        return None
+    est = df[df["est_samples"].apply(lambda v: isinstance(v, list) and bool(v))].copy()
+    if est.empty:
+        return None
+    est["samples"] = est["est_samples"]  # the cells read `samples`: here, the estimate per trial
+    t = attach_table(est)
+    if t is None:
+        return None
+    label = units.label(units.MODEL)
+    t.update(title=f"Attach type x kernel: {label} per in-kernel trigger (kernel_batch)", unit=units.MODEL,
+             note=(f"{label}: guest instructions at a base rate plus a fixed weight per counted event (pushf/popf, "
+                   "locked ops, serializing instructions, return mispredicts, indirect-target changes, exceptions), "
+                   "weights from published per-instruction tables for one core (lab/data/cost_model.yaml), never "
+                   "fitted; not ns, not instructions. Change and '=' as in the instruction table."))
+    return t
+
+
 def map_table(df: pd.DataFrame) -> dict[str, Any] | None:
     m = select(df, MAP_SEL)
     if m.empty:
@@ -138,7 +159,7 @@ def build(df: pd.DataFrame) -> list[dict[str, Any]]:
     if df.empty or "figure_unit" not in df:
         return []
     insn = df[df["figure_unit"] == units.INSN]
-    return [t for t in (attach_table(insn), map_table(insn)) if t is not None]
+    return [t for t in (attach_table(insn), est_table(insn), map_table(insn)) if t is not None]
 
 
 def markdown(tables: list[dict[str, Any]]) -> str:

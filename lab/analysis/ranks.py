@@ -10,11 +10,12 @@ report code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 from scipy import stats as sps
 
+from lab.agent import mitigations
 from lab.analysis.published import reference_hooks
 from lab.core import units
 
@@ -28,15 +29,17 @@ class Ordering:
     hooks: list[str]  # attach types both sides have, cheapest first on the target
     rho: float | None  # Spearman rank correlation over `hooks` (None under three hooks)
     ratios: dict[str, tuple[float, float]]  # hook -> (target / its raw_tp, versus / its raw_tp)
+    unit: str = units.INSN  # the target's figure: guest instructions, or the estimate (units.MODEL)
+    note: str = ""  # the two sides ran with different mitigations (or the target's are not recorded)
 
 
-def _costs(df: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """{group: {hook: median}} of ok kernel_batch rows of the empty program."""
-    if df.empty or "method" not in df.columns:
+def _costs(df: pd.DataFrame, column: str = "ns_median") -> dict[str, dict[str, float]]:
+    """{group: {hook: median of `column`}} of ok kernel_batch rows of the empty program."""
+    if df.empty or "method" not in df.columns or column not in df.columns:
         return {}
     ok = df[(df["suite"] == "hooks") & (df["method"] == "kernel_batch") & (df["variant"] == "empty")
-            & (df["status"] == "ok") & df["ns_median"].notna()]
-    return {str(g): {str(h): float(v) for h, v in rows.groupby("hook")["ns_median"].median().items()}
+            & (df["status"] == "ok") & df[column].notna()]
+    return {str(g): {str(h): float(v) for h, v in rows.groupby("hook")[column].median().items()}
             for g, rows in ok.groupby("group")}
 
 
@@ -59,24 +62,51 @@ def orderings(df: pd.DataFrame) -> list[Ordering]:
     unit_of = {str(g): units.of({"figure_unit": u}) for g, u in df.groupby("group")["figure_unit"].first().items()}
     accel_of = {str(g): str(a) for g, a in df.groupby("group")["accelerator"].first().items()}
     published = reference_hooks()["added_ns"]
+    setting = _mitigations(df)
     hosts = [g for g in costs if accel_of.get(g) == "host" and unit_of.get(g) == units.NS]
+    estimates = _costs(df, "est_cycles")
     out = []
     for g, mine in costs.items():
         if unit_of.get(g) != units.INSN:
             continue
-        out.append(_ordering(g, mine, "published (kernel bench, x86 hardware, ns)", published))
-        out.extend(_ordering(g, mine, f"{h} (ns)", costs[h]) for h in hosts)
+        est = estimates.get(g)
+        target = f"{g} [{units.label(units.MODEL)}]"
+        for name, figs, unit in [(g, mine, units.INSN)] + ([(target, est, units.MODEL)] if est else []):
+            # the stated model's estimate beside the instructions: its own order, its own ratios
+            out.append(replace(_ordering(name, figs, "published (kernel bench, x86 hardware, ns)", published),
+                               unit=unit, note=_differ(setting.get(g), PUBLISHED_MITIGATIONS)))
+            out.extend(replace(_ordering(name, figs, f"{h} (ns)", costs[h]), unit=unit,
+                               note=_differ(setting.get(g), setting.get(h))) for h in hosts)
     return out
+
+
+PUBLISHED_MITIGATIONS = "off"  # lab/data/reference_hooks.yaml: the cover letter's machine
+
+
+def _mitigations(df: pd.DataFrame) -> dict[str, str | None]:
+    """Each group's mitigations setting from its rows (None: rows from before it was recorded)."""
+    if "mitigations" not in df.columns:
+        return {}
+    return {str(g): (str(v.dropna().iloc[0]) if not v.dropna().empty else None)
+            for g, v in df.groupby("group")["mitigations"]}
+
+
+def _differ(a: str | None, b: str | None) -> str:
+    if a is None:
+        return "the target's mitigations are not recorded (rows from before they were)"
+    return mitigations.differ(a, b) or ""
 
 
 def markdown(items: list[Ordering]) -> str:
     """One table: target, compared with, the order on the target, rho, and the ratios to raw_tp."""
     if not items:
         return ""
-    lines = ["| target (guest instructions) | compared with | order on the target | Spearman rho | "
+    lines = ["| target (guest instructions; the estimate where named) | compared with | order on the target | "
+             "Spearman rho | "
              f"each hook / {ANCHOR}: target vs other |", "|---|---|---|---|---|"]
     for o in items:
         rho = f"{o.rho:+.2f}" if o.rho is not None else "- (under 3 hooks)"
         ratios = ", ".join(f"{h} {a:.2f} vs {b:.2f}" for h, (a, b) in o.ratios.items() if h != ANCHOR) or "-"
-        lines.append(f"| {o.target} | {o.versus} | {' < '.join(o.hooks)} | {rho} | {ratios} |")
+        versus = f"{o.versus} ({o.note})" if o.note else o.versus
+        lines.append(f"| {o.target} | {versus} | {' < '.join(o.hooks)} | {rho} | {ratios} |")
     return "\n".join(lines)

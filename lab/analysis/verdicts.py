@@ -165,7 +165,8 @@ def _decide_instructions(part: Any, sides: str, eff: str) -> Any:
     spec = part._spec
     _, _, tol = part._exact
     e = part.effect
-    label = "in guest instructions (emulated)"
+    label = ("estimated cost (model, emulated)" if getattr(part, "figure_unit", "") == "model"
+             else "in guest instructions (emulated)")
     counts = max(spec.min_effect, tol)
     margin = (spec.margin or 0.0) - tol
     if e is None or math.isnan(e):

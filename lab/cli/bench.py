@@ -188,3 +188,16 @@ def icount(c, kernel="6.12", playbook="default", suite="hooks", reps=1):
 
     c.run(f"{sys.executable} benchmarks/icount_cost.py --kernel {kernel} --playbook {playbook} --suite {suite} "
           f"--reps {int(reps)}", pty=False)
+
+
+@task(help={"kernel": "kernel alias (default 6.12)", "reps": "boots with the event-count plugin (default 1)",
+            "cost": "also run without the plugin, alternated, and print the wall-time ratio",
+            "host": "a host run directory with kernel_batch rows (ns) to compare orders with"})
+def events(c, kernel="6.12", reps=1, cost=False, host=""):
+    """Benchmark: instructions and the estimated cost (model, emulated) against the published table."""
+    import shlex
+    import sys
+
+    extra = (" --cost" if cost else "") + (f" --host {shlex.quote(host)}" if host else "")
+    c.run(f"{sys.executable} benchmarks/event_model.py --kernel {shlex.quote(kernel)} --reps {int(reps)}{extra}",
+          pty=False)

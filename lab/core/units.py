@@ -13,8 +13,11 @@ from typing import Any
 
 NS = "ns"
 INSN = "insn"
-LABELS = {NS: "ns", INSN: "guest instructions"}
-SHORT = {NS: "ns", INSN: "insn"}
+# The stated cost model's estimated cycles (lab/results/costmodel.py): a row's `est_cycles`, beside its
+# instructions, never in the same column, table cell or comparison as ns or instructions.
+MODEL = "model"
+LABELS = {NS: "ns", INSN: "guest instructions", MODEL: "estimated cycles (model, emulated)"}
+SHORT = {NS: "ns", INSN: "insn", MODEL: "est. cycles"}
 # Beside every instruction figure: what it is and what it leaves out (QEMU's icount design).
 INSN_NOTE = ("guest instructions counted by QEMU (-icount shift=0, emulated): a path length, exact and "
              "repeatable on any host; traps are undercounted (an int3 counts one, its delivery none), "

@@ -44,6 +44,8 @@ class LabState:
     procs: list[dict[str, Any]] = field(default_factory=list)  # vm.ProcId.to_json() of its processes
     host_key: str = ""  # the guest host key pinned at lab.up ("type base64")
     checkout: str = ""  # the checkout that started it
+    mitigations: str = ""  # "" = the kernel's default, "off" = booted with mitigations=off
+    plugin: dict[str, Any] | None = None  # the TCG event-count plugin it runs under (lab/guest/tcgplugin.py)
 
     @property
     def release(self) -> str:
@@ -51,7 +53,7 @@ class LabState:
 
     @property
     def spec(self) -> VmSpec:
-        return VmSpec(cpus=self.cpus, memory=self.memory)
+        return VmSpec(cpus=self.cpus, memory=self.memory, mitigations=self.mitigations)
 
     def ids(self) -> list[vm.ProcId]:
         return [vm.ProcId.from_json(p) for p in self.procs]

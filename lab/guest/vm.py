@@ -112,13 +112,16 @@ def make_scratch_disk(path: Path) -> Path:
 
 
 def vng_command(kernel: Kernel, image: Image, accel: Accel, spec: VmSpec, guest_dir: Path,
-                exec_cmd: str | None = None, disks: tuple[Path, ...] = ()) -> list[str]:
+                exec_cmd: str | None = None, disks: tuple[Path, ...] = (), append: tuple[str, ...] = (),
+                qemu_opts: tuple[str, ...] = ()) -> list[str]:
     """The virtme-ng command line. With exec_cmd=None the guest runs the lab's sshd init. Each of
-    `disks` is attached over virtio-blk (its driver is a module: nothing probes it until loaded)."""
+    `disks` is attached over virtio-blk (its driver is a module: nothing probes it until loaded).
+    `append`: more kernel arguments (mitigations=off); `qemu_opts`: more QEMU options (a TCG plugin)."""
     net = f"-netdev user,id=lab,hostfwd=tcp:127.0.0.1:{spec.port}-:22 -device virtio-net-pci,netdev=lab"
     cmd = [vng_bin(), "--verbose", "--run", str(kernel.vmlinuz), "--root", str(image.root), "--force-9p",
            "--cpus", str(spec.cpus), "--memory", spec.memory, "--name", spec.name,
            *accel.qemu_flag()]
+    cmd += [f"--append={a}" for a in append] + [f"--qemu-opts={o}" for o in qemu_opts]
     for d in disks:
         cmd += ["--disk", str(d)]
     if exec_cmd is None:

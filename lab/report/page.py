@@ -62,13 +62,14 @@ def ranks_table(items: list[ranks.Ordering]) -> dict[str, Any] | None:
     """lab/analysis/ranks.py's orderings as a table: orders and ratios across units, never one figure."""
     if not items:
         return None
-    head = ["target (guest instructions)", "compared with", "order on the target", "Spearman rho",
-            f"each hook / {ranks.ANCHOR}: target vs other"]
+    head = ["target (guest instructions; estimated cycles (model, emulated) where named)", "compared with",
+            "order on the target", "Spearman rho", f"each hook / {ranks.ANCHOR}: target vs other"]
     rows = [{"cells": [o.target, o.versus, " < ".join(o.hooks), f"{o.rho:+.2f}" if o.rho is not None
                        else "- (under 3 hooks)", ", ".join(f"{h} {a:.2f} vs {b:.2f}" for h, (a, b) in o.ratios.items()
                                                          if h != ranks.ANCHOR) or "-"], "insn": True}
             for o in items]
-    return {"head": head, "rows": rows}
+    notes = sorted({f"{o.target} against {o.versus}: {o.note}" for o in items if o.note})
+    return {"head": head, "rows": rows, **({"note": "; ".join(notes)} if notes else {})}
 
 
 def build(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ see lab/guest/labstate.py).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -17,9 +18,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from lab.agent import mitigations
 from lab.core.config import LabError, Paths
 from lab.guest import accel as accel_mod
-from lab.guest import images, labstate, remote, vm
+from lab.guest import images, labstate, remote, tcgplugin, vm
 from lab.guest.labstate import Inspection, LabState, Log, file_tail
 from lab.kernels import catalog as kernels
 from lab.run.playbooks import VmSpec
@@ -151,6 +153,15 @@ class Lab:
                                    f"{image} with packages {', '.join(spec.packages) or '(none added)'} (recipe "
                                    f"{want}); stop it first with `./labctl lab.down --kernel {self.name}`, then run "
                                    "again")
+                if spec.mitigations != st.mitigations:
+                    have, want = st.mitigations or "on (the kernel's default)", spec.mitigations or "on"
+                    raise LabError(f"lab {self.name} is up with mitigations {have}, but {asked_by or 'lab.up'} asks "
+                                   f"for mitigations {want}; stop it first with `./labctl lab.down --kernel "
+                                   f"{self.name}`, then run again")
+                if tcgplugin.wanted(st.accelerator) != bool(st.plugin):
+                    raise LabError(f"lab {self.name} is up {'with' if st.plugin else 'without'} the event-count "
+                                   f"plugin, but {tcgplugin.ENV} asks otherwise; stop it first with `./labctl "
+                                   f"lab.down --kernel {self.name}`, then run again")
                 if spec.accel and spec.accel != st.accelerator:
                     raise LabError(f"lab {self.name} is up under {st.accelerator}, but {asked_by or 'lab.up'} asks for "
                                    f"{spec.accel}; a running lab does not change accelerator. Stop it first with "
@@ -183,8 +194,17 @@ class Lab:
         remote.pin_host_key(self.known_hosts, "127.0.0.1", port, img.host_key_pub)
         vm.write_guest_files(self.dir / "guest", key.with_suffix(".pub").read_text())
         scratch = vm.make_scratch_disk(self.dir / "scratch.img")
+        plugin = None
+        if tcgplugin.wanted(acc.name):  # exact event counts beside the instructions (docs/icount.md)
+            plugin = tcgplugin.build(self.paths.cache)
+            plugin = dataclasses.replace(plugin, log=str(self.dir / "events.log"))
+            Path(plugin.log).unlink(missing_ok=True)  # this boot's windows only
+            log(f"lab {self.name}: event-count plugin {Path(plugin.path).name} (API {plugin.api_version}, "
+                f"{plugin.qemu_version}), windows in {plugin.log}")
         cmd = vm.vng_command(k, img, acc, vm.VmSpec(spec.cpus, spec.memory, port, f"lab-{self.name}"),
-                             self.dir / "guest", disks=(scratch,))
+                             self.dir / "guest", disks=(scratch,),
+                             append=tuple(mitigations.kernel_args(spec.mitigations)),
+                             qemu_opts=(plugin.qemu_opts(Path(plugin.log)),) if plugin else ())
         t0 = time.monotonic()
         sid = vm.launch(cmd, self.serial_log)
         launcher = vm.ProcId.of(sid)
@@ -192,7 +212,8 @@ class Lab:
                       accelerator=acc.name, accelerator_why=acc.why, port=port, sid=sid, qemu_pid=None,
                       cpus=spec.cpus, memory=spec.memory, started=time.time(), boot_id=vm.boot_id(),
                       procs=[launcher.to_json()] if launcher else [],
-                      host_key=" ".join(img.host_key_pub.split()[:2]), checkout=str(self.paths.root))
+                      host_key=" ".join(img.host_key_pub.split()[:2]), checkout=str(self.paths.root),
+                      mitigations=spec.mitigations, plugin=plugin.manifest() if plugin else None)
         try:
             self.save(st)
             log(f"lab {self.name}: booting {k.release} ({k.source}) on {img.id}, serial log {self.serial_log}")
@@ -263,6 +284,8 @@ class Lab:
             "accelerator_why": st.accelerator_why,
             "boot_seconds": st.boot_seconds,
             "engine": "virtme-ng",
+            "mitigations_asked": st.mitigations or "on",
+            "event_plugin": st.plugin,  # hash, API version, QEMU version, log (None: no plugin)
         }
         return RemoteTarget(conn=self.connection(), kernel_alias=self.name, accelerator=st.accelerator,
                             info=info, paths=self.paths)

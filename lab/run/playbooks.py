@@ -19,7 +19,7 @@ from lab.run import sizes
 KNOWN_SUITES = tuple(schema.SUITES)  # the registry of suites: lab/agent/schema.py
 
 
-VM_KEYS = ("cpus", "memory", "accel")
+VM_KEYS = ("cpus", "memory", "accel", "mitigations")
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,13 @@ from typing import Any, Protocol
 
 import paramiko
 
+from lab.agent import mitigations
 from lab.agent.common import cleanup_after
 from lab.core import interrupt, units
 from lab.core.config import IMPORT_ROOT, LabError, Paths
 from lab.guest.accel import ICOUNT_FACTS_CMD, icount_facts
 from lab.guest.bundle import bundle, toolbuilds_bundle
+from lab.results import events
 from lab.run.outcome import AgentExit, GuestHung, HangWatch, SuiteResult, error_row
 from lab.run.streams import LineSink, LineSplitter, StderrTail
 
@@ -36,6 +38,7 @@ PROGRESS_KEYS = ("hook", "variant", "freq_hz", "map_type", "key_space", "operati
 
 
 CLOCKSOURCE = "/sys/devices/system/clocksource/clocksource0/current_clocksource"
+MITIGATIONS_CMD = f"cat /proc/cmdline; grep . {mitigations.VULN_DIR}/* 2>/dev/null"
 STOP_GRACE = 6.0  # seconds a stopped agent gets to clean up and exit before its group is killed
 
 
@@ -106,7 +109,8 @@ class LocalTarget:
         except OSError:
             clock = None
         return {"target": "local", "kernel_alias": "host", "kernel_release": platform.release(),
-                "accelerator": "host", "kernel_source": "the machine's running kernel", "clocksource": clock}
+                "accelerator": "host", "kernel_source": "the machine's running kernel", "clocksource": clock,
+                **mitigations.read()}
 
 
 def _pump(streams: dict[int, LineSplitter], deadline: float | None) -> bool:
@@ -244,10 +248,20 @@ class RemoteTarget:
         clock = got.stdout.strip() if got.ok else None
         facts = dict(self.info, target="ssh", kernel_alias=self.kernel_alias, accelerator=self.accelerator,
                      clocksource=clock or None)
+        got = self.conn.run(MITIGATIONS_CMD, hide=True, warn=True)  # what the kernel runs against CPU bugs
+        lines = (got.stdout or "").splitlines()
+        facts.update(mitigations=mitigations.setting_of(lines[0] if lines else ""),
+                     vulnerabilities=mitigations.parse_lines("\n".join(lines[1:])))
         if self.accelerator == "icount":
             got = self.conn.run(ICOUNT_FACTS_CMD, hide=True, warn=True)
             facts.update(icount_facts(got.stdout or ""))
         return facts
+
+
+def events_log(target: Any) -> Path | None:
+    """The event-count plugin's log of a lab guest running under it (lab/guest/tcgplugin.py), else None."""
+    plugin = (getattr(target, "info", None) or {}).get("event_plugin") or {}
+    return Path(plugin["log"]) if plugin.get("log") else None
 
 
 def _ci(row: dict[str, Any], prefix: str) -> str:
@@ -334,6 +348,9 @@ def run_suite(target: Target, store, suite: str, params: dict[str, Any] | None =
             res.counts["corrupt"] = res.counts.get("corrupt", 0) + 1
             return
         base.update({k: row[k] for k in ("kernel", "accelerator", "cpu_model", "vcpus") if k in row})
+        if row.get("event_windows"):  # kernel_batch under the event-count plugin: its exact counts
+            row = events.enrich(row, events_log(target))
+            line = json.dumps(row, sort_keys=True)
         record(line, row)
 
     def error(reason: str) -> None:

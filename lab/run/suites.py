@@ -16,6 +16,7 @@ from lab.core import interrupt, units
 from lab.core.config import ROOT, InputError, LabError, Paths, source_commit
 from lab.guest.accel import asked, guest_size
 from lab.guest.bpfbuild import build_bpf
+from lab.results import costmodel
 from lab.results import store as results
 from lab.results.store import RunStore, new_run_id
 from lab.run import outcome, playbooks, preflight, runlock, sizes
@@ -108,6 +109,7 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
                                      if target.accelerator == "icount" else None),
                 "guest": {"vcpus": guest_size(pb.vm, target.accelerator).cpus, "memory": pb.vm.memory}
                 if target.accelerator != "host" else None,
+                "cost_model": costmodel.model().manifest() if target.accelerator == "icount" else None,
                 "status": "running",
                 "status_reason": "",
                 "estimate": est.json() if est else None,

@@ -14,6 +14,10 @@ struct bb_args {
 	const char *obj, *prog, *trigger;
 	int trials, stats_trials, block_ms, baseline_only, probe_ms;
 	long batch;
+	unsigned long long mark_id; /* nonzero: mark each measured block for the QEMU event-count plugin */
+	const char *exc;            /* "class:hexaddr,..." exception and interrupt entry points to send it */
+	int kprobe_off;             /* attach the kprobe off its function's ftrace site (kprobes.c) */
+	const char *func;           /* the function the kprobes attach to (bpf_get_numa_node_id) */
 };
 
 struct block {
@@ -33,6 +37,9 @@ struct bb_ctx {
 	unsigned long long stats_runs;     /* runs of prog the kernel's BPF stats counted in the last hooked block */
 	int hw_fd;                         /* the PMU's retired-instructions counter, -1: not offered */
 	char hw_why[200];                  /* why not */
+	int mark_block;                    /* the block run_block_of marks (0 bare, 1 hooked, 2 count), -1 none */
+	char mechanism[120];               /* kprobes: how the kernel placed it, read while attached */
+	int offset;                        /* kprobes off the ftrace site: the offset taken */
 };
 
 /* block.c */
@@ -43,6 +50,12 @@ struct block run_block(struct bb_ctx *c, long n);
 struct block hooked_block(struct bb_ctx *c, long n);
 long calibrate(struct bb_ctx *c);
 void prog_stats(const struct bpf_program *p, unsigned long long *time_ns, unsigned long long *cnt);
+
+void send_marks(const struct bb_ctx *c);
+
+/* kprobes.c */
+void kprobe_mechanism(const char *func, char *out, size_t len);
+struct bpf_link *attach_off_ftrace(struct bpf_program *prog, const char *func, int *offset, char *mech, size_t len);
 
 /* stats.c */
 int foreign_programs(const struct bb_ctx *c);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <linux/perf_event.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 
 #include "bench.h"
 #include "batchbench.h"
+#include "evmark.h"
 
 /* A per-CPU counter array of the mapped .bss, summed over CPUs (between blocks only). */
 static unsigned long long read_sum(const volatile __u64 *v)
@@ -65,8 +67,12 @@ struct block run_block_of(struct bb_ctx *c, int fd, long n)
 	long long i0 = hw_insns(c);
 	long long t0 = clock_of(CLOCK_MONOTONIC), c0 = clock_of(CLOCK_THREAD_CPUTIME_ID);
 
+	if (c->mark_block >= 0 && c->args->mark_id)
+		evm_begin(c->mark_block);
 	for (long i = 0; i < n; i++)
 		run_once(c, fd);
+	if (c->mark_block >= 0 && c->args->mark_id)
+		evm_end(c->mark_block);
 	b.cpu = clock_of(CLOCK_THREAD_CPUTIME_ID) - c0;
 	b.insns = i0 >= 0 ? hw_insns(c) - i0 : -1;
 	b.ns = clock_of(CLOCK_MONOTONIC) - t0;
@@ -97,12 +103,19 @@ void prog_stats(const struct bpf_program *p, unsigned long long *time_ns, unsign
  * every run of ours. */
 struct block hooked_block(struct bb_ctx *c, long n)
 {
-	struct bpf_link *link = bpf_program__attach(c->prog);
+	const char *kind = bpf_program__section_name(c->prog);
+	int kp = !strncmp(kind, "?kprobe/", 8) || !strncmp(kind, "?kretprobe/", 11) || !strncmp(kind, "kprobe/", 7) ||
+		 !strncmp(kind, "kretprobe/", 10);
+	struct bpf_link *link = c->args->kprobe_off ? attach_off_ftrace(c->prog, c->args->func, &c->offset, c->mechanism,
+									  sizeof(c->mechanism))
+						    : bpf_program__attach(c->prog);
 	unsigned long long t0, c0, t1, c1;
 	struct block b;
 
 	if (!link)
 		die(3, "attaching %s refused: %s", c->args->prog, strerror(errno));
+	if (kp && !c->args->kprobe_off && !c->mechanism[0])
+		kprobe_mechanism(c->args->func, c->mechanism, sizeof(c->mechanism));
 	prog_stats(c->prog, &t0, &c0);
 	b = run_block(c, n);
 	prog_stats(c->prog, &t1, &c1);
@@ -133,4 +146,28 @@ long calibrate(struct bb_ctx *c)
 	t = clock_of(CLOCK_MONOTONIC) - t;
 	n = (long)((double)n * c->args->block_ms * 1e6 / (double)(t > 0 ? t : 1));
 	return n < 1 ? 1 : n;
+}
+
+/* Under the QEMU event-count plugin (bpf/qemu/eventcount.c): the entry points it counts as
+ * exceptions and interrupts, then the id of the windows that follow. Markers are NOPs elsewhere. */
+void send_marks(const struct bb_ctx *c)
+{
+	const char *p = c->args->exc;
+
+	if (!c->args->mark_id)
+		return;
+	while (p && *p) {
+		char *end;
+		int cls = (int)strtol(p, &end, 10);
+		unsigned long long addr;
+
+		if (*end != ':')
+			die(1, "--exc wants class:hexaddr[,...], not %s", c->args->exc);
+		addr = strtoull(end + 1, &end, 16);
+		evm_exc_add(addr, cls);
+		p = *end == ',' ? end + 1 : end;
+	}
+	EVM_X(0x20); /* EVM_EXC_COMMIT */
+	evm_value(c->args->mark_id);
+	EVM_X(0x03); /* EVM_ID */
 }

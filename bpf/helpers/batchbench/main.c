@@ -66,7 +66,8 @@ static const struct bb_trigger {
 	{"getpgid", NULL},         /* getpgid() from user space, no driver */
 };
 
-static struct bb_args args = { .trigger = "kfunc", .trials = 30, .stats_trials = 3, .block_ms = 100, .batch = 100 };
+static struct bb_args args = { .trigger = "kfunc", .trials = 30, .stats_trials = 3, .block_ms = 100, .batch = 100,
+				.func = "bpf_get_numa_node_id" };
 static struct hook_batch *skel;
 
 static void parse_args(int argc, char **argv)
@@ -74,7 +75,9 @@ static void parse_args(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"obj", 1, 0, 'o'}, {"prog", 1, 0, 'p'}, {"trigger", 1, 0, 'g'}, {"batch", 1, 0, 'b'},
 		{"trials", 1, 0, 't'}, {"stats-trials", 1, 0, 's'}, {"block-ms", 1, 0, 'm'},
-		{"baseline-only", 0, 0, 'B'}, {"stats-probe", 1, 0, 'P'}, {0, 0, 0, 0},
+		{"baseline-only", 0, 0, 'B'}, {"stats-probe", 1, 0, 'P'}, {"mark-id", 1, 0, 'M'}, {"exc", 1, 0, 'X'},
+		{"kprobe-off-ftrace", 0, 0, 'K'},
+		{0, 0, 0, 0},
 	};
 	int c;
 
@@ -89,6 +92,9 @@ static void parse_args(int argc, char **argv)
 		case 'm': args.block_ms = atoi(optarg); break;
 		case 'B': args.baseline_only = 1; break;
 		case 'P': args.probe_ms = atoi(optarg); break;
+		case 'M': args.mark_id = strtoull(optarg, NULL, 16); break;
+		case 'X': args.exc = optarg; break;
+		case 'K': args.kprobe_off = 1; break;
 		default: die(1, "bad option");
 		}
 	}
@@ -180,7 +186,7 @@ static void setup(struct bb_ctx *c, const struct bb_trigger *trig)
 
 int main(int argc, char **argv)
 {
-	struct bb_ctx ctx = { .args = &args, .runs = 1, .hw_fd = -1 }, *c = &ctx;
+	struct bb_ctx ctx = { .args = &args, .runs = 1, .hw_fd = -1, .mark_block = -1 }, *c = &ctx;
 	const struct bb_trigger *trig;
 	int cpu;
 	cpu_set_t set;
@@ -204,6 +210,7 @@ int main(int argc, char **argv)
 
 	setup(c, trig);
 	open_hw_insns(c);
+	send_marks(c);
 	/* Warm-up (discarded): also proves the kernel takes the attachment and counts. */
 	c->runs = calibrate(c);
 	struct block wb = {0}, wa = run_block(c, c->runs);
@@ -214,25 +221,27 @@ int main(int argc, char **argv)
 		run_block_of(c, c->count_fd, c->runs);
 	printf("{\"kind\":\"setup\",\"prog\":\"%s\",\"mode\":\"%s\",\"trigger\":\"%s\",\"batch\":%ld,\"runs\":%ld,"
 	       "\"ops\":%ld,\"cpu\":%d,\"clk_tck\":%ld,\"count_driver\":%s,\"warmup_events\":%llu,"
-	       "\"warmup_base_events\":%llu,\"warmup_base_ns\":%lld,\"warmup_hook_ns\":%lld,\"hw_insns\":\"%s\"}\n",
+	       "\"warmup_base_events\":%llu,\"warmup_base_ns\":%lld,\"warmup_hook_ns\":%lld,\"hw_insns\":\"%s\","
+	       "\"mark_id\":\"%llx\",\"mechanism\":\"%s\",\"kprobe_offset\":%d}\n",
 	       args.prog ? args.prog : "", args.baseline_only ? "baseline" : "batch", args.trigger, args.batch, c->runs,
 	       c->runs * args.batch, cpu, sysconf(_SC_CLK_TCK), c->count_fd >= 0 ? "true" : "false", wb.events, wa.events,
-	       wa.ns, wb.ns, c->hw_fd >= 0 ? "ok" : c->hw_why);
+	       wa.ns, wb.ns, c->hw_fd >= 0 ? "ok" : c->hw_why, args.mark_id, c->mechanism, c->offset);
 	for (int t = 0; t < args.trials; t++) {
 		struct block a, b = {0}, k = {0, 0, -1, 0, 0};
 		int fwd = (t % 2) == 0, foreign = foreign_programs(c);
 
-		/* ABC on even trials, CBA on odd ones (AB / BA without C) */
+		/* ABC on even trials, CBA on odd ones (AB / BA without C); each block marked (evmark.h) */
 		if (fwd)
-			a = run_block(c, c->runs);
+			c->mark_block = 0, a = run_block(c, c->runs);
 		else if (c->count_fd >= 0)
-			k = run_block_of(c, c->count_fd, c->runs);
+			c->mark_block = 2, k = run_block_of(c, c->count_fd, c->runs);
 		if (!args.baseline_only)
-			b = hooked_block(c, c->runs);
+			c->mark_block = 1, b = hooked_block(c, c->runs);
 		if (!fwd)
-			a = run_block(c, c->runs);
+			c->mark_block = 0, a = run_block(c, c->runs);
 		else if (c->count_fd >= 0)
-			k = run_block_of(c, c->count_fd, c->runs);
+			c->mark_block = 2, k = run_block_of(c, c->count_fd, c->runs);
+		c->mark_block = -1;
 		printf("{\"kind\":\"trial\",\"trial\":%d,\"order\":\"%s\",\"base_ns\":%lld,\"hook_ns\":%lld,"
 		       "\"base_cpu_ns\":%lld,\"hook_cpu_ns\":%lld,", t,
 		       c->count_fd >= 0 ? (fwd ? "ABC" : "CBA") : (fwd ? "AB" : "BA"), a.ns, b.ns, a.cpu, b.cpu);

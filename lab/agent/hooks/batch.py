@@ -30,6 +30,7 @@ and must equal the triggers exactly; so must the counting driver's own count.
 import subprocess
 
 from ..common import median_ci, timing_fields
+from . import kprobes, marks
 from .table import ATTACH, HOOKS, on, syscall_point
 
 PER_KERNEL = "in-kernel trigger"
@@ -43,7 +44,8 @@ FMODRET_POINT = ("fmod_ret bpf_modify_return_test_tp (the kfunc the driver calls
                  "so the kfunc runs)")
 # hook: (trigger, attach kind): function hooks on the helper, tracepoint hooks on bpf_trigger_tp
 BATCH_HOOKS = {h: ("helper" if family == "function" else "kfunc", kind) for h, (kind, family) in ATTACH.items()}
-BATCH_HOOKS.update((h, ("kfunc", HOOKS[h].kind)) for h in on("batch") if h not in ATTACH)
+BATCH_HOOKS.update((h, ("kfunc" if h == "fmod_ret" else "helper", HOOKS[h].kind)) for h in on("batch")
+                   if h not in ATTACH)  # fmod_ret on the kfunc; kprobe_off / kprobe_int3 on the helper
 BATCH_ONLY = tuple(h for h in on("batch") if h not in ATTACH)  # no open-path rows (fmod_ret)
 PGID_POINT = {h: syscall_point(h, "", "getpgid", 121) for h, (_, family) in ATTACH.items() if family == "tracepoint"}
 
@@ -69,7 +71,8 @@ def plan(hook, batch, has_tp):
     if HOOKS[hook].batch_on == "kfunc":  # attached to the kfunc itself (fmod_ret): only its trigger runs it
         return ("kfunc" if has_tp else None), hook, FMODRET_POINT % batch, PER_KERNEL
     if trigger == "helper":
-        return "helper", hook, "%s %s" % (kind, HELPER_POINT % batch), PER_KERNEL
+        where = " (off its ftrace site)" if hook in kprobes.OFF_FTRACE else ""
+        return "helper", HOOKS[hook].prog, "%s %s%s" % (kind, HELPER_POINT % batch, where), PER_KERNEL
     if has_tp:
         return "kfunc", hook, "%s %s" % (kind, TP_POINT % batch), PER_KERNEL
     return "getpgid", hook + "_pgid", PGID_POINT[hook], PER_GETPGID
@@ -135,6 +138,8 @@ def rows_from_records(row, base, recs):
         count_cpu = [t["count_cpu_ns"] / float(ops) for t in trials]
         fields.update(count_ns=median_ci(count_cpu)[0], count_samples=[round(c, 4) for c in count_cpu])
     fields.update(hw_insn_fields(setup, trials, ops, "count_insns" if counting else "base_insns"))
+    fields.update(marks.row_fields(setup, trials))
+    fields.update(kprobes.row_fields(base["hook"], setup))
     rows = [row(status, reason, **fields)]
     if stats:
         body = [s["run_time_ns"] / float(s["run_cnt"]) for s in stats if s["run_cnt"]]
@@ -200,11 +205,13 @@ def batch_rows(suite, hook, variant, has_tp, why_no_tp):
             base["fallback"] = fallback
         args = ["--obj", suite.ctx.path("hook_batch.bpf.o"), "--prog", prog, "--trigger", trigger,
                 "--batch", suite.batch, "--trials", suite.batch_trials, "--block-ms", suite.batch_block_ms,
-                "--stats-trials", suite.stats_trials]
+                "--stats-trials", suite.stats_trials] + marks.helper_args(suite.ctx.accelerator) + \
+            kprobes.helper_args(hook)
         suite.ctx.log("%s %s kernel_batch (%s trigger): %d trials of 3 blocks of %d ms (bare, hooked, kernel-count)"
                       % (hook, variant, trigger, suite.batch_trials, suite.batch_block_ms))
         try:
-            recs = run_batch(suite.ctx.path("batchbench"), args, timeout=600)
+            with kprobes.Optimization(hook):
+                recs = run_batch(suite.ctx.path("batchbench"), args, timeout=600)
         except RuntimeError as e:
             code, text = e.args
             if code in (2, 3) and trigger == "kfunc" and attempt == 0 and hook in PGID_POINT:

@@ -78,7 +78,7 @@ VARIANTS = ("body", "empty", "heavy", "count")
 BATCH_VARIANTS = ("count",)  # kernel_batch only: the kernel bench's own program (hook_batch.bpf.c)
 PARAMS = ("trials", "stats_trials", "ops", "uprobe_ops", "net_ops", "hooks", "variants", "freqs", "perf_events",
           "perf_samples", "perf_trials", "path", "kernel_batch", "batch", "batch_trials", "batch_block_ms",
-          "uprobe_targets") + precision.PARAMS + latabba.PARAMS
+          "uprobe_targets", "batch_only") + precision.PARAMS + latabba.PARAMS
 
 
 def check(params):
@@ -156,6 +156,8 @@ class Suite:
         self.perf_trials = int(p("perf_trials", 6))
         self.path = str(p("path", "/dev/null"))
         self.kernel_batch = bool(p("kernel_batch", True))
+        # kernel_batch rows only (no open path, uprobe, perf_event or packet rows): the event-count runs
+        self.batch_only = bool(p("batch_only", False))
         self.batch = int(p("batch", 100))
         self.batch_trials = int(p("batch_trials", 30))
         self.batch_block_ms = int(p("batch_block_ms", 100))
@@ -182,6 +184,8 @@ class Suite:
         has_tp, why = kernel_has_trigger_tp()
         self.drift_reference(has_tp)
         for hook in self.hooks:
+            if self.batch_only and not (hook in BATCH_HOOKS and self.kernel_batch):
+                continue
             if "perf" in HOOKS_TABLE[hook].workloads:  # sampled: one row per event and frequency
                 for event in self.perf_events:
                     for freq in self.freqs:
@@ -191,7 +195,7 @@ class Suite:
                 for target in self.uprobe_targets:
                     yield from measure_gated(self.gates, lambda h=hook, t=target: self.hook_rows(h, t))
                 continue
-            if hook not in BATCH_ONLY:
+            if hook not in BATCH_ONLY and not self.batch_only:
                 yield from measure_gated(self.gates, lambda h=hook: self.hook_rows(h))
             if hook in BATCH_HOOKS and self.kernel_batch:
                 yield from measure_gated(self.gates, lambda h=hook: stats_net([
@@ -203,7 +207,7 @@ class Suite:
         host, a few s under TCG. Uprobe calls are not calibrated (their blocks are too short to gate),
         nor packets (they need the veth pair: their rows compare with the run's earlier rows)."""
         runs = []
-        if any(h in OPEN_HOOKS for h in self.hooks):
+        if any(h in OPEN_HOOKS for h in self.hooks) and not self.batch_only:
             runs.append((PER["open"], None, [self.helper, "open", "--obj", self.ctx.path("hook_open.bpf.o"),
                                                 "--prog", "none", "--trials", trials, "--ops", self.ops,
                                                 "--path", self.path]))

@@ -22,8 +22,10 @@ from collections import OrderedDict, namedtuple
 # figures' order (the kernel bench's, cheapest first as it publishes them; None: after those, in
 # registry order); mode: what the net helper is told (--xdp-mode); batch_on: what kernel_batch attaches
 # it to ("" the hook's family decides: the helper for function hooks, the trigger tracepoint for
-# tracepoint hooks; "kfunc": the kfunc itself, so it needs the kfunc trigger, as fmod_ret does).
-Hook = namedtuple("Hook", "kind family workloads prog point show mode batch_on", defaults=(None, "", ""))
+# tracepoint hooks; "kfunc": the kfunc itself, so it needs the kfunc trigger, as fmod_ret does); probe: where
+# a kprobe sits ("" its function's entry, on the ftrace site; "off": past the ftrace site, an int3 or a
+# jump as the kernel decides; "int3": the same with kprobe optimization off, always the int3).
+Hook = namedtuple("Hook", "kind family workloads prog point show mode batch_on probe", defaults=(None, "", "", ""))
 OPEN_BATCH = ("open", "batch")
 
 HOOKS = OrderedDict([
@@ -38,8 +40,13 @@ HOOKS = OrderedDict([
     ("fentry", Hook("fentry", "function", OPEN_BATCH, "fentry", "", show=2)),
     ("fexit", Hook("fexit", "function", OPEN_BATCH, "fexit", "", show=3)),
     ("fmod_ret", Hook("fmod_ret", "function", ("batch",), "fmod_ret", "", show=4, batch_on="kfunc")),
-    ("uprobe", Hook("uprobe", "uprobe", ("uprobe",), "uprobe", "uprobe hookbench:%s", show=10)),
-    ("uretprobe", Hook("uretprobe", "uprobe", ("uprobe",), "uretprobe", "uretprobe hookbench:%s", show=11)),
+    # the kprobe's int3 path (kernel_batch only): off the ftrace site of bpf_get_numa_node_id (the first
+    # instruction boundary past it), so the kernel places an int3 or, where it can, a jump (optprobe);
+    # kprobe_int3 is the same with debug.kprobes-optimization=0: always the int3 (lab/agent/hooks/kprobes.py)
+    ("kprobe_off", Hook("kprobe", "function", ("batch",), "kprobe", "", show=10, probe="off")),
+    ("kprobe_int3", Hook("kprobe", "function", ("batch",), "kprobe", "", show=11, probe="int3")),
+    ("uprobe", Hook("uprobe", "uprobe", ("uprobe",), "uprobe", "uprobe hookbench:%s", show=12)),
+    ("uretprobe", Hook("uretprobe", "uprobe", ("uprobe",), "uretprobe", "uretprobe hookbench:%s", show=13)),
     ("perf_event", Hook("perf_event", "perf", ("perf",), "perf_event", "")),
     ("xdp", Hook("xdp", "net", ("net",), "xdp", "XDP generic (SKB) mode on veth vrx, UDP from a peer netns",
                  mode="skb")),
