@@ -66,9 +66,9 @@ METRICS = {
     "program_cpu_pct": Metric("minus_none_samples", "% of a CPU", False, per_second=True),
 }
 # the stated cost model's estimate per trial (lab/results/events.py), its own unit: parts of role
-# "estimate" decide a claim in emulation, the instruction parts beside them (_with_estimate)
+# "estimate" decide a claim in emulation, the instruction parts beside them (quantities.with_estimate)
 METRICS["est"] = Metric("est_samples", "est. cycles/op", False)
-EST_LABEL = "estimated cost (model, emulated)"
+EST_LABEL = quantities.EST_LABEL
 RELATIONS = ("less", "equal", "between", "grows_with_vcpus")
 ROLES = ("decides", "context", "fallback", "estimate")  # fallback: decides when no deciding part is measurable
 
@@ -239,7 +239,7 @@ def measure(cp: Concrete, spec: PartSpec, g: pd.DataFrame, everything: pd.DataFr
                        + (f"; decided on {spec.decide}" if spec.decide else ""))
         return part
     if spec.relation == "grows_with_vcpus":
-        return _grows(part, spec, g, cp, everything)
+        return quantities.grows(part, spec, g, cp, everything, METRICS[spec.metric])
     if spec.timing and bool(g["emulated"].any()):
         part.reason = f"TCG: {TCG_NOTE}{_emulated_figures(g, cp, metric)}"
         return part
@@ -320,37 +320,6 @@ def _instructions(part: Part, spec: PartSpec, got: dict[str, Any], ma: float, mb
     return part
 
 
-def _grows(part: Part, spec: PartSpec, g: pd.DataFrame, cp: Concrete, everything: pd.DataFrame) -> Part:
-    """Exact values of one selector across the targets of this group's kernel with other vCPU counts."""
-    kernel, sel = g["kernel"].iloc[0], cp.a
-    rows = select(everything[everything["kernel"] == kernel], sel)
-    ok = rows[rows["status"] == "ok"] if not rows.empty else rows
-    part.rows_a = [row_id(r) for _, r in ok.iterrows()]
-    part.test, part.unit = "exact", "vCPU counts"
-    column = METRICS[spec.metric].column
-    if ok.empty:
-        part.reason = f"no ok rows match {', '.join(f'{k}={v}' for k, v in sel.items())}"
-        return part
-    if column not in ok or ok[column].isna().all():
-        part.reason = f"its rows carry no `{column}`"
-        return part
-    by = ok.dropna(subset=[column]).groupby("vcpus")[column].median().sort_index()
-    part.n_a = len(by)
-    part.a = ", ".join(f"{int(c)} vCPU: {v:,.0f} {METRICS[spec.metric].unit}" for c, v in by.items())
-    if quantities.blind(part, spec, g, cp):
-        return part
-    if len(by) < 2:
-        part.reason = (f"one vCPU count ({int(by.index[0])}) measured for kernel {kernel}"
-                       + (f"; would decide: {spec.decide}" if spec.decide else ""))
-        return part
-    steps = [stats.relative_pct(b, a) for a, b in zip(by.values, by.values[1:], strict=False)]
-    part.effect = min(steps)
-    grows = all(s >= spec.min_effect for s in steps)
-    part.verdict = HOLDS if grows else FAILS
-    part.reason = f"{part.a}: " + ("rises with every step" if grows else "does not rise with every step")
-    return part
-
-
 # ---------------------------------------------------------------------------------------------
 # every claim
 
@@ -408,23 +377,7 @@ def _claim_verdict(c: dict[str, Any], group: str, emulated: bool, parts: list[Pa
     if context and not c.get("brief"):
         reason += " (context, not deciding: " + "; ".join(f"{p.name}: {p.verdict}" for p in context) + ")"
     if unit == units.INSN:
-        verdict, reason, unit = _with_estimate(parts, verdict, reason)
+        verdict, reason, unit = quantities.with_estimate(parts, verdict, reason)
     if c.get("brief"):  # every part's quantity on one line first (the grid's cell shows up to the first "; ")
         reason = quantities.briefs(parts) + "; " + reason
     return ClaimVerdict(c["id"], c["title"], group, verdict, reason, emulated, parts, unit)
-
-
-def _with_estimate(parts: list[Part], verdict: str, reason: str) -> tuple[str, str, str]:
-    """In emulation, a claim with parts of role "estimate" that were measured (the event-count plugin
-    ran) is decided on the estimate, the instruction verdict beside it; where they disagree it is
-    inconclusive and says why. Without a measured estimate: the instruction verdict, unchanged."""
-    est = [p for p in parts if p.role == "estimate" and p.figure_unit == units.MODEL]
-    if not est:
-        return verdict, reason, units.INSN
-    v_est = next(v for v in ORDER if any(p.verdict == v for p in est))
-    why = "; ".join(f"{p.name}: {p.reason}" for p in est if p.verdict == v_est)
-    if v_est == verdict:
-        return verdict, f"{EST_LABEL}: {v_est} ({why}); in guest instructions too: {reason}", units.MODEL
-    return INCONCLUSIVE, (f"{EST_LABEL} says {v_est} ({why}), guest instructions say {verdict} ({reason}): they "
-                          "disagree, so the events the model prices above one instruction decide the order, and the "
-                          "model is not validated enough to overrule the count"), units.MODEL

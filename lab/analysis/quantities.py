@@ -1,7 +1,9 @@
 """What a claim part measures, in words: the accounting regime of its rows (a row field such as
 `memlock_regime`, in the words of lab/agent/maps/charge.py), the method that cannot see a
 difference in some regime (a part's `blind`: "not measurable by X on this kernel", never "does not
-hold"), and a part's one-line brief for the claim's reason. Pure; lab/analysis/claims.py calls it.
+hold"), a part's one-line brief for the claim's reason, which parts decide (fallback), a part that
+grows with the vCPU count, and a claim in emulation decided on the estimate with the instructions
+beside it. Pure; lab/analysis/claims.py calls it.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from typing import Any
 import pandas as pd
 
 from lab.agent.maps.charge import REGIME_WORDS
-from lab.analysis.verdicts import NOT_MEASURABLE
-from lab.results.selectors import Concrete, select
+from lab.analysis.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE, ORDER
+from lab.core import units
+from lab.results import stats
+from lab.results.selectors import Concrete, row_id, select
 
 
 def regimes(spec: Any, g: pd.DataFrame, cp: Concrete) -> list[str]:
@@ -70,3 +74,53 @@ def deciding(parts: list[Any]) -> list[Any]:
     if out and all(p.verdict == NOT_MEASURABLE for p in out) and any(p.verdict != NOT_MEASURABLE for p in fallback):
         return fallback
     return out
+
+
+EST_LABEL = "estimated cost (model, emulated)"
+
+
+def with_estimate(parts: list[Any], verdict: str, reason: str) -> tuple[str, str, str]:
+    """In emulation, a claim with parts of role "estimate" that were measured (the event-count plugin
+    ran) is decided on the estimate, the instruction verdict beside it; where they disagree it is
+    inconclusive and says why. Without a measured estimate: the instruction verdict, unchanged."""
+    est = [p for p in parts if p.role == "estimate" and p.figure_unit == units.MODEL]
+    if not est:
+        return verdict, reason, units.INSN
+    v_est = next(v for v in ORDER if any(p.verdict == v for p in est))
+    why = "; ".join(f"{p.name}: {p.reason}" for p in est if p.verdict == v_est)
+    if v_est == verdict:
+        return verdict, f"{EST_LABEL}: {v_est} ({why}); in guest instructions too: {reason}", units.MODEL
+    return INCONCLUSIVE, (f"{EST_LABEL} says {v_est} ({why}), guest instructions say {verdict} ({reason}): they "
+                          "disagree, so the events the model prices above one instruction decide the order, and the "
+                          "model is not validated enough to overrule the count"), units.MODEL
+
+
+def grows(part: Any, spec: Any, g: pd.DataFrame, cp: Concrete, everything: pd.DataFrame, metric: Any) -> Any:
+    """Exact values of one selector across the targets of this group's kernel with other vCPU counts."""
+    kernel, sel = g["kernel"].iloc[0], cp.a
+    rows = select(everything[everything["kernel"] == kernel], sel)
+    ok = rows[rows["status"] == "ok"] if not rows.empty else rows
+    part.rows_a = [row_id(r) for _, r in ok.iterrows()]
+    part.test, part.unit = "exact", "vCPU counts"
+    column = metric.column
+    if ok.empty:
+        part.reason = f"no ok rows match {', '.join(f'{k}={v}' for k, v in sel.items())}"
+        return part
+    if column not in ok or ok[column].isna().all():
+        part.reason = f"its rows carry no `{column}`"
+        return part
+    by = ok.dropna(subset=[column]).groupby("vcpus")[column].median().sort_index()
+    part.n_a = len(by)
+    part.a = ", ".join(f"{int(c)} vCPU: {v:,.0f} {metric.unit}" for c, v in by.items())
+    if blind(part, spec, g, cp):
+        return part
+    if len(by) < 2:
+        part.reason = (f"one vCPU count ({int(by.index[0])}) measured for kernel {kernel}"
+                       + (f"; would decide: {spec.decide}" if spec.decide else ""))
+        return part
+    steps = [stats.relative_pct(b, a) for a, b in zip(by.values, by.values[1:], strict=False)]
+    part.effect = min(steps)
+    grows = all(s >= spec.min_effect for s in steps)
+    part.verdict = HOLDS if grows else FAILS
+    part.reason = f"{part.a}: " + ("rises with every step" if grows else "does not rise with every step")
+    return part
