@@ -22,6 +22,10 @@ def check_kernel(kernel: str, paths: Paths) -> None:
     _, entries = catalog.catalog()
     if kernel in entries or any(s.prefix and kernel.startswith(s.prefix) for s in sources.SOURCES.values()):
         return
+    from lab.run.labs import Lab, lab_name
+
+    if "/" not in kernel and not kernel.endswith(".deb") and Lab(lab_name(kernel, paths), paths).running():
+        return  # a lab that is up under that name (lab.up --kernel NAME): the run uses it
     catalog.resolve(kernel, paths)  # a path (resolved into the cache) or an unknown name (InputError)
 
 

@@ -122,7 +122,8 @@ def test_ssh_target_runs_the_agent_on_a_remote_machine(labs, tmp_path, monkeypat
     assert m["engine"] == "ssh" and m["kernel_release"] == st.release and m["remote_virtualized"] is True
     ok = [r for r in rows["hooks"] if r["status"] == "ok" and r["hook"] == "tracepoint"]
     assert ok and all(r["kernel"] == st.release for r in ok)
-    with pytest.raises(LabError, match="cannot run commands"):
+    # a machine whose key is not pinned: refused before anything runs, saying how to pin it (issue 26)
+    with pytest.raises(LabError, match="holds no host key for .* pin its key first: `ssh-keyscan -p"):
         monkeypatch.setenv("LAB_SSH_KNOWN_HOSTS", str(tmp_path / "empty_known_hosts"))
         (tmp_path / "empty_known_hosts").write_text("")
         run_rows(["hooks"], f"ssh://root@127.0.0.1:{st.port}", str(pb), tmp_path / "results2")
