@@ -12,6 +12,7 @@ Two layouts run the same code:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -103,9 +104,11 @@ class Paths:
         return default_results() if self.root == ROOT else Path(os.environ.get("LAB_RESULTS", self.root / "results"))
 
 
+@functools.cache
 def tree_key(tree: Path) -> str:
     """12 hex digits of the hash of a source folder's files (names and bytes): installs of the same
-    sources share one build."""
+    sources share one build. Once per process: an installed package's sources do not change under it,
+    and every `Paths.build` asks."""
     h = hashlib.sha256()
     for f in sorted(p for p in tree.rglob("*") if p.is_file()):
         h.update(str(f.relative_to(tree)).encode() + b"\0" + f.read_bytes())
