@@ -50,14 +50,9 @@ def lab_version() -> str:
         return "unknown"
 
 
-def commit() -> str:
-    """The checkout's commit (`git describe --always --dirty`), or the one the wheel was built from."""
-    return source_commit()
-
-
 def version_line() -> str:
     """What --version prints after the name: the lab's version and commit."""
-    return f"{lab_version()} (commit {commit()})"
+    return f"{lab_version()} (commit {source_commit()})"
 
 
 KINDS = {int: "a whole number", float: "a number", str: "a value", bool: "no value (a flag)", list: "a value"}

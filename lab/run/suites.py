@@ -23,10 +23,6 @@ from lab.run import outcome, playbooks, preflight, runlock, sizes
 from lab.run.runner import run_suite
 
 
-def lab_version() -> str:
-    return source_commit()
-
-
 def host_info() -> dict[str, Any]:
     from lab.agent.common import cpu_model
 
@@ -103,7 +99,7 @@ def _run(chosen: list[str], kernel: str, pb: playbooks.Playbook, report: bool, p
                 "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                 "playbook": str(pb.path.relative_to(ROOT)) if pb.path.is_relative_to(ROOT) else str(pb.path),
                 "playbook_name": pb.name,
-                "lab_version": lab_version(),
+                "lab_version": source_commit(),
                 "suites": {s: pb.params(s, target.accelerator) for s in chosen},
                 "icount_overrides": ({s: pb.icount[s] for s in chosen if s in pb.icount}
                                      if target.accelerator == "icount" else None),
